@@ -1,0 +1,1 @@
+"""The `streamdr` command line: one module per noun, each thin (parse → call → render)."""

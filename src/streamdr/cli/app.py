@@ -1,0 +1,81 @@
+"""The typer application and the process entry point (error → ``Error:``/``Hint:`` + exit code)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from streamdr import __version__
+from streamdr.cli import check, drill, lab, topics
+from streamdr.cli.render import print_error
+from streamdr.cli.state import CliState
+from streamdr.errors import StreamdrError
+
+app = typer.Typer(
+    name="streamdr",
+    help="Disaster recovery for Kafka streaming platforms.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(lab.app, name="lab")
+app.add_typer(topics.app, name="topics")
+app.add_typer(drill.app, name="drill")
+app.command("check")(check.check)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"streamdr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Settings file (default: $STREAMDR_CONFIG, ./streamdr.yaml, then the lab's).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Disaster recovery for Kafka streaming platforms."""
+    ctx.obj = CliState(config=config, verbose=verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        logging.getLogger("streamdr.librdkafka").setLevel(logging.CRITICAL)
+
+
+def main() -> None:
+    """Run the CLI and exit with streamdr's exit codes (0 ok, 1 failed, 2 input, 3 unreachable)."""
+    try:
+        code = app(standalone_mode=False)
+    except StreamdrError as exc:
+        print_error(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print_error(StreamdrError("interrupted", hint="Run the command again to resume."))
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,111 @@
+"""`streamdr drill …`: run scenarios that measure RTO/RPO, and their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from streamdr.cli.render import err, out, print_json, status_mark
+from streamdr.cli.state import state
+from streamdr.drills.context import DrillContext
+from streamdr.drills.history import list_reports
+from streamdr.drills.registry import DRILLS, run_drill
+from streamdr.drills.report import DrillReport, Step
+
+app = typer.Typer(
+    help="DR drills: inject a fault, measure RTO and RPO, keep the history.", no_args_is_help=True
+)
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@app.command("list")
+def list_drills(json_out: Json = False) -> None:
+    """List the drills and their targets."""
+    rows = [
+        {"name": d.name, "description": d.description, "targets": d.targets.as_dict()}
+        for d in DRILLS.values()
+    ]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("drill", "RTO target", "RPO target", "description")
+    for d in DRILLS.values():
+        table.add_row(
+            d.name,
+            f"{d.targets.rto.total_seconds():.0f}s",
+            f"{d.targets.rpo.total_seconds():.0f}s",
+            d.description,
+        )
+    out.print(table)
+
+
+def _progress(step: Step) -> None:
+    mark = "[green]ok[/]" if step.ok else "[red]failed[/]"
+    took = (step.finished_at - step.started_at).total_seconds() if step.finished_at else 0.0
+    err.print(f"  {mark} {step.name} ({took:.1f}s){': ' + step.detail if step.detail else ''}")
+
+
+def _render(run_id: int, report: DrillReport) -> None:
+    doc = report.as_dict()
+    out.print(
+        f"Drill {report.scenario} on {report.site}: {status_mark(report.passed)} (run {run_id})"
+    )
+    rto = f"{report.rto_seconds:.2f}s" if report.rto_seconds is not None else "not recovered"
+    out.print(f"  RTO {rto} (target < {report.targets.rto.total_seconds():.0f}s)")
+    for key in ("rpo_messages_lost", "acked", "consumed", "catch_up_seconds"):
+        if key in doc:
+            out.print(f"  {key}: {doc[key]}")
+    for failure in report.failures:
+        out.print(f"  [red]failed:[/] {failure}")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Drill name (see `drill list`).")],
+    site: Annotated[
+        str | None, typer.Option(help="Site to drill (default: the active site).")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Run one drill; exit 0 when it passed, 1 when it failed."""
+    st = state(ctx)
+    settings = st.settings()
+    site_name, _ = settings.site(site)
+    dctx = DrillContext(settings, site_name, st.store(), on_step=_progress)
+    if not json_out:
+        err.print(f"Running drill {name} on site {site_name}…")
+    run_id, report = run_drill(name, dctx)
+    if json_out:
+        print_json({"id": run_id, **report.as_dict()})
+    else:
+        _render(run_id, report)
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    scenario: Annotated[str | None, typer.Option(help="Only this drill.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 20,
+    json_out: Json = False,
+) -> None:
+    """Show stored drill runs, newest first."""
+    rows = list_reports(state(ctx).store(), scenario, limit)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("id", "drill", "site", "started", "result", "RTO s", "RPO s")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["scenario"],
+            str(r.get("site")),
+            str(r["started_at"]),
+            status_mark(r["passed"]),
+            str(r.get("rto_seconds")),
+            str(r.get("rpo_seconds")),
+        )
+    out.print(table)

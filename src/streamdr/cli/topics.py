@@ -1,0 +1,55 @@
+"""`streamdr topics …`: keep declared topics present and compliant with the HA policy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from streamdr.cli.render import out, print_json
+from streamdr.cli.state import state
+from streamdr.policy.topics_service import apply_topic_plan, plan_topic_changes
+
+app = typer.Typer(help="Declared topics and the HA topic policy.", no_args_is_help=True)
+
+
+@app.command()
+def ensure(
+    ctx: typer.Context,
+    site: Annotated[str | None, typer.Option(help="One site (default: every site).")] = None,
+    all_topics: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also fix min ISR / unclean election on every existing non-internal topic.",
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Create or correct declared topics per the policy (RF 3, min ISR 2, no unclean election)."""
+    settings = state(ctx).settings()
+    plan = plan_topic_changes(settings, site=site, include_all=all_topics)
+    done = [] if dry_run else apply_topic_plan(settings, plan)
+    manual = [a for a in plan if a.kind == "manual"]
+    if json_out:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "plan": [a.as_dict() for a in plan],
+                "applied": [a.as_dict() for a in done],
+                "manual": [a.as_dict() for a in manual],
+            }
+        )
+    else:
+        table = Table("site", "topic", "action", "details", "reason")
+        for a in plan:
+            details = ", ".join(f"{k}={v}" for k, v in a.config.items()) or (
+                f"partitions={a.partitions}" if a.partitions else ""
+            )
+            table.add_row(a.site, a.topic, str(a.kind), details, a.reason)
+        out.print(table if plan else "Every declared topic matches the policy.")
+        if plan and not dry_run:
+            out.print(f"Applied {len(done)} changes; {len(manual)} need an operator.")
+    raise typer.Exit(1 if manual else 0)

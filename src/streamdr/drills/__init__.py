@@ -1,0 +1,1 @@
+"""Drills: scenarios that inject a fault into a live system and measure RTO and RPO."""

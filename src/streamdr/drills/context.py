@@ -1,0 +1,42 @@
+"""What a drill receives: settings, the site under test, the metadata DB, progress output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streamdr.drills.report import DrillReport, Step
+from streamdr.policy.tiers import Targets
+from streamdr.settings.model import Settings
+from streamdr.store.db import MetadataStore
+
+
+def _no_progress(_step: Step) -> None:
+    return None
+
+
+@dataclass
+class DrillContext:
+    """The environment a drill runs in."""
+
+    settings: Settings
+    site: str
+    store: MetadataStore
+    on_step: Callable[[Step], None] = field(default=_no_progress)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class Drill(Protocol):
+    """A scenario: it injects a fault, measures and judges. Returns a finished report."""
+
+    name: str
+    description: str
+    targets: Targets
+
+    def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
+        """Fill ``report`` by running the scenario and return it.
+
+        A failed verdict is a report with ``passed`` False; StreamdrError means it was aborted.
+        """
+        ...

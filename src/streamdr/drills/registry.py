@@ -1,0 +1,39 @@
+"""The drills streamdr knows, by name, and running one end to end (run → judge → store)."""
+
+from __future__ import annotations
+
+import logging
+
+from streamdr.drills.broker_failover import BrokerFailoverDrill
+from streamdr.drills.context import Drill, DrillContext
+from streamdr.drills.history import save_report
+from streamdr.drills.report import DrillReport, utcnow
+from streamdr.errors import InputError, StreamdrError
+
+log = logging.getLogger(__name__)
+
+DRILLS: dict[str, Drill] = {d.name: d for d in (BrokerFailoverDrill(),)}
+
+
+def get_drill(name: str) -> Drill:
+    """Return the drill called ``name``; raises InputError listing the known ones."""
+    if name not in DRILLS:
+        raise InputError(f"unknown drill {name!r}", hint=f"Known drills: {', '.join(DRILLS)}.")
+    return DRILLS[name]
+
+
+def run_drill(name: str, ctx: DrillContext) -> tuple[int, DrillReport]:
+    """Run a drill, store its report (also when it failed part-way) and return (id, report).
+
+    A StreamdrError inside the drill ends it as failed with the error recorded; the report is
+    stored either way, so history shows every attempt.
+    """
+    drill = get_drill(name)
+    report = DrillReport(drill.name, ctx.site, drill.targets, on_step=ctx.on_step)
+    try:
+        report = drill.run(ctx, report)
+    except StreamdrError as exc:
+        report.failures.append(f"aborted: {exc.message}")
+        report.passed = False
+    report.finished_at = report.finished_at or utcnow()
+    return save_report(ctx.store, report), report

@@ -1,0 +1,1 @@
+"""Thin, lazy, typed wrappers over confluent-kafka; library errors are mapped here."""

@@ -1,0 +1,84 @@
+"""Factories for confluent-kafka clients of one site.
+
+Constructors here make no network call. librdkafka's own log lines go to the
+``streamdr.librdkafka`` Python logger instead of stderr, so a down broker does not spray
+"Connection refused" over the operator's terminal; ``--verbose`` shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from streamdr.errors import StreamdrError, UnreachableError
+from streamdr.kafka.config import client_config
+from streamdr.settings.model import SiteSettings
+
+LIBRDKAFKA_LOG = logging.getLogger("streamdr.librdkafka")
+
+UNREACHABLE_CODES = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
+
+
+def _quiet_error(err: KafkaError) -> None:
+    # Connection errors are reported through the calls that fail; here they are only logged.
+    LIBRDKAFKA_LOG.debug("librdkafka error: %s", err)
+
+
+def _conf(site: SiteSettings, overrides: dict[str, Any]) -> dict[str, Any]:
+    conf: dict[str, Any] = dict(client_config(site))
+    conf.setdefault("logger", LIBRDKAFKA_LOG)
+    conf.setdefault("error_cb", _quiet_error)
+    conf.update(overrides)
+    return conf
+
+
+def make_producer(site: SiteSettings, **overrides: Any) -> Producer:
+    """Return an idempotent acks=all producer for ``site`` (overrides win)."""
+    base = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+    return Producer(_conf(site, {**base, **overrides}))
+
+
+def make_consumer(site: SiteSettings, group_id: str, **overrides: Any) -> Consumer:
+    """Return a consumer in ``group_id`` that never auto-commits (commit after durable)."""
+    base = {
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+    }
+    return Consumer(_conf(site, {**base, **overrides}))
+
+
+def make_admin(site: SiteSettings, **overrides: Any) -> AdminClient:
+    """Return an AdminClient for ``site``."""
+    return AdminClient(_conf(site, overrides))
+
+
+def translate(
+    exc: KafkaException, site_name: str, site: SiteSettings, action: str
+) -> StreamdrError:
+    """Return the streamdr error for a confluent-kafka failure while doing ``action``."""
+    err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    if err is None or err.code() in UNREACHABLE_CODES:
+        return UnreachableError(
+            f"site {site_name!r} ({site.bootstrap_servers}) is unreachable while {action}: "
+            f"{err.str() if err else exc}",
+            hint="Check that its brokers run (`streamdr lab status` for the lab) and that "
+            "bootstrap_servers and security settings in streamdr.yaml are right.",
+        )
+    return StreamdrError(
+        f"Kafka refused {action} on site {site_name!r}: {err.name()}: {err.str()}",
+        hint="See the broker logs; the error name is Kafka's own.",
+    )

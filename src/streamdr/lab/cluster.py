@@ -1,0 +1,396 @@
+"""The lab: one KRaft cluster per site, run from the official jars on loopback.
+
+``Lab.up`` is idempotent: it creates what is missing, starts nodes that are not running (a stale
+PID file is ignored) and leaves running nodes alone. A failed ``up`` stops every node it started.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamdr.errors import StateError, StreamdrError, UnreachableError
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.lab import process
+from streamdr.lab.layout import (
+    DEFAULT_BROKERS,
+    DEFAULT_SITES,
+    LAB_STATE_FILE,
+    LabLayout,
+    NodeLayout,
+    SiteLayout,
+    broker_properties,
+    node_dir,
+    plan_layout,
+    render_properties,
+)
+from streamdr.lab.ports import free_ports, port_is_free
+from streamdr.lab.runtime import BROKER_MAIN, STORAGE_TOOL_MAIN, KafkaRuntime, ensure_runtime
+from streamdr.lab.settings_file import write_lab_settings
+from streamdr.settings.model import SiteSettings
+
+BROKER_HEAP_MB = 384
+UP_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """Process state of one lab node."""
+
+    site: str
+    node_id: int
+    port: int
+    controller_port: int
+    pid: int | None
+    running: bool
+    log_file: str
+
+
+def new_cluster_id() -> str:
+    """Return a random KRaft cluster id (base64url of 16 bytes, never starting with '-')."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+class Lab:
+    """The lab living in ``lab_dir`` (default ``./.streamdr/lab``)."""
+
+    def __init__(self, lab_dir: Path, runtime: KafkaRuntime | None = None) -> None:
+        self.dir = lab_dir.resolve()
+        self._runtime = runtime
+
+    # ----- state -------------------------------------------------------------------------
+    @property
+    def runtime(self) -> KafkaRuntime:
+        """Return the Kafka runtime, installing it on first use."""
+        if self._runtime is None:
+            self._runtime = ensure_runtime()
+        return self._runtime
+
+    @property
+    def state_file(self) -> Path:
+        """Return the path of ``lab.json``."""
+        return self.dir / LAB_STATE_FILE
+
+    @property
+    def settings_file(self) -> Path:
+        """Return the path of the settings file the lab writes."""
+        return self.dir / "streamdr.yaml"
+
+    def layout(self) -> LabLayout | None:
+        """Return the saved layout, or None when there is no lab here.
+
+        Raises StateError when ``lab.json`` is unreadable.
+        """
+        if not self.state_file.exists():
+            return None
+        try:
+            return LabLayout.from_json(self.state_file.read_text())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"the lab state {self.state_file} is unreadable: {exc}",
+                hint="Run `streamdr lab down --purge` to remove this lab, then `lab up`.",
+            ) from exc
+
+    def require_layout(self) -> LabLayout:
+        """Return the saved layout; raises StateError when no lab exists here."""
+        layout = self.layout()
+        if layout is None:
+            raise StateError(f"no lab in {self.dir}", hint="Run `streamdr lab up` first.")
+        return layout
+
+    def _save(self, layout: LabLayout) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(layout.to_json())
+        tmp.replace(self.state_file)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / ".lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ----- nodes -------------------------------------------------------------------------
+    def _mark(self, node: NodeLayout) -> str:
+        return process.marker(self.dir, node.site, node.node_id)
+
+    def _pid_file(self, node: NodeLayout) -> Path:
+        return node_dir(self.dir, node) / "pid"
+
+    def _log_file(self, node: NodeLayout) -> Path:
+        return node_dir(self.dir, node) / "server.log"
+
+    def node_pid(self, node: NodeLayout) -> int | None:
+        """Return the PID of a running node, or None (a stale PID file counts as not running)."""
+        pid = process.read_pid(self._pid_file(node))
+        return pid if process.is_running(pid, self._mark(node)) else None
+
+    def status(self) -> list[NodeStatus]:
+        """Return the process state of every node; raises StateError when there is no lab."""
+        out = []
+        for site in self.require_layout().sites:
+            for node in site.nodes:
+                pid = self.node_pid(node)
+                out.append(
+                    NodeStatus(
+                        site.name,
+                        node.node_id,
+                        node.port,
+                        node.controller_port,
+                        pid,
+                        pid is not None,
+                        str(self._log_file(node)),
+                    )
+                )
+        return out
+
+    def _write_properties(self, site: SiteLayout, node: NodeLayout) -> Path:
+        ndir = node_dir(self.dir, node)
+        ndir.mkdir(parents=True, exist_ok=True)
+        props = ndir / "server.properties"
+        props.write_text(render_properties(broker_properties(site, node, ndir / "data")))
+        return props
+
+    def _format(self, site: SiteLayout) -> None:
+        procs = []
+        for node in site.nodes:
+            props = self._write_properties(site, node)
+            cmd = self.runtime.command(
+                STORAGE_TOOL_MAIN,
+                [
+                    "format",
+                    "--cluster-id",
+                    site.cluster_id,
+                    "--config",
+                    str(props),
+                    "--ignore-formatted",
+                ],
+                heap_mb=128,
+                log_dir=node_dir(self.dir, node),
+            )
+            procs.append(
+                (node, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            )
+        for node, proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise StateError(
+                    f"formatting storage of {node.site} node {node.node_id} failed: "
+                    f"{out.decode(errors='replace').strip().splitlines()[-1:]}",
+                    hint="Run `streamdr lab down --purge` and `lab up` again.",
+                )
+
+    def _start_node(self, site: SiteLayout, node: NodeLayout) -> int:
+        for port in (node.port, node.controller_port):
+            if not port_is_free(port):
+                raise StateError(
+                    f"port {port} of {node.site} node {node.node_id} is in use by another process",
+                    hint=f"Find it with `ss -ltnp 'sport = :{port}'` and stop it, or run "
+                    "`streamdr lab down --purge` and `lab up` to pick new ports.",
+                )
+        props = self._write_properties(site, node)
+        ndir = node_dir(self.dir, node)
+        cmd = self.runtime.command(
+            BROKER_MAIN, [str(props)], heap_mb=BROKER_HEAP_MB, log_dir=ndir, marker=self._mark(node)
+        )
+        proc = process.spawn(cmd, cwd=ndir, log_file=ndir / "stdout.log")
+        process.write_pid(self._pid_file(node), proc.pid)
+        return proc.pid
+
+    def _new_layout(self, sites: tuple[str, ...], brokers: int) -> LabLayout:
+        ports = free_ports(2 * brokers * len(sites))
+        layout = plan_layout(
+            sites, brokers, ports, [new_cluster_id() for _ in sites], self.runtime.version
+        )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for site in layout.sites:
+            self._format(site)
+        self._save(layout)
+        return layout
+
+    # ----- lifecycle ---------------------------------------------------------------------
+    def up(
+        self,
+        sites: tuple[str, ...] | None = None,
+        brokers: int | None = None,
+        *,
+        timeout: float = UP_TIMEOUT_S,
+    ) -> LabLayout:
+        """Bring every node of the lab up and return the layout.
+
+        Raises StateError when an existing lab has another shape, a port is taken or a node
+        fails to start (after stopping what this call started), UnreachableError when the
+        runtime cannot be installed.
+        """
+        with self._locked():
+            layout = self.layout()
+            wanted = (sites or DEFAULT_SITES, brokers or DEFAULT_BROKERS)
+            if layout is None:
+                layout = self._new_layout(*wanted)
+            elif (sites or brokers) and layout.shape != tuple((s, wanted[1]) for s in wanted[0]):
+                raise StateError(
+                    f"a lab with sites {dict(layout.shape)} already exists in {self.dir}",
+                    hint="Run `streamdr lab down --purge` first, or `lab up` without "
+                    "--sites/--brokers.",
+                )
+            started = self._start_missing(layout)
+            try:
+                self._wait_ready(layout, started, timeout)
+            except StreamdrError:
+                self._stop_nodes([n for n, _ in started], sig=signal.SIGKILL)
+                raise
+            write_lab_settings(self.settings_file, self.dir, layout)
+            return layout
+
+    def _start_missing(self, layout: LabLayout) -> list[tuple[NodeLayout, int]]:
+        started: list[tuple[NodeLayout, int]] = []
+        try:
+            for site in layout.sites:
+                for node in site.nodes:
+                    if self.node_pid(node) is None:
+                        started.append((node, self._start_node(site, node)))
+        except StreamdrError:
+            self._stop_nodes([n for n, _ in started], sig=signal.SIGKILL)
+            raise
+        return started
+
+    def _wait_ready(
+        self, layout: LabLayout, started: list[tuple[NodeLayout, int]], timeout: float
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        for site in layout.sites:
+            admin = KafkaAdmin(
+                site.name, SiteSettings(bootstrap_servers=site.bootstrap_servers), timeout=5.0
+            )
+            want = {n.node_id for n in site.nodes}
+            while True:
+                self._raise_if_died(started)
+                try:
+                    if want <= {b.node_id for b in admin.metadata(timeout=3.0).brokers}:
+                        break
+                except UnreachableError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise StateError(
+                        f"site {site.name!r} did not get all {len(want)} brokers "
+                        f"within {timeout:.0f}s",
+                        hint=f"Look at the logs under {self.dir / site.name}/node-*/server.log.",
+                    )
+                time.sleep(0.5)
+
+    def _raise_if_died(self, started: list[tuple[NodeLayout, int]]) -> None:
+        for node, pid in started:
+            if not process.is_running(pid, self._mark(node)):
+                tail = _tail(node_dir(self.dir, node) / "stdout.log") or _tail(self._log_file(node))
+                raise StateError(
+                    f"{node.site} node {node.node_id} exited during start-up: {tail}",
+                    hint=f"See {self._log_file(node)}; `streamdr lab down --purge` resets the lab.",
+                )
+
+    def _stop_nodes(
+        self,
+        nodes: list[NodeLayout],
+        *,
+        sig: signal.Signals = signal.SIGTERM,
+        timeout: float = 20.0,
+    ) -> list[NodeLayout]:
+        """Signal all ``nodes`` at once, wait, then SIGKILL stragglers; return those stopped."""
+        live = [(n, pid) for n in nodes if (pid := self.node_pid(n)) is not None]
+        for _, pid in live:
+            process.signal_pid(pid, sig)
+        deadline = time.monotonic() + timeout
+        for node, pid in live:
+            remaining = max(0.1, deadline - time.monotonic())
+            if not process.wait_gone(pid, self._mark(node), remaining):
+                process.kill(pid, self._mark(node))
+        for node, _ in live:
+            self._pid_file(node).unlink(missing_ok=True)
+        return [n for n, _ in live]
+
+    def down(self, *, purge: bool = False) -> int:
+        """Stop every lab JVM (also orphans without PID files); return how many were stopped.
+
+        With ``purge`` the lab directory (data, logs, settings) is removed too.
+        """
+        with self._locked():
+            layout = self.layout() if self.state_file.exists() else None
+            nodes = [n for s in layout.sites for n in s.nodes] if layout else []
+            stopped = len(self._stop_nodes(nodes))
+            for pid in process.find_marked(f"{self.dir}#"):
+                process.signal_pid(pid, signal.SIGKILL)
+                stopped += 1
+        if purge and self.dir.exists():
+            shutil.rmtree(self.dir)
+        return stopped
+
+    def _node(self, site: str, node_id: int) -> tuple[SiteLayout, NodeLayout]:
+        layout = self.require_layout()
+        try:
+            site_layout = layout.site(site)
+            return site_layout, site_layout.node(node_id)
+        except KeyError as exc:
+            raise StateError(
+                f"the lab has no node {site}/{node_id}",
+                hint=f"Sites and nodes: {dict(layout.shape)} (nodes are numbered from 1).",
+            ) from exc
+
+    def stop_broker(self, site: str, node_id: int) -> bool:
+        """Stop one broker cleanly; return False when it was not running."""
+        _, node = self._node(site, node_id)
+        return bool(self._stop_nodes([node]))
+
+    def kill_broker(self, site: str, node_id: int) -> bool:
+        """SIGKILL one broker (a crash); return False when it was not running."""
+        _, node = self._node(site, node_id)
+        return bool(self._stop_nodes([node], sig=signal.SIGKILL, timeout=10.0))
+
+    def start_broker(self, site: str, node_id: int, *, wait: bool = True) -> bool:
+        """Start one broker; return False when it was already running.
+
+        With ``wait`` returns only once the broker is back in the cluster metadata.
+        """
+        site_layout, node = self._node(site, node_id)
+        with self._locked():
+            if self.node_pid(node) is not None:
+                return False
+            pid = self._start_node(site_layout, node)
+        if wait:
+            single = LabLayout(self.require_layout().kafka_version, (site_layout,))
+            self._wait_ready(single, [(node, pid)], UP_TIMEOUT_S)
+        return True
+
+    def kill_site(self, site: str) -> int:
+        """SIGKILL every broker of ``site`` (a site loss); return how many were killed."""
+        layout = self.require_layout()
+        try:
+            nodes = list(layout.site(site).nodes)
+        except KeyError as exc:
+            raise StateError(
+                f"the lab has no site {site!r}",
+                hint=f"Sites: {', '.join(s.name for s in layout.sites)}.",
+            ) from exc
+        return len(self._stop_nodes(nodes, sig=signal.SIGKILL, timeout=10.0))
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in text if "ERROR" in line or "Exception" in line]
+    return " | ".join((errors or text)[-lines:])[:500]

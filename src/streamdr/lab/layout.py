@@ -1,0 +1,169 @@
+"""Pure description of a lab: sites, nodes, ports, paths and broker properties.
+
+Nothing here starts a process or touches the network, so every rule is unit-tested.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LAB_STATE_FILE = "lab.json"
+STATE_VERSION = 1
+DEFAULT_SITES = ("primary", "dr")
+DEFAULT_BROKERS = 3
+LAB_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """One combined broker+controller node of a lab site."""
+
+    site: str
+    node_id: int
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        """Return this node's client address."""
+        return f"{LAB_HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SiteLayout:
+    """One KRaft cluster of the lab."""
+
+    name: str
+    cluster_id: str
+    nodes: tuple[NodeLayout, ...]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Return the comma-separated client addresses of every node."""
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    @property
+    def quorum_voters(self) -> str:
+        """Return ``controller.quorum.voters`` for this site (static quorum)."""
+        return ",".join(f"{n.node_id}@{LAB_HOST}:{n.controller_port}" for n in self.nodes)
+
+    def node(self, node_id: int) -> NodeLayout:
+        """Return the node with ``node_id``; raises KeyError if there is none."""
+        for n in self.nodes:
+            if n.node_id == node_id:
+                return n
+        raise KeyError(node_id)
+
+
+@dataclass(frozen=True)
+class LabLayout:
+    """Every site of the lab; persisted as ``lab.json`` in the lab directory."""
+
+    kafka_version: str
+    sites: tuple[SiteLayout, ...]
+    version: int = STATE_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def site(self, name: str) -> SiteLayout:
+        """Return the site called ``name``; raises KeyError if there is none."""
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def shape(self) -> tuple[tuple[str, int], ...]:
+        """Return (site, node count) pairs, to compare a running lab with a request."""
+        return tuple((s.name, len(s.nodes)) for s in self.sites)
+
+    def to_json(self) -> str:
+        """Return the layout as JSON text."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> LabLayout:
+        """Return the layout parsed from :meth:`to_json` output; raises ValueError/KeyError."""
+        raw = json.loads(text)
+        if raw.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported lab state version {raw.get('version')}")
+        sites = tuple(
+            SiteLayout(s["name"], s["cluster_id"], tuple(NodeLayout(**n) for n in s["nodes"]))
+            for s in raw["sites"]
+        )
+        return LabLayout(raw["kafka_version"], sites, raw["version"], raw.get("extra", {}))
+
+
+def plan_layout(
+    sites: tuple[str, ...],
+    brokers: int,
+    ports: list[int],
+    cluster_ids: list[str],
+    kafka_version: str,
+) -> LabLayout:
+    """Return a layout giving each node a client and a controller port from ``ports``.
+
+    ``ports`` needs ``2 * brokers * len(sites)`` distinct free ports; ``cluster_ids`` one per site.
+    """
+    need = 2 * brokers * len(sites)
+    if len(set(ports)) < need or len(cluster_ids) < len(sites):
+        raise ValueError(f"need {need} distinct ports and {len(sites)} cluster ids")
+    it = iter(ports)
+    out = []
+    for site, cid in zip(sites, cluster_ids, strict=False):
+        nodes = tuple(NodeLayout(site, i, next(it), next(it)) for i in range(1, brokers + 1))
+        out.append(SiteLayout(site, cid, nodes))
+    return LabLayout(kafka_version, tuple(out))
+
+
+def node_dir(lab_dir: Path, node: NodeLayout) -> Path:
+    """Return the directory holding one node's properties, data, logs and PID file."""
+    return lab_dir / node.site / f"node-{node.node_id}"
+
+
+def broker_properties(site: SiteLayout, node: NodeLayout, data_dir: Path) -> dict[str, str]:
+    """Return ``server.properties`` of a combined node, with the strategy's HA defaults.
+
+    Replication settings are capped by the node count so a one-broker lab still starts.
+    """
+    n = len(site.nodes)
+    rf, isr = str(min(3, n)), str(min(2, n))
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "listeners": f"PLAINTEXT://{LAB_HOST}:{node.port},CONTROLLER://{LAB_HOST}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{LAB_HOST}:{node.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "controller.quorum.voters": site.quorum_voters,
+        "log.dirs": str(data_dir),
+        # The strategy's "Kafka Broker Configuration for High Availability".
+        "default.replication.factor": rf,
+        "min.insync.replicas": isr,
+        "unclean.leader.election.enable": "false",
+        "num.recovery.threads.per.data.dir": "4",
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": isr,
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": isr,
+        # Live data retention per the strategy: 7 days.
+        "log.retention.hours": "168",
+        # Topics are created deliberately (policy), never by a typo in a producer.
+        "auto.create.topics.enable": "false",
+        "num.partitions": "3",
+        # Lab-sized internal topics and no rebalance delay keep tests and drills quick.
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.num.partitions": "10",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+
+
+def render_properties(props: dict[str, str]) -> str:
+    """Return Java properties text for ``props`` (keys sorted, one per line)."""
+    lines = ["# Written by `streamdr lab`; regenerated on every start."]
+    lines += [f"{k}={v}" for k, v in sorted(props.items())]
+    return "\n".join(lines) + "\n"

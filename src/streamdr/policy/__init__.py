@@ -1,0 +1,1 @@
+"""Tiers, the topic HA policy, and `streamdr check` (Appendix A as code)."""

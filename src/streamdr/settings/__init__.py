@@ -1,0 +1,25 @@
+"""The ``streamdr.yaml`` settings: sites, object-store targets, metadata DB, declared topics."""
+
+from streamdr.settings.loader import find_settings_path, load_settings, parse_settings
+from streamdr.settings.model import (
+    FaultInjection,
+    MetadataDbSettings,
+    SecuritySettings,
+    Settings,
+    SiteSettings,
+    StoreSettings,
+    TopicDeclaration,
+)
+
+__all__ = [
+    "FaultInjection",
+    "MetadataDbSettings",
+    "SecuritySettings",
+    "Settings",
+    "SiteSettings",
+    "StoreSettings",
+    "TopicDeclaration",
+    "find_settings_path",
+    "load_settings",
+    "parse_settings",
+]

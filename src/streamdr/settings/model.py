@@ -1,0 +1,180 @@
+"""Pydantic model of ``streamdr.yaml``.
+
+Secrets are never stored in the file: a setting ending in ``_env`` names the environment
+variable that holds the secret, resolved only when a client is built (see
+:mod:`streamdr.kafka.config`), so printing settings can never leak one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecuritySettings(_Strict):
+    """librdkafka security settings of one site; secrets come from environment variables."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password_env: str | None = None
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Further non-secret librdkafka settings."
+    )
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> SecuritySettings:
+        if self.protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password_env
+        ):
+            raise ValueError(
+                "SASL needs sasl_mechanism, sasl_username and sasl_password_env "
+                "(the name of the environment variable holding the password)"
+            )
+        return self
+
+
+class FaultInjection(_Strict):
+    """Commands a drill runs to kill and restart a broker on a site that is not the lab.
+
+    ``{node}`` and ``{host}`` are replaced by the broker's node id and advertised host.
+    """
+
+    kill_broker: str
+    start_broker: str
+
+
+class SiteSettings(_Strict):
+    """One Kafka cluster (a "site")."""
+
+    bootstrap_servers: str
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    lab: bool = Field(False, description="Managed by `streamdr lab` on this machine.")
+    fault_injection: FaultInjection | None = None
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        bad = [s for s in servers if not HOST_PORT.match(s)]
+        if not servers or bad:
+            raise ValueError(f"expected host:port[,host:port…], got {value!r}")
+        return ",".join(servers)
+
+
+class StoreSettings(_Strict):
+    """An object-store target: a local directory or a pyarrow.fs URI (s3://, gs://, abfs://)."""
+
+    url: str
+    endpoint_override: str | None = None
+    region: str | None = None
+    access_key_env: str | None = None
+    secret_key_env: str | None = None
+    media: str | None = Field(None, description="Media kind for the 3-2-1 rule; derived if unset.")
+    offsite: bool = False
+
+    @property
+    def scheme(self) -> str:
+        """Return ``file``, ``s3``, ``gs`` or ``abfs``."""
+        return self.url.split("://", 1)[0] if "://" in self.url else "file"
+
+    @property
+    def media_kind(self) -> str:
+        """Return the media kind: explicit, else ``disk`` for local and ``object`` otherwise."""
+        return self.media or ("disk" if self.scheme == "file" else "object")
+
+
+class MetadataDbSettings(_Strict):
+    """Where streamdr keeps deployments, drill history and run state (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///.streamdr/streamdr.db"
+
+
+class TopicDeclaration(_Strict):
+    """A topic streamdr keeps present and compliant with the HA policy (`topics ensure`)."""
+
+    name: str
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(3, ge=1)
+    config: dict[str, str] = Field(default_factory=dict)
+    sites: list[str] | None = Field(None, description="Sites to ensure it on; default: all.")
+
+
+class Settings(_Strict):
+    """The whole ``streamdr.yaml``."""
+
+    version: Literal[1] = 1
+    sites: dict[str, SiteSettings]
+    active_site: str | None = None
+    stores: dict[str, StoreSettings] = Field(default_factory=dict)
+    metadata_db: MetadataDbSettings = Field(default_factory=MetadataDbSettings)
+    topics: list[TopicDeclaration] = Field(default_factory=list)
+    lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("sites")
+    @classmethod
+    def _site_names(cls, sites: dict[str, SiteSettings]) -> dict[str, SiteSettings]:
+        if not sites:
+            raise ValueError("at least one site is required")
+        for name in sites:
+            if not SITE_NAME.match(name):
+                raise ValueError(
+                    f"site name {name!r} must be lower-case letters, digits and '-' "
+                    "(MirrorMaker 2 uses it as a topic prefix, so '.' and '_' are not allowed)"
+                )
+        return sites
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        if self.active_site is not None and self.active_site not in self.sites:
+            raise ValueError(f"active_site {self.active_site!r} is not one of the sites")
+        for topic in self.topics:
+            unknown = set(topic.sites or []) - set(self.sites)
+            if unknown:
+                raise ValueError(f"topic {topic.name!r} names unknown sites {sorted(unknown)}")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """Return the file these settings were loaded from, if any."""
+        return self._source
+
+    @property
+    def primary_site(self) -> str:
+        """Return the active site, or the first site when none is set."""
+        return self.active_site or next(iter(self.sites))
+
+    def site(self, name: str | None = None) -> tuple[str, SiteSettings]:
+        """Return ``(name, settings)`` of the named site or the active one.
+
+        Raises InputError for an unknown site name.
+        """
+        from streamdr.errors import InputError
+
+        chosen = name or self.primary_site
+        if chosen not in self.sites:
+            raise InputError(
+                f"unknown site {chosen!r}",
+                hint=f"Known sites: {', '.join(self.sites)}.",
+            )
+        return chosen, self.sites[chosen]
+
+    def base_dir(self) -> Path:
+        """Return the directory relative paths in the settings are resolved against."""
+        return self._source.parent if self._source else Path.cwd()
