@@ -134,12 +134,19 @@ def field_errors(exc: ValidationError, doc: Any, source: str) -> list[FieldError
     """Return one FieldError per pydantic error, positioned on ``doc``."""
     errors = []
     for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        # pydantic adds pseudo-locations for validators and dict keys; they name no YAML node.
+        loc = [
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+        ]
         line, col = locate(doc, loc)
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "missing":
             message = "required field is missing"
+        elif err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         errors.append(FieldError(source, line, col, dotted(loc), message))
     return errors

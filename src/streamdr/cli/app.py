@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from streamdr import __version__
@@ -70,12 +69,15 @@ def main() -> None:
     except StreamdrError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
     except KeyboardInterrupt:
         print_error(StreamdrError("interrupted", hint="Run the command again to resume."))
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Usage errors from the (vendored) click parser: their own message, exit 2.
+        show = getattr(exc, "show", None)
+        if show:
+            show()
+        sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)

@@ -11,7 +11,7 @@ from streamdr.cli.render import err, out, print_json, status_mark
 from streamdr.cli.state import state
 from streamdr.drills.context import DrillContext
 from streamdr.drills.history import list_reports
-from streamdr.drills.registry import DRILLS, run_drill
+from streamdr.drills.registry import DRILLS, get_drill, run_drill
 from streamdr.drills.report import DrillReport, Step
 
 app = typer.Typer(
@@ -72,6 +72,7 @@ def run(
 ) -> None:
     """Run one drill; exit 0 when it passed, 1 when it failed."""
     st = state(ctx)
+    get_drill(name)
     settings = st.settings()
     site_name, _ = settings.site(site)
     dctx = DrillContext(settings, site_name, st.store(), on_step=_progress)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from streamdr.drills.broker_failover import BrokerFailoverDrill
 from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.history import save_report
 from streamdr.drills.report import DrillReport, utcnow
 from streamdr.errors import InputError, StreamdrError
-
-log = logging.getLogger(__name__)
 
 DRILLS: dict[str, Drill] = {d.name: d for d in (BrokerFailoverDrill(),)}
 
@@ -23,17 +19,22 @@ def get_drill(name: str) -> Drill:
 
 
 def run_drill(name: str, ctx: DrillContext) -> tuple[int, DrillReport]:
-    """Run a drill, store its report (also when it failed part-way) and return (id, report).
+    """Run a drill, store its report and return (id, report).
 
-    A StreamdrError inside the drill ends it as failed with the error recorded; the report is
-    stored either way, so history shows every attempt.
+    Raises InputError (nothing stored) when the drill cannot run with these settings. Any other
+    StreamdrError aborts the drill: its report is stored as failed, then the error is raised.
     """
     drill = get_drill(name)
     report = DrillReport(drill.name, ctx.site, drill.targets, on_step=ctx.on_step)
     try:
         report = drill.run(ctx, report)
+    except InputError:
+        raise
     except StreamdrError as exc:
         report.failures.append(f"aborted: {exc.message}")
         report.passed = False
+        report.finished_at = utcnow()
+        save_report(ctx.store, report)
+        raise
     report.finished_at = report.finished_at or utcnow()
     return save_report(ctx.store, report), report

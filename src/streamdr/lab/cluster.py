@@ -195,9 +195,9 @@ class Lab:
                     hint="Run `streamdr lab down --purge` and `lab up` again.",
                 )
 
-    def _start_node(self, site: SiteLayout, node: NodeLayout) -> int:
+    def _start_node(self, site: SiteLayout, node: NodeLayout) -> subprocess.Popen[bytes]:
         for port in (node.port, node.controller_port):
-            if not port_is_free(port):
+            if not _wait_port_free(port, timeout=10.0):
                 raise StateError(
                     f"port {port} of {node.site} node {node.node_id} is in use by another process",
                     hint=f"Find it with `ss -ltnp 'sport = :{port}'` and stop it, or run "
@@ -210,7 +210,7 @@ class Lab:
         )
         proc = process.spawn(cmd, cwd=ndir, log_file=ndir / "stdout.log")
         process.write_pid(self._pid_file(node), proc.pid)
-        return proc.pid
+        return proc
 
     def _new_layout(self, sites: tuple[str, ...], brokers: int) -> LabLayout:
         ports = free_ports(2 * brokers * len(sites))
@@ -252,32 +252,44 @@ class Lab:
             try:
                 self._wait_ready(layout, started, timeout)
             except StreamdrError:
-                self._stop_nodes([n for n, _ in started], sig=signal.SIGKILL)
+                self._abort(started)
                 raise
             write_lab_settings(self.settings_file, self.dir, layout)
             return layout
 
-    def _start_missing(self, layout: LabLayout) -> list[tuple[NodeLayout, int]]:
-        started: list[tuple[NodeLayout, int]] = []
+    def _start_missing(self, layout: LabLayout) -> list[tuple[NodeLayout, subprocess.Popen[bytes]]]:
+        started: list[tuple[NodeLayout, subprocess.Popen[bytes]]] = []
         try:
             for site in layout.sites:
                 for node in site.nodes:
                     if self.node_pid(node) is None:
                         started.append((node, self._start_node(site, node)))
         except StreamdrError:
-            self._stop_nodes([n for n, _ in started], sig=signal.SIGKILL)
+            self._abort(started)
             raise
         return started
 
+    def _abort(self, started: list[tuple[NodeLayout, subprocess.Popen[bytes]]]) -> None:
+        """Kill every JVM this call started (a failed ``up`` leaves nothing behind)."""
+        for node, proc in started:
+            proc.kill()
+            proc.wait(timeout=30)
+            self._pid_file(node).unlink(missing_ok=True)
+
     def _wait_ready(
-        self, layout: LabLayout, started: list[tuple[NodeLayout, int]], timeout: float
+        self,
+        layout: LabLayout,
+        started: list[tuple[NodeLayout, subprocess.Popen[bytes]]],
+        timeout: float,
+        only: set[int] | None = None,
     ) -> None:
+        """Wait until every node (or those in ``only``) of each site is in the metadata."""
         deadline = time.monotonic() + timeout
         for site in layout.sites:
             admin = KafkaAdmin(
                 site.name, SiteSettings(bootstrap_servers=site.bootstrap_servers), timeout=5.0
             )
-            want = {n.node_id for n in site.nodes}
+            want = {n.node_id for n in site.nodes if only is None or n.node_id in only}
             while True:
                 self._raise_if_died(started)
                 try:
@@ -293,9 +305,10 @@ class Lab:
                     )
                 time.sleep(0.5)
 
-    def _raise_if_died(self, started: list[tuple[NodeLayout, int]]) -> None:
-        for node, pid in started:
-            if not process.is_running(pid, self._mark(node)):
+    def _raise_if_died(self, started: list[tuple[NodeLayout, subprocess.Popen[bytes]]]) -> None:
+        # Our own children: poll() is authoritative (no /proc marker race right after exec).
+        for node, proc in started:
+            if proc.poll() is not None:
                 tail = _tail(node_dir(self.dir, node) / "stdout.log") or _tail(self._log_file(node))
                 raise StateError(
                     f"{node.site} node {node.node_id} exited during start-up: {tail}",
@@ -368,10 +381,10 @@ class Lab:
         with self._locked():
             if self.node_pid(node) is not None:
                 return False
-            pid = self._start_node(site_layout, node)
+            proc = self._start_node(site_layout, node)
         if wait:
             single = LabLayout(self.require_layout().kafka_version, (site_layout,))
-            self._wait_ready(single, [(node, pid)], UP_TIMEOUT_S)
+            self._wait_ready(single, [(node, proc)], UP_TIMEOUT_S, only={node_id})
         return True
 
     def kill_site(self, site: str) -> int:
@@ -385,6 +398,16 @@ class Lab:
                 hint=f"Sites: {', '.join(s.name for s in layout.sites)}.",
             ) from exc
         return len(self._stop_nodes(nodes, sig=signal.SIGKILL, timeout=10.0))
+
+
+def _wait_port_free(port: int, timeout: float) -> bool:
+    # A just-killed JVM can hold its listeners for a moment while the kernel tears it down.
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _tail(path: Path, lines: int = 3) -> str:

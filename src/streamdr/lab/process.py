@@ -43,6 +43,13 @@ def is_running(pid: int | None, mark: str) -> bool:
         return False
     _reap(pid)
     cmd = _cmdline(pid)
+    # Right after exec (the java launcher also re-execs itself) /proc/<pid>/cmdline can read
+    # empty for a moment; a live process with no command line yet is asked again shortly.
+    for _ in range(40):
+        if cmd != "":
+            break
+        time.sleep(0.05)
+        cmd = _cmdline(pid)
     return cmd is not None and f"-Dstreamdr.lab={mark} " in cmd + " "
 
 
@@ -91,11 +98,18 @@ def signal_pid(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def _exiting_or_alive(pid: int) -> bool:
+    # An exiting process has released its memory (empty cmdline) before its sockets: it is
+    # gone only once /proc no longer lists it, or lists it as a zombie.
+    _reap(pid)
+    return _cmdline(pid) is not None
+
+
 def wait_gone(pid: int, mark: str, timeout: float) -> bool:
     """Return True once ``pid`` no longer runs, False if it still does after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not is_running(pid, mark):
+        if not is_running(pid, mark) and not _exiting_or_alive(pid):
             return True
         time.sleep(0.1)
     return not is_running(pid, mark)

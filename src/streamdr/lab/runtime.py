@@ -108,7 +108,7 @@ def find_java() -> str:
     if not java or not Path(java).exists():
         raise UnreachableError(
             "Java is not installed (no `java` on PATH and no JAVA_HOME)",
-            hint=f"Install Java >= {JAVA_MIN_MAJOR} (e.g. apt-get install openjdk-17-jre-headless).",
+            hint=f"Install Java >= {JAVA_MIN_MAJOR}: apt-get install openjdk-17-jre-headless.",
         )
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
     major = parse_java_major(out.stderr + out.stdout)

@@ -9,12 +9,32 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+def _site_name(name: str) -> str:
+    if not SITE_NAME.match(name):
+        raise ValueError(
+            f"site name {name!r} must be lower-case letters, digits and '-' "
+            "(MirrorMaker 2 uses it as a topic prefix, so '.' and '_' are not allowed)"
+        )
+    return name
+
+
+SiteName = Annotated[str, AfterValidator(_site_name)]
 
 
 class _Strict(BaseModel):
@@ -118,7 +138,7 @@ class Settings(_Strict):
     """The whole ``streamdr.yaml``."""
 
     version: Literal[1] = 1
-    sites: dict[str, SiteSettings]
+    sites: dict[SiteName, SiteSettings]
     active_site: str | None = None
     stores: dict[str, StoreSettings] = Field(default_factory=dict)
     metadata_db: MetadataDbSettings = Field(default_factory=MetadataDbSettings)
@@ -129,15 +149,9 @@ class Settings(_Strict):
 
     @field_validator("sites")
     @classmethod
-    def _site_names(cls, sites: dict[str, SiteSettings]) -> dict[str, SiteSettings]:
+    def _some_site(cls, sites: dict[str, SiteSettings]) -> dict[str, SiteSettings]:
         if not sites:
             raise ValueError("at least one site is required")
-        for name in sites:
-            if not SITE_NAME.match(name):
-                raise ValueError(
-                    f"site name {name!r} must be lower-case letters, digits and '-' "
-                    "(MirrorMaker 2 uses it as a topic prefix, so '.' and '_' are not allowed)"
-                )
         return sites
 
     @model_validator(mode="after")

@@ -1,0 +1,46 @@
+# streamdr — two commands do everything on a fresh machine:
+#   make demo   set up, start the two-site lab, check it, run the broker-failover drill
+#   make test   set up, lint, run unit and integration tests (on a real lab)
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test unit integration lint bench clean-lab
+
+$(STAMP): pyproject.toml constraints.txt
+	scripts/ensure-debian-packages
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==25.3
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+	scripts/ensure-debian-packages
+	$(BIN)/streamdr lab install
+
+demo: setup
+	$(BIN)/streamdr lab up
+	$(BIN)/streamdr check --skip drills.broker-failover-recent
+	$(BIN)/streamdr drill run broker-failover
+	$(BIN)/streamdr check
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: setup
+	$(BIN)/pytest -q tests/integration
+
+test: setup lint
+	$(BIN)/pytest -q tests/unit tests/integration
+
+bench: setup
+	$(BIN)/python bench/lab_baseline.py
+
+clean-lab: $(STAMP)
+	$(BIN)/streamdr lab down --purge

@@ -1,0 +1,5 @@
+"""``python -m streamdr``."""
+
+from streamdr.cli.app import main
+
+main()

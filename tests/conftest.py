@@ -1,0 +1,53 @@
+"""Shared fixtures: the session's real Kafka lab and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamdr.lab.cluster import Lab
+from streamdr.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One two-site, three-broker lab for the whole session (real Kafka from the jars)."""
+    the_lab = Lab(tmp_path_factory.mktemp("session-lab") / "lab")
+    the_lab.up()
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_settings(lab: Lab) -> Settings:
+    """The settings file the session lab wrote."""
+    return load_settings(lab.settings_file)
+
+
+def run_cli(
+    *args: str,
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m streamdr ARGS`` and return the finished process (text output)."""
+    full_env = {**os.environ, **(env or {})}
+    if config is not None:
+        full_env["STREAMDR_CONFIG"] = str(config)
+    return subprocess.run(
+        [sys.executable, "-m", "streamdr", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
