@@ -61,7 +61,7 @@ def test_small_lab_up_twice_stale_pid_port_in_use_and_down(tmp_path):
 
 def test_half_dead_lab_is_repaired_by_up(lab):
     assert lab.kill_broker("dr", 3)
-    assert not [n for n in lab.status() if n.site == "dr" and n.node_id == 3][0].running
+    assert not next(n for n in lab.status() if n.site == "dr" and n.node_id == 3).running
     lab.up()
     assert all(n.running for n in lab.status())
 
