@@ -7,6 +7,7 @@ from streamdr.settings.model import (
     SecuritySettings,
     Settings,
     SiteSettings,
+    SourceSettings,
     StoreSettings,
     TopicDeclaration,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "SecuritySettings",
     "Settings",
     "SiteSettings",
+    "SourceSettings",
     "StoreSettings",
     "TopicDeclaration",
     "find_settings_path",

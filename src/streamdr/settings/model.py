@@ -124,6 +124,28 @@ class MetadataDbSettings(_Strict):
     url: str = "sqlite:///.streamdr/streamdr.db"
 
 
+class SourceSettings(_Strict):
+    """A source database whose committed changes CDC streams into Kafka."""
+
+    kind: Literal["postgres", "sqlite"] = "postgres"
+    dsn: str | None = Field(
+        None, description="libpq connection string without the password (postgres)."
+    )
+    password_env: str | None = Field(None, description="Environment variable with the password.")
+    path: str | None = Field(None, description="Database file (sqlite demo source).")
+    topic_prefix: str = Field(..., description="Changes go to <topic_prefix>.<schema>.<table>.")
+    slot: str | None = Field(None, description="Logical replication slot; default streamdr_<name>.")
+    site: str | None = Field(None, description="Kafka site to write to; default the active site.")
+
+    @model_validator(mode="after")
+    def _location(self) -> SourceSettings:
+        if self.kind == "postgres" and not self.dsn:
+            raise ValueError("a postgres source needs dsn")
+        if self.kind == "sqlite" and not self.path:
+            raise ValueError("a sqlite source needs path")
+        return self
+
+
 class TopicDeclaration(_Strict):
     """A topic streamdr keeps present and compliant with the HA policy (`topics ensure`)."""
 
@@ -143,6 +165,7 @@ class Settings(_Strict):
     stores: dict[str, StoreSettings] = Field(default_factory=dict)
     metadata_db: MetadataDbSettings = Field(default_factory=MetadataDbSettings)
     topics: list[TopicDeclaration] = Field(default_factory=list)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
     lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
 
     _source: Path | None = PrivateAttr(default=None)
@@ -158,6 +181,9 @@ class Settings(_Strict):
     def _references(self) -> Settings:
         if self.active_site is not None and self.active_site not in self.sites:
             raise ValueError(f"active_site {self.active_site!r} is not one of the sites")
+        for name, source in self.sources.items():
+            if source.site is not None and source.site not in self.sites:
+                raise ValueError(f"source {name!r} names unknown site {source.site!r}")
         for topic in self.topics:
             unknown = set(topic.sites or []) - set(self.sites)
             if unknown:

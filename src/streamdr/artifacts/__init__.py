@@ -1,0 +1,1 @@
+"""Transformation artifacts: the versioned API, packaging, signing, registry, retention."""

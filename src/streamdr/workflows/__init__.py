@@ -1,0 +1,1 @@
+"""Workflows as code: the config schema, the git config repository, deploy/rollback/drift."""

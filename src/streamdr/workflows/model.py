@@ -1,0 +1,181 @@
+"""The workflow configuration: one YAML file per workflow (``workflows/<client>/<name>.yaml``).
+
+Tier defaults for RTO/RPO come from the strategy; a workflow may tighten them, never loosen them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from streamdr.policy.tiers import TIER_TARGETS, Tier
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """Return ``"90s"``, ``"5m"``, ``"1h"`` (or plain seconds) as a timedelta.
+
+    Raises ValueError for anything else.
+    """
+    if isinstance(text, int | float):
+        return timedelta(seconds=float(text))
+    match = DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _name(value: str) -> str:
+    if not NAME.match(value):
+        raise ValueError("must be lower-case letters, digits and '-' (max 63)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Duration = Annotated[timedelta, Field(description="e.g. 30s, 5m, 1h")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """Where events come from: CDC tables of a named source database, or an existing topic."""
+
+    database: str | None = Field(None, description="A source named in streamdr.yaml `sources`.")
+    tables: list[str] = Field(default_factory=list, description="schema.table names")
+    topic: str | None = Field(None, description="An existing topic instead of CDC tables.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        if bool(self.topic) == bool(self.database):
+            raise ValueError("give either database + tables, or topic")
+        if self.database and not self.tables:
+            raise ValueError("a database source needs at least one table")
+        bad = [t for t in self.tables if t.count(".") != 1]
+        if bad:
+            raise ValueError(f"tables must be schema.table: {bad}")
+        return self
+
+
+class TransformationRef(_Strict):
+    """The signed artifact (exact version) this workflow runs."""
+
+    name: Name
+    version: str
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        if not SEMVER.match(value):
+            raise ValueError("must be an exact semantic version like 1.2.0")
+        return value
+
+
+class Sink(_Strict):
+    """Where output events go: a client HTTP endpoint or a Kafka topic."""
+
+    kind: Literal["http", "kafka"] = "http"
+    url: str | None = None
+    topic: str | None = None
+    signing_secret_env: str | None = Field(
+        None, description="Environment variable holding the HMAC-SHA256 signing secret."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _target(self) -> Sink:
+        if self.kind == "http" and not (self.url and self.url.startswith(("http://", "https://"))):
+            raise ValueError("an http sink needs url: http(s)://…")
+        if self.kind == "kafka" and not self.topic:
+            raise ValueError("a kafka sink needs topic")
+        return self
+
+
+class Retry(_Strict):
+    """Delivery retries: exponential backoff with jitter (1, 2, 4 … capped)."""
+
+    max_attempts: int = Field(5, ge=1, le=100)
+    initial_backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(60.0, gt=0)
+
+
+class Breaker(_Strict):
+    """Circuit breaker on the sink: opens after N consecutive failures for a while."""
+
+    failure_threshold: int = Field(3, ge=1)
+    reset_timeout_seconds: float = Field(60.0, gt=0)
+
+
+class Dlq(_Strict):
+    """Dead-letter queue for records that exhausted their retries."""
+
+    enabled: bool = True
+    topic: str | None = Field(None, description="Default: <workflow>.dlq")
+
+
+class Workflow(_Strict):
+    """One client workflow."""
+
+    name: Name
+    client: Name
+    tier: Tier
+    rto: Duration | None = None
+    rpo: Duration | None = None
+    source: Source
+    transformation: TransformationRef
+    sink: Sink
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    retry: Retry = Field(default_factory=Retry)
+    breaker: Breaker = Field(default_factory=Breaker)
+    dlq: Dlq = Field(default_factory=Dlq)
+
+    @field_validator("rto", "rpo", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str | int | float) else value
+
+    @model_validator(mode="after")
+    def _within_tier(self) -> Workflow:
+        limit = TIER_TARGETS[self.tier]
+        if self.rto is not None and self.rto > limit.rto:
+            raise ValueError(f"rto {self.rto} exceeds the {self.tier} tier limit {limit.rto}")
+        if self.rpo is not None and self.rpo > limit.rpo:
+            raise ValueError(f"rpo {self.rpo} exceeds the {self.tier} tier limit {limit.rpo}")
+        if self.delivery == "exactly-once" and self.sink.kind != "kafka":
+            raise ValueError("exactly-once delivery needs a kafka sink (transactions)")
+        return self
+
+    @property
+    def effective_rto(self) -> timedelta:
+        """Return the workflow's RTO: its own, else the tier's."""
+        return self.rto or TIER_TARGETS[self.tier].rto
+
+    @property
+    def effective_rpo(self) -> timedelta:
+        """Return the workflow's RPO: its own, else the tier's."""
+        return self.rpo or TIER_TARGETS[self.tier].rpo
+
+    @property
+    def consumer_group(self) -> str:
+        """Return the consumer group of this workflow's workers (its name)."""
+        return self.name
+
+    @property
+    def dlq_topic(self) -> str:
+        """Return the dead-letter topic."""
+        return self.dlq.topic or f"{self.name}.dlq"
