@@ -31,13 +31,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/unit tests/contract
 
 integration: setup
 	$(BIN)/pytest -q tests/integration
 
 test: setup lint
-	$(BIN)/pytest -q tests/unit tests/integration
+	$(BIN)/pytest -q tests/unit tests/contract tests/integration
 
 bench: setup
 	$(BIN)/python bench/lab_baseline.py

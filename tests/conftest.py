@@ -51,3 +51,37 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3 API server (moto in server mode) on loopback; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    from streamdr.lab.ports import free_ports
+
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    port = free_ports(1)[0]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str) -> str:
+    """A fresh, empty bucket on the S3 server; yields its name."""
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    fs = pafs.S3FileSystem(
+        endpoint_override=s3_server, region="us-east-1", allow_bucket_creation=True
+    )
+    fs.create_dir(name)
+    return name
