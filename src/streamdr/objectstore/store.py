@@ -8,6 +8,7 @@ stores a PUT is atomic per object. pyarrow errors are translated to streamdr err
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -208,14 +209,9 @@ class ObjectStore:
                 dst.write(chunk)
 
 
-@contextmanager
-def _quiet(*types: type[BaseException]) -> Iterator[None]:
-    # Best-effort cleanup after a failure that is already being raised.
-    caught: tuple[type[BaseException], ...] = types or (OSError, pa.ArrowException)
-    try:
-        yield
-    except caught:
-        pass
+def _quiet(*types: type[BaseException]) -> contextlib.suppress:
+    """Return a context that swallows cleanup errors after a failure already being raised."""
+    return contextlib.suppress(*(types or (OSError, pa.ArrowException)))
 
 
 def _utc(ts: datetime | None) -> datetime | None:
