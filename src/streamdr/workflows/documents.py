@@ -7,13 +7,14 @@ found from the workflow and vice versa.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
 
-from streamdr.workflows.model import Workflow
+from streamdr.workflows.model import NAME, TransformationRef, Workflow
 from streamdr.workflows.repo import WORKFLOWS_DIR
 from streamdr.yamldoc import DocumentError, FieldError, field_errors, locate, parse_yaml, to_plain
 
@@ -28,6 +29,10 @@ class WorkflowDoc:
     doc: Any = None
     workflow: Workflow | None = None
     errors: list[FieldError] = field(default_factory=list)
+    # What could be read from an invalid file, so its cross-references are checked too.
+    name: str | None = None
+    transformation: TransformationRef | None = None
+    database: str | None = None
 
     def error_at(self, loc: tuple[str | int, ...], message: str) -> FieldError:
         """Return a FieldError positioned on field ``loc`` of this document."""
@@ -61,11 +66,29 @@ def parse_workflow(text: str | bytes, source: str) -> WorkflowDoc:
             FieldError(source, 1, 1, "", "expected a mapping with name, client, tier, …")
         )
         return result
+    plain = to_plain(result.doc)
     try:
-        result.workflow = Workflow.model_validate(to_plain(result.doc))
+        result.workflow = Workflow.model_validate(plain)
     except ValidationError as exc:
         result.errors.extend(field_errors(exc, result.doc, source))
+    _fill_references(result, plain)
     return result
+
+
+def _fill_references(result: WorkflowDoc, plain: dict[str, Any]) -> None:
+    """Set name, transformation and database from the model, else from the valid parts."""
+    wf = result.workflow
+    if wf is not None:
+        result.name, result.transformation = wf.name, wf.transformation
+        result.database = wf.source.database
+        return
+    name = plain.get("name")
+    result.name = name if isinstance(name, str) and NAME.match(name) else None
+    with contextlib.suppress(ValidationError):
+        result.transformation = TransformationRef.model_validate(plain.get("transformation"))
+    source = plain.get("source")
+    database = source.get("database") if isinstance(source, dict) else None
+    result.database = database if isinstance(database, str) else None
 
 
 def layout_errors(doc: WorkflowDoc, path: str) -> list[FieldError]:

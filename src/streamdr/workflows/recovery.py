@@ -98,14 +98,17 @@ def plan_recovery(
             "files will be rebuilt from the metadata DB snapshot",
         )
     if head is not None and is_ancestor(last, head):
+        # The deployed history is intact; newer reflog tips may still have been dropped, but
+        # that can be deliberate (discarding undeployed work), so only report them.
+        newer = [c for c in _descendants(head, reflog, present, is_ancestor) if c != head]
+        reason = f"the branch contains the deployed commit {last[:12]}; nothing deployed was lost"
+        if newer:
+            reason += (
+                f"; the reflog holds {len(newer)} newer tips the branch no longer has "
+                f"(newest {newer[0][:12]}); restore one with --to if that was not deliberate"
+            )
         return RecoveryPlan(
-            branch,
-            head,
-            last,
-            None,
-            TargetSource.NONE,
-            False,
-            f"the branch contains the deployed commit {last[:12]}; nothing was lost",
+            branch, head, last, None, TargetSource.NONE, False, reason, tuple(newer)
         )
     candidates = _descendants(last, reflog, present, is_ancestor)
     if prefer_deployed or not candidates or candidates[0] == last:

@@ -301,8 +301,6 @@ class ConfigRepo:
         current = self._run(["symbolic-ref", "-q", "HEAD"], ok=(0, 1)).stdout.decode().strip()
         if current != self.ref:
             return "no"
-        if self.head() is None:
-            return "no"
         return "dirty" if self.git("status", "--porcelain", "--untracked-files=no") else "clean"
 
     def bundle_create(self, dest: Path) -> None:

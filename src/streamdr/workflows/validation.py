@@ -89,14 +89,12 @@ def duplicate_name_errors(docs: list[WorkflowDoc]) -> list[FieldError]:
     seen: dict[str, str] = {}
     errors = []
     for doc in docs:
-        if doc.workflow is None:
+        if doc.name is None:
             continue
-        first = seen.setdefault(doc.workflow.name, doc.path)
+        first = seen.setdefault(doc.name, doc.path)
         if first != doc.path:
             errors.append(
-                doc.error_at(
-                    ("name",), f"workflow name {doc.workflow.name!r} is already used by {first}"
-                )
+                doc.error_at(("name",), f"workflow name {doc.name!r} is already used by {first}")
             )
     return errors
 
@@ -107,13 +105,10 @@ def source_errors(docs: list[WorkflowDoc], sources: Collection[str]) -> list[Fie
     return [
         doc.error_at(
             ("source", "database"),
-            f"source database {doc.workflow.source.database!r} is not in streamdr.yaml "
-            f"`sources` (known: {known})",
+            f"source database {doc.database!r} is not in streamdr.yaml `sources` (known: {known})",
         )
         for doc in docs
-        if doc.workflow
-        and doc.workflow.source.database
-        and doc.workflow.source.database not in sources
+        if doc.database and doc.database not in sources
     ]
 
 
@@ -122,10 +117,9 @@ def artifact_errors(docs: list[WorkflowDoc], check: ArtifactCheck) -> list[Field
     verdicts: dict[tuple[str, str], str | None] = {}
     errors = []
     for doc in docs:
-        if doc.workflow is None:
+        if doc.transformation is None:
             continue
-        ref = doc.workflow.transformation
-        key = (ref.name, ref.version)
+        key = (doc.transformation.name, doc.transformation.version)
         if key not in verdicts:
             verdicts[key] = check(*key)
         if verdicts[key]:
