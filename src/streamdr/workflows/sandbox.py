@@ -8,6 +8,7 @@ store under a private ``_drills/<id>`` prefix, so store latency and credentials 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -154,7 +155,10 @@ class Sandbox:
         for obj in registry.list():
             registry.delete(obj.key)
         if registry.is_local:
-            shutil.rmtree(registry.path(""), ignore_errors=True)
+            drills_dir = Path(registry.path(""))
+            shutil.rmtree(drills_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                drills_dir.parent.rmdir()  # `_drills` itself, when no other drill is running
         shutil.rmtree(self.root, ignore_errors=True)
 
 
