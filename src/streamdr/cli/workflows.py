@@ -19,7 +19,12 @@ from streamdr.workflows.deployments import deployed_workflows
 from streamdr.workflows.model import Workflow
 from streamdr.workflows.repo import WORKFLOWS_DIR
 from streamdr.workflows.schema import workflow_json_schema
-from streamdr.workflows.validation import TreeValidation, files_on_disk, validate_files
+from streamdr.workflows.validation import (
+    SourceFile,
+    TreeValidation,
+    files_on_disk,
+    validate_files,
+)
 from streamdr.yamldoc import FieldError
 
 app = typer.Typer(help="Workflow configs: validate, JSON Schema, list.", no_args_is_help=True)
@@ -67,12 +72,23 @@ def validate(
         bool,
         typer.Option("--schema-only", help="Skip cross-references (sources, artifacts)."),
     ] = False,
+    rev: Annotated[
+        str | None,
+        typer.Option(help="Validate this commit of the config repository instead of files."),
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Report every error with file:line:column and field path; exit 2 on any error."""
     st = state(ctx)
     settings = None if schema_only else st.settings()
-    files = files_on_disk(paths or _default_paths(settings or _optional_settings(ctx)))
+    if rev is not None:
+        cfg = ConfigContext(st.settings(), st.store(), open_repo(st.settings()), None)
+        commit = cfg.repo.resolve(rev)
+        files = [
+            SourceFile(f"{commit[:12]}:{p}", p, b) for p, b in cfg.workflow_files(commit).items()
+        ]
+    else:
+        files = files_on_disk(paths or _default_paths(settings or _optional_settings(ctx)))
     validation = validate_files(
         files,
         sources=set(settings.sources) if settings else None,

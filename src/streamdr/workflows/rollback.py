@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamdr.drills.report import iso, utcnow
+from streamdr.drills.report import iso
 from streamdr.errors import InputError, StateError
 from streamdr.workflows.context import ConfigContext
 from streamdr.workflows.deploy import DeployPlan, execute_deploy, plan_deploy, require_deployable
@@ -185,8 +185,7 @@ def rollback_transformation(
     """
     if not SEMVER.match(version):
         raise InputError(f"{version!r} is not a semantic version", hint="For example 1.4.2.")
-    requested_at = utcnow()
-    log = OperationLog("transform-rollback", actor, started_at=requested_at)
+    log = OperationLog("transform-rollback", actor)
     head = ctx.repo.head()
     if head is None:
         raise StateError(
@@ -194,37 +193,45 @@ def rollback_transformation(
         )
     files = ctx.workflow_files(head)
     _require_no_undeployed(ctx, files, include_undeployed)
+    with log.step("edit and validate the tree") as st:
+        plan, detail = _pin_plan(ctx, head, files, workflow, version)
+        st.detail = f"{len(plan.validation.errors)} errors"
+    require_deployable(plan)
+    if dry_run:
+        return RollbackResult("transform-rollback", head, plan, dry_run=True, detail=detail)
+    message = (
+        f"streamdr: roll back {workflow} transformation {detail['artifact']} "
+        f"{detail['from_version']} -> {version}\n\n"
+        f"Requested by {actor} at {iso(log.started_at)}."
+    )
+    return _commit_and_deploy(ctx, log, "transform-rollback", head, plan.files, message, detail)
+
+
+def _pin_plan(
+    ctx: ConfigContext, head: str, files: dict[str, bytes], workflow: str, version: str
+) -> tuple[DeployPlan, dict[str, Any]]:
+    """Return the deploy plan of ``files`` with ``workflow`` pinned to ``version``, and details."""
     path, doc = _workflow_file(files, workflow)
-    old = doc.workflow.transformation.version
-    detail = {
-        "workflow": workflow,
-        "artifact": doc.workflow.transformation.name,
-        "from_version": old,
-        "to_version": version,
-        "file": path,
-    }
-    if old == version:
+    ref = doc.workflow.transformation
+    if ref.version == version:
         raise InputError(
-            f"workflow {workflow} already pins {doc.workflow.transformation.name}@{version}",
+            f"workflow {workflow} already pins {ref.name}@{version}",
             hint="`streamdr artifacts list` shows the versions you can roll back to.",
         )
-    with log.step("edit and validate the tree") as st:
-        new_files = {**files, path: pin_version(files[path], doc.doc, version, path)}
-        validation = ctx.validate(new_files, "rollback")
-        st.detail = f"{len(validation.errors)} errors"
+    new_files = {**files, path: pin_version(files[path], doc.doc, version, path)}
+    validation = ctx.validate(new_files, "rollback")
     plan = DeployPlan(
         head, "rollback", new_files, validation, current_deployment(ctx.settings, ctx.store)
     )
     plan.changes = diff_files(files, new_files)
-    require_deployable(plan)
-    if dry_run:
-        return RollbackResult("transform-rollback", head, plan, dry_run=True, detail=detail)
-    name = doc.workflow.transformation.name
-    message = (
-        f"streamdr: roll back {workflow} transformation {name} {old} -> {version}\n\n"
-        f"Requested by {actor} at {iso(requested_at)}."
-    )
-    return _commit_and_deploy(ctx, log, "transform-rollback", head, new_files, message, detail)
+    detail = {
+        "workflow": workflow,
+        "artifact": ref.name,
+        "from_version": ref.version,
+        "to_version": version,
+        "file": path,
+    }
+    return plan, detail
 
 
 def _require_no_undeployed(ctx: ConfigContext, files: dict[str, bytes], include: bool) -> None:
