@@ -14,6 +14,7 @@ from streamdr.cli.render import err, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
 from streamdr.settings.model import Settings
+from streamdr.store.db import MetadataStore
 from streamdr.workflows.context import ConfigContext, open_repo, registry_check
 from streamdr.workflows.deployments import deployed_workflows
 from streamdr.workflows.model import Workflow
@@ -61,6 +62,29 @@ def _optional_settings(ctx: typer.Context) -> Settings | None:
         return None
 
 
+def _files_at(settings: Settings, store: MetadataStore, rev: str) -> list[SourceFile]:
+    cfg = ConfigContext(settings, store, open_repo(settings), None)
+    commit = cfg.repo.resolve(rev)
+    return [SourceFile(f"{commit[:12]}:{p}", p, b) for p, b in cfg.workflow_files(commit).items()]
+
+
+def _files_to_validate(
+    ctx: typer.Context, paths: list[Path] | None, rev: str | None, settings: Settings | None
+) -> list[SourceFile]:
+    """Return PATHS, the files of REV, or by default the repo's work tree (its branch if bare)."""
+    st = state(ctx)
+    if rev is not None:
+        return _files_at(st.settings(), st.store(), rev)
+    if paths:
+        return files_on_disk(paths)
+    settings = settings or _optional_settings(ctx)
+    if settings is not None and settings.config_repo is not None:
+        repo = open_repo(settings)
+        if not (repo.path / WORKFLOWS_DIR).is_dir() and repo.is_bare():
+            return _files_at(settings, st.store(), repo.branch)
+    return files_on_disk(_default_paths(settings))
+
+
 @app.command()
 def validate(
     ctx: typer.Context,
@@ -81,14 +105,7 @@ def validate(
     """Report every error with file:line:column and field path; exit 2 on any error."""
     st = state(ctx)
     settings = None if schema_only else st.settings()
-    if rev is not None:
-        cfg = ConfigContext(st.settings(), st.store(), open_repo(st.settings()), None)
-        commit = cfg.repo.resolve(rev)
-        files = [
-            SourceFile(f"{commit[:12]}:{p}", p, b) for p, b in cfg.workflow_files(commit).items()
-        ]
-    else:
-        files = files_on_disk(paths or _default_paths(settings or _optional_settings(ctx)))
+    files = _files_to_validate(ctx, paths, rev, settings)
     validation = validate_files(
         files,
         sources=set(settings.sources) if settings else None,

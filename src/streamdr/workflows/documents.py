@@ -31,6 +31,7 @@ class WorkflowDoc:
     errors: list[FieldError] = field(default_factory=list)
     # What could be read from an invalid file, so its cross-references are checked too.
     name: str | None = None
+    client: str | None = None
     transformation: TransformationRef | None = None
     database: str | None = None
 
@@ -79,11 +80,12 @@ def _fill_references(result: WorkflowDoc, plain: dict[str, Any]) -> None:
     """Set name, transformation and database from the model, else from the valid parts."""
     wf = result.workflow
     if wf is not None:
-        result.name, result.transformation = wf.name, wf.transformation
+        result.name, result.client, result.transformation = wf.name, wf.client, wf.transformation
         result.database = wf.source.database
         return
-    name = plain.get("name")
+    name, client = plain.get("name"), plain.get("client")
     result.name = name if isinstance(name, str) and NAME.match(name) else None
+    result.client = client if isinstance(client, str) and NAME.match(client) else None
     with contextlib.suppress(ValidationError):
         result.transformation = TransformationRef.model_validate(plain.get("transformation"))
     source = plain.get("source")
@@ -92,20 +94,23 @@ def _fill_references(result: WorkflowDoc, plain: dict[str, Any]) -> None:
 
 
 def layout_errors(doc: WorkflowDoc, path: str) -> list[FieldError]:
-    """Return errors when ``path`` is not ``workflows/<client>/<name>.yaml`` of its workflow."""
-    wf = doc.workflow
-    if wf is None:
-        return []
+    """Return errors when ``path`` is not ``workflows/<client>/<name>.yaml`` of its workflow.
+
+    Only valid ``name``/``client`` values are compared (invalid ones already have an error).
+    """
     parts = PurePosixPath(path).parts
     if len(parts) != 3:
-        return [doc.error_at(("name",), f"file must be {WORKFLOWS_DIR}/{wf.client}/{wf.name}.yaml")]
+        where = f"{WORKFLOWS_DIR}/{doc.client or '<client>'}/{doc.name or '<name>'}.yaml"
+        return [doc.error_at(("name",), f"file must be {where}")]
     errors = []
-    if parts[1] != wf.client:
+    if doc.client is not None and parts[1] != doc.client:
         errors.append(
-            doc.error_at(("client",), f"client {wf.client!r} does not match directory {parts[1]!r}")
+            doc.error_at(
+                ("client",), f"client {doc.client!r} does not match directory {parts[1]!r}"
+            )
         )
-    if PurePosixPath(parts[2]).stem != wf.name:
+    if doc.name is not None and PurePosixPath(parts[2]).stem != doc.name:
         errors.append(
-            doc.error_at(("name",), f"name {wf.name!r} does not match file name {parts[2]!r}")
+            doc.error_at(("name",), f"name {doc.name!r} does not match file name {parts[2]!r}")
         )
     return errors

@@ -185,11 +185,11 @@ def gather_drift(
         )
         if report.relation is Relation.AHEAD and deployed and head:
             report.ahead_by = repo.count_commits(deployed, head)
-        if deployment is not None and head is not None:
+        if head is not None:
             files = {
                 p: b for p, b in repo.read_files(head, WORKFLOWS_DIR).items() if is_workflow_path(p)
             }
-            report.repo_changes = diff_files(dict(deployment.files), files)
+            report.repo_changes = diff_files(dict(deployment.files) if deployment else {}, files)
     desired = desired_topics(deployed_workflows(settings, store), settings)
     report.desired = {s: [d.name for d in decls] for s, decls in desired.items()}
     report.live, report.unreachable = live_drift(settings, desired, policy or TopicPolicy())
