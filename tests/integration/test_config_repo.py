@@ -161,3 +161,14 @@ def test_sections_missing(tmp_path):
     proc = run_cli("artifacts", "list", config=cfg)
     assert_clean_error(proc, 2)
     assert "artifacts" in proc.stderr
+
+
+def test_recover_refuses_an_invalid_tip_and_restores_the_deployed_commit(env, deployed):
+    env.commit({C: workflow("stock", client="client-b") + "colour: blue\n"}, "invalid tip")
+    env.git("reset", "-q", "--hard", "HEAD~2")
+    refused = env.cli("config", "recover", "--execute")
+    assert_clean_error(refused, 2)
+    assert "--to-deployed" in refused.stderr and "colour: unknown field" in refused.stderr
+    done = env.cli_json("config", "recover", "--execute", "--to-deployed")
+    assert done["source"] == "deployment" and done["verification"]["ok"]
+    assert env.git("rev-parse", "HEAD") == deployed

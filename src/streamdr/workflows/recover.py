@@ -13,6 +13,7 @@ from streamdr.workflows.deployments import Deployment, deployment_history
 from streamdr.workflows.events import OperationLog
 from streamdr.workflows.recovery import RecoveryPlan, TargetSource, plan_recovery
 from streamdr.workflows.repo import ConfigRepo, ReflogEntry, TreeEntry
+from streamdr.yamldoc import DocumentError
 
 
 @dataclass
@@ -167,7 +168,14 @@ def _restore(ctx: ConfigContext, plan: RecoveryPlan, log: OperationLog) -> str:
     with log.step(f"validate the tree of {target[:12]}") as st:
         target_plan = plan_deploy(ctx, target)
         st.detail = f"{len(target_plan.validation.errors)} errors"
-        require_deployable(target_plan)
+        try:
+            require_deployable(target_plan)
+        except DocumentError as exc:
+            raise DocumentError(
+                exc.errors,
+                hint=f"The {plan.source} target does not validate; nothing was changed. Use "
+                "--to-deployed to restore the last deployed commit, or --to REV.",
+            ) from exc
     with log.step(f"move {ctx.repo.branch} to {target[:12]}"):
         ctx.repo.ensure_reflog()
         ctx.repo.move_branch(target, plan.head, f"recover to {target[:12]} ({plan.source})")
