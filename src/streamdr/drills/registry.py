@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from streamdr.drills.broker_failover import BrokerFailoverDrill
+from streamdr.drills.config_rollback import ConfigRollbackDrill
 from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.history import save_report
+from streamdr.drills.repo_recovery import RepoRecoveryDrill
 from streamdr.drills.report import DrillReport, utcnow
 from streamdr.errors import InputError, StreamdrError
 
-DRILLS: dict[str, Drill] = {d.name: d for d in (BrokerFailoverDrill(),)}
+DRILLS: dict[str, Drill] = {
+    d.name: d for d in (BrokerFailoverDrill(), ConfigRollbackDrill(), RepoRecoveryDrill())
+}
 
 
 def get_drill(name: str) -> Drill:
