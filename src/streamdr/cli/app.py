@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import check, drill, lab, topics
+from streamdr.cli import backup, check, drill, lab, offsets, restore, topics
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -26,6 +26,9 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(topics.app, name="topics")
 app.add_typer(drill.app, name="drill")
 app.command("check")(check.check)
+app.add_typer(backup.app, name="backup")
+app.command("restore")(restore.restore)
+app.add_typer(offsets.app, name="offsets")
 
 
 def _version(value: bool) -> None:
