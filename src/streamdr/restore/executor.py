@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from streamdr.backup.model import utcnow
 from streamdr.backup.store import BackupStore
-from streamdr.errors import InputError, StateError
+from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import ClusterMetadata, KafkaAdmin, TopicSpec
 from streamdr.restore import state
 from streamdr.restore.group_offsets import (
@@ -255,7 +255,7 @@ class RestoreExecutor:
                     hint="Restore into another --to-topic, delete the topic, or pass --force to "
                     "append after its current records.",
                 )
-        return admin.end_offsets(name), created
+        return _end_offsets_when_ready(admin, name), created
 
     def _produce(
         self, admin: KafkaAdmin, plan: RestorePlan, base: dict[int, int]
@@ -332,6 +332,20 @@ class RestoreExecutor:
             step["finished_at"] = utcnow().isoformat()
             if result.restore_id:
                 state.update_run(self.db, result.restore_id, steps=result.steps)
+
+
+def _end_offsets_when_ready(
+    admin: KafkaAdmin, name: str, timeout_s: float = 30.0
+) -> dict[int, int]:
+    """Return the end offsets of a topic, retrying while a new topic is still propagating."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return admin.end_offsets(name)
+        except StreamdrError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _ready(md: ClusterMetadata, name: str, partitions: int) -> bool:
