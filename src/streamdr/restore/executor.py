@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from streamdr.backup.model import utcnow
+from streamdr.backup.model import GroupsSnapshot, utcnow
 from streamdr.backup.store import BackupStore
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import ClusterMetadata, KafkaAdmin, TopicSpec
@@ -22,6 +22,7 @@ from streamdr.restore import state
 from streamdr.restore.group_offsets import (
     GroupOffsetChange,
     apply_group_offsets,
+    find_groups_snapshot,
     groups_to_restore,
     plan_group_offsets,
 )
@@ -142,12 +143,9 @@ class RestoreExecutor:
         rough = plan_restore(entries, request, info, now=now, **where)
         counts = self._count_in_window(rough)
         plan = plan_restore(entries, request, info, now=now, counts=counts, **where)
-        snapshot = (
-            self.store.groups_snapshot(request.groups_snapshot)
-            if (request.groups or request.all_groups)
-            else None
+        groups_to_restore(
+            self._snapshot(request), request.topic, request.groups, request.all_groups
         )
-        groups_to_restore(snapshot, request.topic, request.groups, request.all_groups)
         return plan
 
     def _count_in_window(self, plan: RestorePlan) -> dict[str, int]:
@@ -308,7 +306,7 @@ class RestoreExecutor:
         self, admin: KafkaAdmin, plan: RestorePlan, outcomes: list[PartitionOutcome]
     ) -> list[GroupOffsetChange]:
         request = plan.request
-        snapshot = self.store.groups_snapshot(request.groups_snapshot)
+        snapshot = self._snapshot(request)
         groups = groups_to_restore(snapshot, request.topic, request.groups, request.all_groups)
         if snapshot is None or not groups:
             return []
@@ -316,6 +314,13 @@ class RestoreExecutor:
         changes = plan_group_offsets(snapshot, groups, request.topic, request.target_topic, maps)
         apply_group_offsets(GroupAdmin(admin), changes)
         return changes
+
+    def _snapshot(self, request: RestoreRequest) -> GroupsSnapshot | None:
+        if not (request.groups or request.all_groups):
+            return None
+        return find_groups_snapshot(
+            self.store, request.topic, request.groups, request.all_groups, request.groups_snapshot
+        )
 
     @contextmanager
     def _step(self, result: RestoreResult, name: str) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamdr.backup.model import GroupsSnapshot, TopicPartition
+from streamdr.backup.store import BackupStore
 from streamdr.errors import InputError
 from streamdr.restore.groups import GroupAdmin
 from streamdr.restore.offsetmap import OffsetRun, translate_offset
@@ -57,6 +58,28 @@ def groups_to_restore(
             hint=f"Groups with offsets on it: {', '.join(having) or 'none'}.",
         )
     return list(dict.fromkeys(groups))
+
+
+def find_groups_snapshot(
+    store: BackupStore,
+    topic: str,
+    groups: tuple[str, ...],
+    all_groups: bool,
+    snapshot_id: str | None = None,
+) -> GroupsSnapshot | None:
+    """Return the snapshot to take offsets from: the given one, else the newest that has them.
+
+    A snapshot taken after the topic was deleted no longer holds its offsets (Kafka drops them
+    with the topic), so the newest snapshot in which the groups have offsets on it is chosen.
+    """
+    if snapshot_id is not None:
+        return store.groups_snapshot(snapshot_id)
+    for sid in reversed(store.snapshot_ids("groups")):
+        snap = store.groups_snapshot(sid)
+        having = {g for g, o in snap.groups.items() if o.for_topic(topic)} if snap else set()
+        if (all_groups and having) or (groups and set(groups) <= having):
+            return snap
+    return store.groups_snapshot()
 
 
 def plan_group_offsets(
