@@ -23,6 +23,20 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _dead_here(owner: str) -> bool:
+    """Return True when ``owner`` is a process on this host that no longer runs (it crashed)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class Lease:
     """The right to write one backup (store + prefix); renew it while the run lives."""
 
@@ -44,11 +58,11 @@ class Lease:
                     if row.expires_at.tzinfo
                     else row.expires_at.replace(tzinfo=now.tzinfo)
                 )
-                if row.owner != self.owner and expires > now:
+                if row.owner != self.owner and expires > now and not _dead_here(row.owner):
                     raise StateError(
                         f"another backup run ({row.owner}) is writing {self.name}",
-                        hint="Wait for it to finish; a crashed run's lease expires within "
-                        f"{int(LEASE_TTL.total_seconds())}s.",
+                        hint="Wait for it to finish; the lease of a run that crashed on another "
+                        f"host expires within {int(LEASE_TTL.total_seconds())}s.",
                     )
                 conn.execute(delete(backup_leases).where(backup_leases.c.name == self.name))
             try:

@@ -1,0 +1,168 @@
+"""Crash-and-resume of backup and restore (SIGKILL mid-run), and the topic-restore drill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from streamdr.backup import layout
+from streamdr.backup.records import ColumnBuffer, encode_parquet
+from streamdr.backup.store import BackupStore
+from streamdr.backup.verify import verify_store
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.objectstore.store import open_store
+from tests.conftest import run_cli
+from tests.integration.kafka_data import create_topic, produce, read_topic, records_only
+
+pytestmark = pytest.mark.lab
+
+RECORDS = 120_000
+PARTITIONS = 3
+
+
+def spawn(lab, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "STREAMDR_CONFIG": str(lab.settings_file)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamdr", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()``; fail if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"finished before the kill: {proc.stderr.read().decode()}"
+        assert time.monotonic() < deadline, "never got far enough to be killed"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def big_topic(lab, lab_settings):
+    topic = f"it.crash.{uuid.uuid4().hex[:8]}"
+    create_topic(lab_settings, topic, PARTITIONS)
+    t0 = int(time.time() * 1000) - 60_000
+    payload = bytes(range(256)) * 2
+    recs = [
+        (i % PARTITIONS, (f"k{i}".encode(), payload[: 300 + i % 200], [("n", str(i).encode())], t0))
+        for i in range(RECORDS)
+    ]
+    return topic, produce(lab_settings, topic, recs)
+
+
+def test_backup_killed_mid_run_resumes_without_gap_or_overlap(lab, lab_settings, big_topic):
+    topic, original = big_topic
+    prefix = f"it/crash-{uuid.uuid4().hex[:8]}"
+    store = BackupStore(open_store(lab_settings, "local"), prefix)
+    args = (
+        "backup",
+        "run",
+        "--topics",
+        topic.replace(".", r"\."),
+        "--prefix",
+        prefix,
+        "--max-file-records",
+        "1000",
+    )
+    proc = spawn(lab, *args)
+    kill_when(proc, lambda: len(store.entry_keys()) >= 10)
+    at_kill = len(store.entry_keys())
+    assert at_kill < RECORDS // 1000, "the run was not interrupted"
+
+    # Simulate the other crash window too: a data file written whose catalog entry never was.
+    progress = max(e.end_offset for e in store.manifests() if e.partition == 0)
+    buf = ColumnBuffer(topic, 0)
+    buf.offsets, buf.timestamps, buf.ts_types = [progress], [1], [1]
+    buf.keys, buf.values, buf.headers = [b"x"], [b"half-written"], [None]
+    orphan = layout.format_segment_key(
+        prefix, layout.SegmentKey(topic, 0, progress, progress + 7, 1970, 1, 1)
+    )
+    store.objects.put_bytes(orphan, encode_parquet(buf.to_table()))
+
+    proc = run_cli(*args, "--json", config=lab.settings_file)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert f"local:{orphan}" in summary["removed_uncommitted_files"]
+    assert verify_store(store, deep=True).passed
+
+    seen: Counter[tuple[int, int]] = Counter()
+    for entry in store.manifests(topic):
+        for batch in store.batches(entry, columns=["partition", "offset"]):
+            seen.update(
+                zip(
+                    batch.column("partition").to_pylist(),
+                    batch.column("offset").to_pylist(),
+                    strict=True,
+                )
+            )
+    assert max(seen.values()) == 1, "a record was backed up twice"
+    assert set(seen) == {(p, o) for p, recs in original.items() for o, _r in recs}
+
+
+def test_restore_killed_mid_run_resumes_without_duplicates(lab, lab_settings, big_topic):
+    topic, original = big_topic
+    prefix = f"it/rcrash-{uuid.uuid4().hex[:8]}"
+    proc = run_cli(
+        "backup",
+        "run",
+        "--topics",
+        topic.replace(".", r"\."),
+        "--prefix",
+        prefix,
+        config=lab.settings_file,
+    )
+    assert proc.returncode == 0, proc.stderr
+    target = topic + ".restored"
+    site_name, site = lab_settings.site()
+    admin = KafkaAdmin(site_name, site)
+
+    def restored() -> int:
+        if admin.topic(target) is None:
+            return 0
+        try:
+            return sum(admin.end_offsets(target).values())
+        except Exception:
+            return 0
+
+    args = ("restore", "--topic", topic, "--to-topic", target, "--prefix", prefix)
+    kill_when(spawn(lab, *args), lambda: restored() >= 20_000)
+    at_kill = restored()
+    assert 0 < at_kill < RECORDS, "the restore was not interrupted"
+
+    proc = run_cli(*args, "--json", config=lab.settings_file)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["result"]
+    assert result["resumed"] and result["verified"]
+    assert result["skipped_already_restored"] >= at_kill
+    assert result["produced"] + result["skipped_already_restored"] == RECORDS
+    assert records_only(read_topic(lab_settings, target, PARTITIONS)) == records_only(original)
+
+
+def test_topic_restore_drill_passes(lab):
+    proc = run_cli("drill", "run", "topic-restore", "--json", config=lab.settings_file)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passed"] is True and report["scenario"] == "topic-restore"
+    assert report["exact"] is True and report["group_resumed_at_committed_record"] is True
+    assert report["restore_verified"] is True
+    assert report["restored"] + report["rpo_records_lost"] == report["acked_before_delete"]
+    assert 0 < report["rto_seconds"] < report["targets"]["rto_seconds"]
+    history = json.loads(
+        run_cli(
+            "drill", "history", "--scenario", "topic-restore", "--json", config=lab.settings_file
+        ).stdout
+    )
+    assert history[0]["id"] == report["id"]
