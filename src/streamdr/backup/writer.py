@@ -26,7 +26,7 @@ from streamdr.backup.model import (
     ManifestEntry,
     TopicPartition,
 )
-from streamdr.backup.records import ColumnBuffer
+from streamdr.backup.records import ColumnBuffer, gc_paused
 from streamdr.backup.store import BackupStore
 from streamdr.errors import StateError, StreamdrError, UnreachableError
 from streamdr.kafka.clients import make_consumer
@@ -35,20 +35,23 @@ from streamdr.settings.model import SiteSettings
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
-RECORD_OVERHEAD_BYTES = 64  # offsets, timestamps and Python object headers per record
+# Python's own memory per buffered record (objects, list slots) and per header, so that the
+# byte limits bound real memory, not just payload bytes.
+RECORD_OVERHEAD_BYTES = 200
+HEADER_OVERHEAD_BYTES = 160
 
 
 @dataclass(frozen=True)
 class RollPolicy:
     """When a partition's buffer becomes a file, and how much may be buffered in total.
 
-    Peak memory is about ``max_buffered_bytes`` plus two files being encoded or waiting.
+    Peak memory is about ``max_buffered_bytes`` plus one file being encoded and written.
     """
 
     max_records: int = 1_000_000
     max_bytes: int = 64 << 20
     max_age_s: float = 60.0
-    max_buffered_bytes: int = 192 << 20
+    max_buffered_bytes: int = 128 << 20
 
 
 @dataclass
@@ -151,10 +154,13 @@ class _FileWriter(threading.Thread):
                     self._write(buf, entry)
                 except BaseException as exc:
                     self.error = exc
+            del buf, item
+            self.queue.task_done()
 
     def _write(self, buf: ColumnBuffer, entry: ManifestEntry) -> None:
         table = buf.to_table()
         buf.keys = buf.values = []  # free the Python objects before encoding
+        buf.headers = []
         final = self.stores[0].write_segment(table, entry)
         del table
         for copy in self.stores[1:]:
@@ -162,7 +168,12 @@ class _FileWriter(threading.Thread):
         self.stats.written(final)
 
     def submit(self, buf: ColumnBuffer, entry: ManifestEntry) -> None:
-        """Queue one file (blocks while another one waits: that bounds memory)."""
+        """Hand one file over; waits while the previous one is still being written.
+
+        Consuming goes on while a file is encoded and uploaded, but never more than one file is
+        in the writer's hands: that bounds memory to the buffers plus one file.
+        """
+        self.queue.join()
         self.raise_error()
         self.queue.put((buf, entry))
 
@@ -243,7 +254,8 @@ class PartitionWriter:
         writer.start()
         try:
             consumer.assign([KafkaTP(p.tp.topic, p.tp.partition, p.expected) for p in active])
-            self._loop(consumer, writer, continuous)
+            with gc_paused():
+                self._loop(consumer, writer, continuous)
             for part in self._parts.values():
                 self._roll(part, writer)
         finally:
@@ -277,44 +289,49 @@ class PartitionWriter:
                 )
 
     def _handle(self, consumer: Any, writer: _FileWriter, msgs: list[Message]) -> None:
-        roll = self.roll
+        # The hot loop: one pass per record, locals only, no call that can be avoided.
+        max_records, max_bytes = self.roll.max_records, self.roll.max_bytes
+        parts, current, part = self._parts, None, None
         for msg in msgs:
             err = msg.error()
             if err is not None:
                 self._on_error(msg, err, writer)
                 continue
-            part = self._parts[(msg.topic(), msg.partition())]
+            tp = (msg.topic(), msg.partition())
+            if tp != current:
+                part, current = parts[tp], tp
             offset = msg.offset()
             if offset != part.expected:
                 self._on_hole(consumer, part, offset)
             ts_type, ts = msg.timestamp()
-            day = ts // DAY_MS
+            if ts // DAY_MS > part.day:
+                self._new_day(part, writer, ts // DAY_MS)
+            key, value, headers = msg.key(), msg.value(), msg.headers()
             buf = part.buf
-            if day > part.day:
-                if buf.offsets:
-                    self._roll(part, writer)
-                    buf = part.buf
-                part.day = day
-            if not buf.offsets:
-                part.opened = time.monotonic()
-            key, value = msg.key(), msg.value()
-            buf.offsets.append(offset)
-            buf.timestamps.append(ts if ts >= 0 else None)
-            buf.ts_types.append(ts_type)
-            buf.keys.append(key)
-            buf.values.append(value)
-            buf.headers.append(msg.headers())
-            size = RECORD_OVERHEAD_BYTES + (len(key) if key else 0) + (len(value) if value else 0)
+            n = buf.append(offset, ts if ts >= 0 else None, ts_type, key, value, headers)
+            size = (
+                RECORD_OVERHEAD_BYTES
+                + (len(key) if key else 0)
+                + (len(value) if value else 0)
+                + (HEADER_OVERHEAD_BYTES * len(headers) if headers else 0)
+            )
             buf.nbytes += size
             self._buffered += size
             part.expected = offset + 1
             if part.stop_at is not None and part.expected >= part.stop_at:
                 part.done = True
-            if len(buf.offsets) >= roll.max_records or buf.nbytes >= roll.max_bytes:
+            if n >= max_records or buf.nbytes >= max_bytes:
                 self._roll(part, writer)
-            elif self._buffered > roll.max_buffered_bytes:
-                self._roll(max(self._parts.values(), key=lambda p: p.buf.nbytes), writer)
+            elif self._buffered > self.roll.max_buffered_bytes:
+                self._roll(max(parts.values(), key=lambda p: p.buf.nbytes), writer)
         self.stats.consumed += len(msgs)
+
+    def _new_day(self, part: _Partition, writer: _FileWriter, day: int) -> None:
+        """Start a new file when a record's UTC day is later than the file's (day layout)."""
+        if part.buf.offsets:
+            self._roll(part, writer)
+        part.day = day
+        part.opened = time.monotonic()
 
     def _on_hole(self, consumer: Any, part: _Partition, offset: int) -> None:
         if offset < part.expected:

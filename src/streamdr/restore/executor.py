@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from streamdr.backup.model import GroupsSnapshot, utcnow
+from streamdr.backup.records import gc_paused
 from streamdr.backup.store import BackupStore
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import ClusterMetadata, KafkaAdmin, TopicSpec
@@ -267,16 +268,17 @@ class RestoreExecutor:
         )
         self.progress.phase("restore", plan.expected)
         outcomes = []
-        for part in plan.partitions:
-            already = ends.get(part.partition, 0) - base[part.partition]
-            if already < 0:
-                raise StateError(
-                    f"target partition {part.partition} ends before the restore's base offset: "
-                    "the topic was deleted or truncated since the restore began",
-                    hint="Restore again into a new --to-topic.",
-                )
-            outcomes.append(restorer.restore(part, base[part.partition], already))
-        producer.flush()
+        with gc_paused():
+            for part in plan.partitions:
+                already = ends.get(part.partition, 0) - base[part.partition]
+                if already < 0:
+                    raise StateError(
+                        f"target partition {part.partition} ends before the restore's base "
+                        "offset: the topic was deleted or truncated since the restore began",
+                        hint="Restore again into a new --to-topic.",
+                    )
+                outcomes.append(restorer.restore(part, base[part.partition], already))
+            producer.flush()
         return outcomes
 
     def _verify(
@@ -286,7 +288,8 @@ class RestoreExecutor:
         name = plan.request.target_topic
         self.progress.phase("verify", sum(o.planned for o in outcomes))
         ranges = {o.partition: (o.base, o.restored_end) for o in outcomes}
-        back = read_back(site, name, ranges, on_records=self.progress.advance)
+        with gc_paused():
+            back = read_back(site, name, ranges, on_records=self.progress.advance)
         ends = admin.end_offsets(name)
         report = {}
         for o in outcomes:

@@ -25,12 +25,11 @@ from streamdr.restore.offsetmap import OffsetMapBuilder, OffsetRun
 from streamdr.restore.plan import PartitionPlan, PlannedFile, TimeWindow
 from streamdr.settings.model import SiteSettings
 
-POLL_EVERY = 5_000
 PRODUCER_SETTINGS: dict[str, Any] = {
     "linger.ms": 20,
     "batch.size": 1 << 20,
     "queue.buffering.max.messages": 200_000,
-    "queue.buffering.max.kbytes": 256 << 10,
+    "queue.buffering.max.kbytes": 64 << 10,
     "delivery.report.only.error": True,
 }
 
@@ -62,29 +61,42 @@ class RecordProducer:
         self.producer: Producer = make_producer(
             site, on_delivery=self._on_delivery, **PRODUCER_SETTINGS
         )
-        self._since_poll = 0
 
     def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None and self.error is None:
             self.error = err
 
-    def send(
-        self, partition: int, key: bytes | None, value: bytes | None, ts: int | None, headers: Any
+    def send_many(
+        self,
+        partition: int,
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamps: list[int | None],
+        headers: list[Any],
     ) -> None:
-        """Queue one record (waits while librdkafka's queue is full)."""
+        """Queue records to one partition, in order (waits while librdkafka's queue is full)."""
+        produce, topic = self.producer.produce, self.topic
+        for key, value, ts, hdrs in zip(keys, values, timestamps, headers, strict=True):
+            try:
+                produce(topic, value, key, partition=partition, timestamp=ts or 0, headers=hdrs)
+            except BufferError:
+                self._produce_when_room(partition, key, value, ts or 0, hdrs)
+        self.producer.poll(0)
+        self.raise_error()
+
+    def _produce_when_room(
+        self, partition: int, key: bytes | None, value: bytes | None, ts: int, headers: Any
+    ) -> None:
         while True:
+            self.producer.poll(0.05)
+            self.raise_error()
             try:
                 self.producer.produce(
-                    self.topic, value, key, partition=partition, timestamp=ts or 0, headers=headers
+                    self.topic, value, key, partition=partition, timestamp=ts, headers=headers
                 )
-                break
+                return
             except BufferError:
-                self.producer.poll(0.05)
-        self._since_poll += 1
-        if self._since_poll >= POLL_EVERY:
-            self._since_poll = 0
-            self.producer.poll(0)
-            self.raise_error()
+                continue
 
     def flush(self, timeout: float = 120.0) -> None:
         """Wait for every queued record; raises when one failed or the site does not answer."""
@@ -175,12 +187,15 @@ class PartitionRestorer:
             offsets.add_range(col.to_pylist(), restored_start)
 
     def _send(self, batch: pa.RecordBatch, partition: int, skip: int, digest: RecordDigest) -> None:
-        keys = batch.column("key").to_pylist()
-        values = batch.column("value").to_pylist()
-        stamps = timestamps_ms(batch)
-        headers = headers_of(batch)
-        add, send = digest.add, self.producer.send
-        for j, (key, value, ts, hdrs) in enumerate(zip(keys, values, stamps, headers, strict=True)):
-            add(-1 if ts is None else ts, key, value, hdrs)
-            if j >= skip:
-                send(partition, key, value, ts, hdrs)
+        digest.add_batch(batch)
+        if skip >= batch.num_rows:
+            return
+        if skip:
+            batch = batch.slice(skip)
+        self.producer.send_many(
+            partition,
+            batch.column("key").to_pylist(),
+            batch.column("value").to_pylist(),
+            timestamps_ms(batch),
+            headers_of(batch),
+        )

@@ -37,6 +37,7 @@ def read_back(
     then fall short, which the caller reports).
     """
     digests = {p: RecordDigest() for p in ranges}
+    columns: dict[int, tuple[list, list, list, list]] = {p: ([], [], [], []) for p in ranges}
     todo = {p: end for p, (start, end) in ranges.items() if end > start}
     consumer = make_consumer(
         site,
@@ -58,10 +59,18 @@ def read_back(
                 end = todo.get(p)
                 if end is None or msg.offset() >= end:
                     continue
-                digests[p].add(msg.timestamp()[1], msg.key(), msg.value(), msg.headers())
+                ts, keys, values, headers = columns[p]
+                ts.append(msg.timestamp()[1])
+                keys.append(msg.key())
+                values.append(msg.value())
+                headers.append(msg.headers())
                 read += 1
                 if msg.offset() + 1 >= end:
                     del todo[p]
+            for p, cols in columns.items():
+                if cols[0]:
+                    digests[p].add_lists(*cols)
+                    columns[p] = ([], [], [], [])
             if on_records and read:
                 on_records(read)
     finally:
