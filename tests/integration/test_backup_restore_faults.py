@@ -166,3 +166,54 @@ def test_topic_restore_drill_passes(lab):
         ).stdout
     )
     assert history[0]["id"] == report["id"]
+
+
+def test_continuous_backup_follows_new_records_and_stops_cleanly_on_sigterm(lab, lab_settings):
+    topic = f"it.cont.{uuid.uuid4().hex[:8]}"
+    prefix = f"it/cont-{uuid.uuid4().hex[:8]}"
+    create_topic(lab_settings, topic, 2)
+    now = int(time.time() * 1000)
+    produce(lab_settings, topic, [(i % 2, (b"k", b"v%d" % i, None, now)) for i in range(100)])
+    store = BackupStore(open_store(lab_settings, "local"), prefix)
+    env = {**os.environ, "STREAMDR_CONFIG": str(lab.settings_file)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamdr",
+            "backup",
+            "run",
+            "--continuous",
+            "--json",
+            "--flush-interval",
+            "0.5",
+            "--topics",
+            topic.replace(".", r"\."),
+            "--prefix",
+            prefix,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def backed_up() -> int:
+        return sum(e.records for e in store.manifests(topic)) if store.entry_keys() else 0
+
+    try:
+        deadline = time.monotonic() + 60
+        while backed_up() < 100 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert backed_up() == 100
+        produce(lab_settings, topic, [(i % 2, (None, b"w%d" % i, None, now)) for i in range(50)])
+        while backed_up() < 150 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert backed_up() == 150  # each file is durable within the flush interval
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["records"] == 150 and len(summary["snapshots"]) >= 4
+    assert verify_store(store, deep=True).passed

@@ -51,7 +51,7 @@ class RollPolicy:
     max_records: int = 1_000_000
     max_bytes: int = 64 << 20
     max_age_s: float = 60.0
-    max_buffered_bytes: int = 128 << 20
+    max_buffered_bytes: int = 64 << 20
 
 
 @dataclass

@@ -62,6 +62,9 @@ def run(
         int, typer.Option(min=1, help="Roll a file at this many records.")
     ] = 1_000_000,
     max_file_mb: Annotated[int, typer.Option(min=1, help="Roll a file at this many MiB.")] = 64,
+    max_buffer_mb: Annotated[
+        int, typer.Option(min=8, help="Cap on all buffered records, MiB (bounds memory).")
+    ] = 64,
     flush_interval: Annotated[
         float, typer.Option(min=0.1, help="Roll a file after this many seconds (bounds RPO).")
     ] = 60.0,
@@ -73,7 +76,7 @@ def run(
     """Back up topics incrementally: each run continues where the last one ended."""
     st = state(ctx)
     site_name, stores = _stores(ctx, site, target, prefix)
-    roll = RollPolicy(max_file_records, max_file_mb << 20, flush_interval)
+    roll = RollPolicy(max_file_records, max_file_mb << 20, flush_interval, max_buffer_mb << 20)
     options = BackupOptions(site_name, topics, continuous, roll, snapshot_interval)
     stop = threading.Event()
     service = BackupService(
@@ -156,8 +159,8 @@ def list_backups(
             str(s.records),
             str(d["files"]),
             f"{d['bytes'] / 2**20:.1f}",
-            d["min_time"] or "-",
-            d["max_time"] or "-",
+            (d["min_time"] or "-")[:16],
+            (d["max_time"] or "-")[:16],
             _age(age),
             str(d["lost_to_retention"]),
         )
