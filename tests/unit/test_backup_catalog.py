@@ -128,6 +128,12 @@ def test_321_rule():
         [report("a", "disk", False, keys), report("b", "object", True, {"a"})]
     )
     assert not incomplete.passed and any("lacks 1" in r for r in incomplete.reasons)
+    # extra entries elsewhere (e.g. an archive store) do not make the primary incomplete
+    archive = report("archive", "archive", True, {"old"})
+    three = evaluate_321(
+        [report("a", "disk", False, keys), report("b", "object", True, keys), archive]
+    )
+    assert three.passed and three.copies == ("a", "b")
     broken = evaluate_321(
         [report("a", "disk", False, keys), report("b", "object", True, keys, errors=1)]
     )

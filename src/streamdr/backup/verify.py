@@ -165,9 +165,10 @@ def evaluate_321(reports: list[StoreVerification]) -> RuleResult:
     """Return the 3-2-1 verdict (pure): the live cluster plus >= 2 complete, verified copies,
     on >= 2 kinds of media, >= 1 of them offsite.
 
-    A copy is complete when it holds every catalog entry any of the copies holds.
+    ``reports[0]`` is the primary backup; a copy is complete when it holds every catalog entry
+    the primary holds (an archive store holding only old files is therefore not a copy).
     """
-    union = set().union(*(r.entry_keys for r in reports)) if reports else set()
+    union = reports[0].entry_keys if reports else set()
     good = [r for r in reports if r.passed and r.entry_keys and r.entry_keys >= union]
     media = tuple(sorted({r.media for r in good}))
     offsite = tuple(r.store for r in good if r.offsite)

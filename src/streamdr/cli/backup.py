@@ -15,7 +15,7 @@ from streamdr.backup.model import parse_time, utcnow
 from streamdr.backup.retention import STRATEGY, apply_retention, lifecycle_rules_s3, plan_retention
 from streamdr.backup.service import BackupOptions, BackupService
 from streamdr.backup.store import BackupStore
-from streamdr.backup.targets import backup_stores
+from streamdr.backup.targets import backup_stores, default_target
 from streamdr.backup.verify import evaluate_321, verify_store
 from streamdr.backup.writer import RollPolicy, WriterStats
 from streamdr.cli.render import err, out, print_json
@@ -201,7 +201,10 @@ def verify(
         raise InputError(f"unknown rule {rule!r}", hint="The only rule is 3-2-1.")
     settings = state(ctx).settings()
     site_name, _ = settings.site(site)
-    names = target or (list(settings.stores) if rule else None)
+    names = target
+    if rule and not target:
+        primary = default_target(settings)
+        names = [primary, *(s for s in settings.stores if s != primary)]
     stores = backup_stores(settings, site_name, names, prefix)
     reports = [verify_store(s, deep=deep) for s in stores]
     verdict = evaluate_321(reports) if rule else None

@@ -112,6 +112,9 @@ def restore(
     force: Annotated[
         bool, typer.Option("--force", help="Append to a non-empty target topic.")
     ] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Abandon an unfinished restore into the same topic.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Plan, then restore records with their partition, key, value, headers and timestamps."""
@@ -146,9 +149,9 @@ def restore(
         return
     if progress is not None:
         with progress.bar:
-            result = executor.execute(plan)
+            result = executor.execute(plan, restart=restart)
     else:
-        result = executor.execute(plan)
+        result = executor.execute(plan, restart=restart)
     if json_out:
         print_json({"dry_run": False, "plan": plan.as_dict(), "result": result.as_dict()})
     else:

@@ -163,23 +163,27 @@ class RestoreExecutor:
         return counts
 
     # ----- execution ---------------------------------------------------------------------
-    def execute(self, plan: RestorePlan) -> RestoreResult:
+    def execute(self, plan: RestorePlan, *, restart: bool = False) -> RestoreResult:
         """Run ``plan`` (or resume the unfinished run of the same request).
 
-        Raises StateError for a non-empty target without --force, or when an unfinished
-        restore of another request targets the same topic.
+        With ``restart`` an unfinished run into the same topic is abandoned instead. Raises
+        StateError for a non-empty target without --force, or when an unfinished restore of
+        another request targets the same topic.
         """
         request = plan.request
         _, site = self.settings.site(request.to_site)
         admin = KafkaAdmin(request.to_site, site)
         started = time.monotonic()
         unfinished = state.find_unfinished(self.db, request.to_site, request.target_topic)
+        if unfinished is not None and restart:
+            state.update_run(self.db, unfinished.id, status="abandoned")
+            unfinished = None
         if unfinished is not None and unfinished.request != request.as_dict():
             raise StateError(
                 f"restore #{unfinished.id} into {request.target_topic!r} on {request.to_site!r} "
                 "is unfinished and was asked with other arguments",
-                hint="Rerun it with the same arguments to finish it (see `restore --json` "
-                "output or the metadata DB), or restore into another --to-topic.",
+                hint="Rerun it with the same arguments to finish it, or pass --restart to "
+                "abandon it (delete what it wrote to the topic first, or add --force).",
             )
         result = RestoreResult(0, unfinished is not None, request.to_site, request.target_topic)
         if unfinished is not None:
