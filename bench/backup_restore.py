@@ -7,7 +7,8 @@ its peak RSS is its own):
 1. raw produce   — confluent-kafka Producer, the same settings the restore uses; this also
                    fills the source topic;
 2. raw consume   — confluent-kafka Consumer.consume() batches of the whole topic, the same
-                   settings the backup uses, touching every value;
+                   settings the backup uses, touching every value (the headline baseline);
+                   again reading every field a backup needs (key, headers, timestamp, offset);
 3. backup        — `backup run` (BackupService) of the topic into a fresh local directory;
 4. restore       — `restore` (RestoreExecutor) into a new topic, including its read-back
                    verification (the produce phase alone is reported too).
@@ -161,6 +162,8 @@ def phase_consume(args: argparse.Namespace) -> dict[str, Any]:
                 value = msg.value()
                 nbytes += len(value) if value else 0
                 count += 1
+                if args.all_fields:  # what any backup must read from each record
+                    msg.key(), msg.headers(), msg.timestamp(), msg.offset()
     consumer.close()
     return {**t.figures(), "records": count, "value_bytes": nbytes}
 
@@ -227,9 +230,16 @@ def phase_restore(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def phase_consume_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Consume like :func:`phase_consume`, also reading key, headers, timestamp and offset."""
+    args.all_fields = True
+    return phase_consume(args)
+
+
 PHASES = {
     "produce": phase_produce,
     "consume": phase_consume,
+    "consume_all_fields": phase_consume_all,
     "backup": phase_backup,
     "restore": phase_restore,
 }
@@ -268,6 +278,7 @@ def main() -> None:
     parser.add_argument("--source")
     parser.add_argument("--store-dir")
     args = parser.parse_args()
+    args.all_fields = False
     if args.phase:
         doc = PHASES[args.phase](args)
         doc["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -292,6 +303,7 @@ def _one_round(args: argparse.Namespace, admin: Any, source: str, r: int) -> dic
     try:
         out = {
             "consume": run_phase(args, "consume", source),
+            "consume_all_fields": run_phase(args, "consume_all_fields", source),
             "backup": run_phase(args, "backup", source, store_dir=store_dir),
         }
         _create(admin, raw, args.partitions)
@@ -309,6 +321,9 @@ def _one_round(args: argparse.Namespace, admin: Any, source: str, r: int) -> dic
         "restore_vs_raw_produce": round(res["records_per_s"] / out["produce"]["records_per_s"], 3),
         "restore_produce_phase_vs_raw_produce": round(
             produce_phase_rps / out["produce"]["records_per_s"], 3
+        ),
+        "backup_vs_raw_consume_all_fields": round(
+            out["backup"]["records_per_s"] / out["consume_all_fields"]["records_per_s"], 3
         ),
         "backup_cpu_vs_raw_consume_cpu": round(
             out["backup"]["cpu_seconds"] / out["consume"]["cpu_seconds"], 2
