@@ -180,7 +180,7 @@ class BackupService:
         md = self.admin.metadata()
         summary.topics = select_topics(list(md.topics), self.options.topics_regex)
         summary.copied = sync_copies(self.primary, self.stores[1:])
-        entries = [e for e in self.primary.manifests() if e.topic in summary.topics]
+        entries = [e for t in summary.topics for e in self.primary.manifests(t)]
         summary.removed_uncommitted = self._remove_uncommitted(entries, summary.topics)
         summary.snapshots += self._snapshot(summary.topics)
         starts, gap_entries = self._starts(summary.topics, entries)

@@ -15,6 +15,7 @@ from streamdr.backup.snapshots import take_groups_snapshot
 from streamdr.backup.targets import backup_stores
 from streamdr.cli.render import out, print_json
 from streamdr.cli.state import state
+from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.restore.groups import GroupAdmin
 from streamdr.restore.rewind import (
@@ -129,7 +130,8 @@ def restore_snapshot(
     site_name, groups = _groups(ctx, site)
     store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
     snap = store.groups_snapshot(snapshot_id)
-    assert snap is not None  # a given id either loads or raises InputError
+    if snap is None:  # cannot happen: a named snapshot loads or raises InputError
+        raise InputError(f"no groups snapshot {snapshot_id!r}")
     changes, warnings = plan_snapshot_restore(groups, snap, group)
     if not dry_run:
         apply_changes(groups, changes)

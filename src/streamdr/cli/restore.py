@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -29,16 +30,11 @@ class RichProgress:
             console=err,
             transient=False,
         )
-        self.task: int | None = None
 
-    def phase(self, name: str, total: int | None) -> None:
-        """Start a new bar for ``name``."""
-        self.task = self.bar.add_task(f"{name:<8}", total=total)
-
-    def advance(self, records: int) -> None:
-        """Move the current bar."""
-        if self.task is not None:
-            self.bar.advance(self.task, records)
+    def phase(self, name: str, total: int | None) -> Callable[[int], None]:
+        """Add a bar for ``name`` and return the function that moves it (thread-safe)."""
+        task = self.bar.add_task(f"{name:<8}", total=total)
+        return lambda records: self.bar.advance(task, records)
 
 
 def _partitions(value: str | None) -> tuple[int, ...] | None:

@@ -7,8 +7,9 @@ records already in the target are not produced again (see :mod:`streamdr.restore
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,7 @@ from streamdr.restore.produce import (
     RecordProducer,
     window_filter,
 )
-from streamdr.restore.readback import read_back
+from streamdr.restore.readback import ReadBack, read_back
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 
@@ -43,21 +44,20 @@ from streamdr.store.db import MetadataStore
 class Progress(Protocol):
     """Where the executor reports progress (a rich progress bar in the CLI)."""
 
-    def phase(self, name: str, total: int | None) -> None:
-        """Start a phase with ``total`` records (None when unknown)."""
+    def phase(self, name: str, total: int | None) -> Callable[[int], None]:
+        """Start a phase with ``total`` records; return the function that counts records done.
 
-    def advance(self, records: int) -> None:
-        """Count records done in the current phase."""
+        Phases may run at the same time (restore and read-back do).
+        """
+        ...
 
 
 class NoProgress:
     """Progress that goes nowhere."""
 
-    def phase(self, name: str, total: int | None) -> None:
-        """Ignore the phase."""
-
-    def advance(self, records: int) -> None:
-        """Ignore the records."""
+    def phase(self, name: str, total: int | None) -> Callable[[int], None]:
+        """Return a counter that ignores the records."""
+        return lambda _records: None
 
 
 @dataclass
@@ -211,14 +211,25 @@ class RestoreExecutor:
     def _run(
         self, admin: KafkaAdmin, plan: RestorePlan, base: dict[int, int], result: RestoreResult
     ) -> None:
-        with self._step(result, "produce records") as st:
-            result.outcomes = self._produce(admin, plan, base)
-            st["detail"] = (
-                f"{sum(o.produced for o in result.outcomes)} produced, "
-                f"{sum(o.skipped for o in result.outcomes)} already restored"
-            )
+        # The read-back runs while records are produced: it follows them as they are
+        # acknowledged, so verification costs little extra time when a core is free.
+        reader = _ReadBackThread(self, plan, base)
+        reader.start()
+        try:
+            with self._step(result, "produce records") as st:
+                result.outcomes = self._produce(admin, plan, base)
+                st["detail"] = (
+                    f"{sum(o.produced for o in result.outcomes)} produced, "
+                    f"{sum(o.skipped for o in result.outcomes)} already restored"
+                )
+        except BaseException:
+            reader.stop.set()
+            raise
+        finally:
+            reader.writing.clear()
         with self._step(result, "read back and verify") as st:
-            result.verification = self._verify(admin, plan, result.outcomes)
+            back = reader.result()
+            result.verification = self._verify(admin, plan, result.outcomes, back)
             bad = [p for p, v in result.verification.items() if not v["ok"]]
             st["detail"] = f"mismatch on partitions {bad}" if bad else "counts and digests match"
         if not result.verified:
@@ -267,10 +278,8 @@ class RestoreExecutor:
         ends = admin.end_offsets(name)
         _, site = self.settings.site(plan.request.to_site)
         producer = RecordProducer(site, name)
-        restorer = PartitionRestorer(
-            self.store, producer, plan.request.window, self.progress.advance
-        )
-        self.progress.phase("restore", plan.expected)
+        advance = self.progress.phase("restore", plan.expected)
+        restorer = PartitionRestorer(self.store, producer, plan.request.window, advance)
         outcomes = []
         with gc_paused():
             for part in plan.partitions:
@@ -286,18 +295,16 @@ class RestoreExecutor:
         return outcomes
 
     def _verify(
-        self, admin: KafkaAdmin, plan: RestorePlan, outcomes: list[PartitionOutcome]
+        self,
+        admin: KafkaAdmin,
+        plan: RestorePlan,
+        outcomes: list[PartitionOutcome],
+        back: dict[int, ReadBack],
     ) -> dict[int, dict[str, Any]]:
-        _, site = self.settings.site(plan.request.to_site)
-        name = plan.request.target_topic
-        self.progress.phase("verify", sum(o.planned for o in outcomes))
-        ranges = {o.partition: (o.base, o.restored_end) for o in outcomes}
-        with gc_paused():
-            back = read_back(site, name, ranges, on_records=self.progress.advance)
-        ends = admin.end_offsets(name)
+        ends = admin.end_offsets(plan.request.target_topic)
         report = {}
         for o in outcomes:
-            rb = back[o.partition]
+            rb = back.get(o.partition) or ReadBack(o.partition, 0, "")
             extra = ends.get(o.partition, 0) - o.restored_end
             ok = rb.count == o.planned and rb.digest == o.digest and extra == 0
             report[o.partition] = {
@@ -344,6 +351,45 @@ class RestoreExecutor:
             step["finished_at"] = utcnow().isoformat()
             if result.restore_id:
                 state.update_run(self.db, result.restore_id, steps=result.steps)
+
+
+class _ReadBackThread(threading.Thread):
+    """Reads the planned ranges back from the target while (and after) they are produced."""
+
+    def __init__(self, executor: RestoreExecutor, plan: RestorePlan, base: dict[int, int]) -> None:
+        super().__init__(name="restore-read-back", daemon=True)
+        _, self.site = executor.settings.site(plan.request.to_site)
+        self.topic = plan.request.target_topic
+        self.ranges = {
+            p.partition: (base[p.partition], base[p.partition] + (p.expected or 0))
+            for p in plan.partitions
+        }
+        self.advance = executor.progress.phase("verify", plan.expected)
+        self.writing = threading.Event()
+        self.writing.set()
+        self.stop = threading.Event()
+        self._result: dict[int, ReadBack] = {}
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._result = read_back(
+                self.site,
+                self.topic,
+                self.ranges,
+                on_records=self.advance,
+                writing=self.writing,
+                stop=self.stop,
+            )
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> dict[int, ReadBack]:
+        """Wait for the read-back and return it; raise what it raised."""
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def _end_offsets_when_ready(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,11 +31,14 @@ def read_back(
     *,
     stall_timeout_s: float = 30.0,
     on_records: Callable[[int], None] | None = None,
+    writing: threading.Event | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[int, ReadBack]:
     """Return count and digest of the records in ``ranges`` (``{partition: (start, end)}``).
 
-    Stops when every range is read, or when nothing arrives for ``stall_timeout_s`` (the counts
-    then fall short, which the caller reports).
+    It may run while the records are still being produced: the stall timeout counts only once
+    ``writing`` is cleared. Stops when every range is read, or when nothing arrives for
+    ``stall_timeout_s`` (the counts then fall short, which the caller reports).
     """
     digests = {p: RecordDigest() for p in ranges}
     columns: dict[int, tuple[list, list, list, list]] = {p: ([], [], [], []) for p in ranges}
@@ -48,8 +52,10 @@ def read_back(
         consumer.assign([KafkaTP(topic, p, ranges[p][0]) for p in todo])
         last = time.monotonic()
         while todo and time.monotonic() - last < stall_timeout_s:
+            if stop is not None and stop.is_set():
+                break
             msgs = consumer.consume(10_000, 0.5)
-            if msgs:
+            if msgs or (writing is not None and writing.is_set()):
                 last = time.monotonic()
             read = 0
             for msg in msgs:
