@@ -38,6 +38,7 @@ SCHEMA = pa.schema(
     metadata={"streamdr.format": "kafka-records", "streamdr.format_version": "1"},
 )
 ROW_GROUP_ROWS = 64 * 1024
+READ_BATCH_ROWS = 16 * 1024  # bounds the Python objects a restore holds per batch
 COMPRESSION = "zstd"
 
 Header = tuple[str, bytes | None]
@@ -149,7 +150,7 @@ def parquet_file(data: Any) -> pq.ParquetFile:
 
 
 def iter_batches(
-    data: Any, columns: list[str] | None = None, batch_rows: int = ROW_GROUP_ROWS
+    data: Any, columns: list[str] | None = None, batch_rows: int = READ_BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
     """Yield record batches of a Parquet file held in memory (bounded by ``batch_rows``)."""
     yield from parquet_file(data).iter_batches(batch_size=batch_rows, columns=columns)

@@ -29,7 +29,7 @@ PRODUCER_SETTINGS: dict[str, Any] = {
     "linger.ms": 20,
     "batch.size": 1 << 20,
     "queue.buffering.max.messages": 200_000,
-    "queue.buffering.max.kbytes": 64 << 10,
+    "queue.buffering.max.kbytes": 32 << 10,
     "delivery.report.only.error": True,
 }
 

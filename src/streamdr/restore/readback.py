@@ -46,7 +46,11 @@ def read_back(
     consumer = make_consumer(
         site,
         f"streamdr-restore-verify-{uuid.uuid4().hex[:8]}",
-        **{"enable.partition.eof": False, "fetch.max.bytes": 16 << 20},
+        **{
+            "enable.partition.eof": False,
+            "fetch.max.bytes": 16 << 20,
+            "queued.max.messages.kbytes": 32 << 10,
+        },
     )
     try:
         consumer.assign([KafkaTP(topic, p, ranges[p][0]) for p in todo])
