@@ -157,3 +157,11 @@ def test_time_window_bounds():
     assert not w.overlaps(0, 9)
     assert w.covers(10, 19) and not w.covers(10, 20)
     assert TimeWindow().unbounded and TimeWindow().covers(-5, 5)
+
+
+def test_catalog_holes_inside_the_plan_are_warned_about():
+    entries = [e for e in catalog() if not (e.partition == 1 and e.first_offset == 100)]
+    plan = plan_restore(entries, req(), INFO, now=NOW)
+    (hole,) = [w for w in plan.warnings if "no catalog entry" in w]
+    assert "partition 1: offsets 100-199" in hole
+    assert plan.partitions[1].expected == 200

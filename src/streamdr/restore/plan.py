@@ -7,6 +7,7 @@ timestamps and records are filtered one by one). Records keep their partition nu
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -219,6 +220,7 @@ def plan_restore(
             hint="`backup list` shows each topic's time span; widen --from-time/--to-time.",
         )
     topic, warnings = _target_topic(request, info, backed, parts, now)
+    warnings += _catalog_holes(mine, parts)
     warnings += [
         f"partition {p.partition}: {g.size} offsets ({g.start}-{g.end - 1}) were deleted by "
         "Kafka retention before they were backed up; they cannot be restored"
@@ -254,6 +256,31 @@ def _plan_partition(
             if g.reason == GAP_RETENTION and g.end > lo and g.start < hi
         )
     return PartitionPlan(partition, tuple(files), lost)
+
+
+def _catalog_holes(entries: list[ManifestEntry], parts: tuple[PartitionPlan, ...]) -> list[str]:
+    """Return warnings for offsets inside the planned ranges that no catalog entry covers.
+
+    Such a hole means a catalog entry is missing (deleted or never written): its records, if
+    the data file exists, cannot be restored. `backup verify` reports the same holes.
+    """
+    warnings = []
+    for part in parts:
+        if not part.files:
+            continue
+        lo, hi = part.files[0].entry.start_offset, part.files[-1].entry.end_offset
+        mine = sorted(
+            (e for e in entries if e.partition == part.partition and lo <= e.start_offset < hi),
+            key=lambda e: e.start_offset,
+        )
+        for prev, nxt in itertools.pairwise(mine):
+            if nxt.start_offset > prev.end_offset:
+                warnings.append(
+                    f"partition {part.partition}: offsets {prev.end_offset}-"
+                    f"{nxt.start_offset - 1} are in no catalog entry (a missing manifest?); "
+                    "their records are not restored — run `backup verify`"
+                )
+    return warnings
 
 
 def _target_topic(
