@@ -7,7 +7,6 @@ records already in the target are not produced again (see :mod:`streamdr.restore
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +35,7 @@ from streamdr.restore.produce import (
     RecordProducer,
     window_filter,
 )
-from streamdr.restore.readback import ReadBack, read_back
+from streamdr.restore.readback import ReadBack, ReadBackThread
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 
@@ -213,7 +212,14 @@ class RestoreExecutor:
     ) -> None:
         # The read-back runs while records are produced: it follows them as they are
         # acknowledged, so verification costs little extra time when a core is free.
-        reader = _ReadBackThread(self, plan, base)
+        ranges = {
+            p.partition: (base[p.partition], base[p.partition] + (p.expected or 0))
+            for p in plan.partitions
+        }
+        _, site = self.settings.site(plan.request.to_site)
+        reader = ReadBackThread(
+            site, plan.request.target_topic, ranges, self.progress.phase("verify", plan.expected)
+        )
         reader.start()
         try:
             with self._step(result, "produce records") as st:
@@ -351,45 +357,6 @@ class RestoreExecutor:
             step["finished_at"] = utcnow().isoformat()
             if result.restore_id:
                 state.update_run(self.db, result.restore_id, steps=result.steps)
-
-
-class _ReadBackThread(threading.Thread):
-    """Reads the planned ranges back from the target while (and after) they are produced."""
-
-    def __init__(self, executor: RestoreExecutor, plan: RestorePlan, base: dict[int, int]) -> None:
-        super().__init__(name="restore-read-back", daemon=True)
-        _, self.site = executor.settings.site(plan.request.to_site)
-        self.topic = plan.request.target_topic
-        self.ranges = {
-            p.partition: (base[p.partition], base[p.partition] + (p.expected or 0))
-            for p in plan.partitions
-        }
-        self.advance = executor.progress.phase("verify", plan.expected)
-        self.writing = threading.Event()
-        self.writing.set()
-        self.stop = threading.Event()
-        self._result: dict[int, ReadBack] = {}
-        self._error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._result = read_back(
-                self.site,
-                self.topic,
-                self.ranges,
-                on_records=self.advance,
-                writing=self.writing,
-                stop=self.stop,
-            )
-        except BaseException as exc:
-            self._error = exc
-
-    def result(self) -> dict[int, ReadBack]:
-        """Wait for the read-back and return it; raise what it raised."""
-        self.join()
-        if self._error is not None:
-            raise self._error
-        return self._result
 
 
 def _end_offsets_when_ready(

@@ -86,3 +86,42 @@ def read_back(
     finally:
         consumer.close()
     return {p: ReadBack(p, d.count, d.hexdigest()) for p, d in digests.items()}
+
+
+class ReadBackThread(threading.Thread):
+    """Runs :func:`read_back` beside the producer; ``writing`` is cleared once it is done."""
+
+    def __init__(
+        self,
+        site: SiteSettings,
+        topic: str,
+        ranges: dict[int, tuple[int, int]],
+        advance: Callable[[int], None],
+    ) -> None:
+        super().__init__(name="restore-read-back", daemon=True)
+        self.site, self.topic, self.ranges, self.advance = site, topic, ranges, advance
+        self.writing = threading.Event()
+        self.writing.set()
+        self.stop = threading.Event()
+        self._result: dict[int, ReadBack] = {}
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._result = read_back(
+                self.site,
+                self.topic,
+                self.ranges,
+                on_records=self.advance,
+                writing=self.writing,
+                stop=self.stop,
+            )
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> dict[int, ReadBack]:
+        """Wait for the read-back and return it; raise what it raised."""
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
