@@ -16,10 +16,14 @@ import pytest
 
 from streamdr.backup import layout
 from streamdr.backup.records import ColumnBuffer, encode_parquet
+from streamdr.backup.service import BackupOptions, BackupService
 from streamdr.backup.store import BackupStore
 from streamdr.backup.verify import verify_store
+from streamdr.backup.writer import RollPolicy
+from streamdr.errors import UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.objectstore.store import open_store
+from streamdr.store.db import MetadataStore
 from tests.conftest import run_cli
 from tests.integration.kafka_data import create_topic, produce, read_topic, records_only
 
@@ -217,3 +221,53 @@ def test_continuous_backup_follows_new_records_and_stops_cleanly_on_sigterm(lab,
     summary = json.loads(out)
     assert summary["records"] == 150 and len(summary["snapshots"]) >= 4
     assert verify_store(store, deep=True).passed
+
+
+class FlakyStore(BackupStore):
+    """A backup store whose object store "becomes unreachable" at the n-th data file."""
+
+    def __init__(self, objects, prefix, fail_at):
+        super().__init__(objects, prefix)
+        self.fail_at, self.calls = fail_at, 0
+
+    def write_segment(self, table, entry):
+        self.calls += 1
+        if self.calls >= self.fail_at:
+            raise UnreachableError("store went away (simulated)", hint="rerun")
+        return super().write_segment(table, entry)
+
+
+def test_store_unreachable_mid_run_catalogs_nothing_after_and_rerun_completes(lab, lab_settings):
+    topic = f"it.flaky.{uuid.uuid4().hex[:8]}"
+    prefix = f"it/flaky-{uuid.uuid4().hex[:8]}"
+    create_topic(lab_settings, topic, 2)
+    now = int(time.time() * 1000)
+    original = produce(
+        lab_settings, topic, [(i % 2, (b"k%d" % i, b"v" * 100, None, now)) for i in range(6000)]
+    )
+    site_name, _ = lab_settings.site()
+    options = BackupOptions(
+        site_name, topics_regex=topic.replace(".", r"\."), roll=RollPolicy(max_records=500)
+    )
+    db = MetadataStore.from_settings(lab_settings)
+    objects = open_store(lab_settings, "local")
+    flaky = FlakyStore(objects, prefix, fail_at=4)
+    with pytest.raises(UnreachableError):
+        BackupService(lab_settings, db, [flaky], options).run()
+    assert len(flaky.manifests(topic)) == 3  # what was durable before the failure, nothing after
+    assert not [f for f in verify_store(flaky, deep=True).errors]
+
+    summary = BackupService(lab_settings, db, [BackupStore(objects, prefix)], options).run()
+    assert summary.records == 6000 - 3 * 500
+    store = BackupStore(objects, prefix)
+    assert verify_store(store, deep=True).passed
+    seen = Counter(
+        (p, o)
+        for e in store.manifests(topic)
+        for b in store.batches(e, columns=["partition", "offset"])
+        for p, o in zip(
+            b.column("partition").to_pylist(), b.column("offset").to_pylist(), strict=True
+        )
+    )
+    assert max(seen.values()) == 1
+    assert set(seen) == {(p, o) for p, recs in original.items() for o, _r in recs}
