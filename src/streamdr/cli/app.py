@@ -10,7 +10,20 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import artifacts, check, config, drill, keys, lab, rollback, topics, workflows
+from streamdr.cli import (
+    artifacts,
+    backup,
+    check,
+    config,
+    drill,
+    keys,
+    lab,
+    offsets,
+    restore,
+    rollback,
+    topics,
+    workflows,
+)
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -31,6 +44,9 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(keys.app, name="keys")
 app.command("rollback")(rollback.rollback)
 app.command("check")(check.check)
+app.add_typer(backup.app, name="backup")
+app.command("restore")(restore.restore)
+app.add_typer(offsets.app, name="offsets")
 
 
 def _version(value: bool) -> None:

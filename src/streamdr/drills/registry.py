@@ -8,10 +8,17 @@ from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.history import save_report
 from streamdr.drills.repo_recovery import RepoRecoveryDrill
 from streamdr.drills.report import DrillReport, utcnow
+from streamdr.drills.topic_restore import TopicRestoreDrill
 from streamdr.errors import InputError, StreamdrError
 
 DRILLS: dict[str, Drill] = {
-    d.name: d for d in (BrokerFailoverDrill(), ConfigRollbackDrill(), RepoRecoveryDrill())
+    d.name: d
+    for d in (
+        BrokerFailoverDrill(),
+        ConfigRollbackDrill(),
+        RepoRecoveryDrill(),
+        TopicRestoreDrill(),
+    )
 }
 
 
