@@ -23,7 +23,8 @@ HEADER = """# Benchmarks
 Measured with `make bench` / `python bench/<name>.py` on the local lab (real Kafka 4.1 brokers
 from the official jars, loopback). Each benchmark runs its peer baseline (raw confluent-kafka
 produce/consume) in the same run and reports the ratio next to absolute figures; the raw JSON line
-of every run is appended to `bench/results/<name>.jsonl`. Figures are from the machine named in each
+of every run is appended to `bench/results/<name>.jsonl`. Figures are from the machine named
+in each
 section and move with hardware: compare ratios, not absolutes, across machines.
 """
 
@@ -43,7 +44,7 @@ def peak_rss_mb() -> float:
 
 
 def emit(name: str, result: dict[str, Any], markdown: str) -> None:
-    """Print the JSON line, append it to bench/results/<name>.jsonl and rewrite the doc section ``name``."""
+    """Print the JSON line, append it to bench/results/NAME.jsonl, rewrite doc section NAME."""
     doc = {
         "benchmark": name,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
