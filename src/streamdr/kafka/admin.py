@@ -90,6 +90,8 @@ class TopicSpec:
     partitions: int
     replication_factor: int
     config: Mapping[str, str] = field(default_factory=dict)
+    # Explicit replicas per partition (first = preferred leader); None lets Kafka place them.
+    assignment: list[list[int]] | None = None
 
 
 class KafkaAdmin:
@@ -172,15 +174,7 @@ class KafkaAdmin:
 
     def create_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create topics and wait for the result; raises StreamdrError on refusal."""
-        new = [
-            NewTopic(
-                s.name,
-                num_partitions=s.partitions,
-                replication_factor=s.replication_factor,
-                config=dict(s.config),
-            )
-            for s in specs
-        ]
+        new = [_new_topic(s) for s in specs]
         if not new:
             return
         for name, fut in self.client.create_topics(new, request_timeout=self.timeout).items():
@@ -248,3 +242,19 @@ class KafkaAdmin:
                     hint="Check the broker logs (`streamdr lab status` shows where they are).",
                 )
             time.sleep(interval)
+
+
+def _new_topic(spec: TopicSpec) -> NewTopic:
+    if spec.assignment is not None:
+        return NewTopic(
+            spec.name,
+            num_partitions=len(spec.assignment),
+            replica_assignment=spec.assignment,
+            config=dict(spec.config),
+        )
+    return NewTopic(
+        spec.name,
+        num_partitions=spec.partitions,
+        replication_factor=spec.replication_factor,
+        config=dict(spec.config),
+    )
