@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import check, drill, lab, topics
+from streamdr.cli import cdc, check, dlq, drill, endpoint, lab, run, topics
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -25,6 +25,10 @@ app = typer.Typer(
 app.add_typer(lab.app, name="lab")
 app.add_typer(topics.app, name="topics")
 app.add_typer(drill.app, name="drill")
+app.add_typer(cdc.app, name="cdc")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(endpoint.app, name="endpoint")
+app.command("run")(run.run)
 app.command("check")(check.check)
 
 

@@ -9,7 +9,7 @@ owner. A bad record never raises out of here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import Message
@@ -43,10 +43,12 @@ def coordinates(msg: Message) -> Coordinates:
     return Coordinates(msg.topic(), msg.partition(), msg.offset(), ts if ts_type else None)
 
 
-def prepare(msg: Message, transform: TransformV1) -> tuple[list[Delivery], Failure | None]:
-    """Return (deliveries, None), or ([], the Failure of decoding or transforming ``msg``)."""
+def prepare(
+    value: bytes | None, headers: Mapping[str, str], transform: TransformV1
+) -> tuple[list[Delivery], Failure | None]:
+    """Return (deliveries, None), or ([], the Failure of decoding or transforming a record)."""
     try:
-        event = decode_event(msg.value(), header_map(msg.headers()))
+        event = decode_event(value, headers)
     except MalformedRecord as exc:
         return [], Failure("decode", f"malformed record: {exc}")
     try:
@@ -78,7 +80,7 @@ class RecordHandler:
     def handle(self, msg: Message) -> bool:
         """Return True when ``msg`` is finished (delivered, filtered or dead-lettered)."""
         name = self.workflow.name
-        deliveries, failure = prepare(msg, self.transform)
+        deliveries, failure = prepare(msg.value(), header_map(msg.headers()), self.transform)
         if failure is not None and failure.stage == "transform":
             metrics.WORKER_TRANSFORM_ERRORS.labels(name).inc()
         if failure is None:

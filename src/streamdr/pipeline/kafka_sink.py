@@ -26,7 +26,7 @@ from confluent_kafka import (
 from streamdr.artifacts.api import TransformV1
 from streamdr.observe import metrics
 from streamdr.pipeline.dlq import DeadLetter, dead_letter_record, utcnow
-from streamdr.pipeline.events import COMMIT_TIME_HEADER, EVENT_ID_HEADER
+from streamdr.pipeline.events import COMMIT_TIME_HEADER, EVENT_ID_HEADER, header_map
 from streamdr.pipeline.handler import coordinates, prepare
 from streamdr.pipeline.transform import Delivery
 from streamdr.pipeline.worker import WorkerFailed
@@ -126,7 +126,7 @@ class KafkaSinkWorker:
             metrics.WORKER_RECORDS.labels(self.name, outcome).inc(count)
 
     def _one(self, msg: Message) -> str:
-        deliveries, failure = prepare(msg, self.transform)
+        deliveries, failure = prepare(msg.value(), header_map(msg.headers()), self.transform)
         if failure is not None:
             if failure.stage == "transform":
                 metrics.WORKER_TRANSFORM_ERRORS.labels(self.name).inc()

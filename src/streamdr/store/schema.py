@@ -29,3 +29,16 @@ drill_runs = Table(
     Column("rpo_seconds", Float),
     Column("report", JSON, nullable=False),
 )
+
+dlq_replays = Table(
+    "dlq_replays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", String(64), nullable=False, index=True),
+    Column("event_id", String(128)),
+    Column("dlq_partition", Integer, nullable=False),
+    Column("dlq_offset", Integer, nullable=False),
+    Column("replayed_at", DateTime(timezone=True), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", String(2000)),
+)
