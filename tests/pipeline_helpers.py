@@ -49,3 +49,21 @@ def passthrough(event: ChangeEvent) -> list[OutputEvent]:
             }
         )
     ]
+
+
+def buggy(event: ChangeEvent) -> list[OutputEvent]:
+    """A transformation with a bug: it raises on every event."""
+    raise KeyError("customer_id")
+
+
+def garbage(event: ChangeEvent) -> list[OutputEvent]:
+    """A transformation that returns something that is not a list of OutputEvent."""
+    return {"not": "a list"}  # type: ignore[return-value]
+
+
+TRANSFORMS = {"passthrough": passthrough, "buggy": buggy, "garbage": garbage}
+
+
+def test_loader(ref: Any) -> Any:
+    """Return the in-test transformation named by a TransformationRef (tests only)."""
+    return TRANSFORMS[ref.name]

@@ -30,7 +30,7 @@ from streamdr.pipeline.events import topic_for
 from streamdr.pipeline.handler import RecordHandler
 from streamdr.pipeline.kafka_sink import KafkaSinkWorker
 from streamdr.pipeline.signing import secret_from_env
-from streamdr.pipeline.topics import dlq_want, ensure_topics
+from streamdr.pipeline.topics import TopicWant, dlq_want, ensure_topics
 from streamdr.pipeline.transform import TransformLoader
 from streamdr.pipeline.worker import Worker
 from streamdr.settings.model import Settings
@@ -131,12 +131,21 @@ class Runner:
         self.instance = instance or f"{os.uname().nodename}-{os.getpid()}"
 
     def prepare(self) -> None:
-        """Create the DLQ topics the workflows need; raises UnreachableError if Kafka is down."""
-        wants = [
-            dlq_want(s.plan.workflow.dlq_topic) for s in self.slots if s.plan.workflow.dlq.enabled
-        ]
+        """Create the change topics and DLQs the workflows need, so subscriptions see them.
+
+        Raises UnreachableError when Kafka is down.
+        """
+        wants: dict[str, TopicWant] = {}
+        for slot in self.slots:
+            wf = slot.plan.workflow
+            source = self.settings.sources.get(wf.source.database or "")
+            if source is not None:
+                for topic in slot.plan.topics:
+                    wants[topic] = TopicWant(topic, source.partitions)
+            if wf.dlq.enabled:
+                wants[wf.dlq_topic] = dlq_want(wf.dlq_topic)
         if wants:
-            ensure_topics(KafkaAdmin(self.site_name, self.site), wants)
+            ensure_topics(KafkaAdmin(self.site_name, self.site), list(wants.values()))
 
     def run(self) -> None:
         """Start every worker and supervise them until ``stop`` is set; then join them."""
@@ -189,6 +198,8 @@ class Runner:
             **{
                 "partition.assignment.strategy": "cooperative-sticky",
                 "isolation.level": "read_committed",
+                # A topic created after subscribe is noticed within seconds, not 5 minutes.
+                "topic.metadata.refresh.interval.ms": 5000,
                 "client.id": f"{wf.name}-{self.instance}",
             },
         )
