@@ -101,3 +101,33 @@ def test_worker_processes_share_a_workflow_through_the_consumer_group(env):
     assert expected <= set(applied) and duplicates_applied(applied) == 0
     status, doc = probe(ports[0])
     assert status == 200 and doc["ready"] is True
+
+
+def test_exactly_once_kafka_sink_survives_kill_9_without_duplicates(env):
+    out = f"out-{env.uid}"
+    wf = env.workflow(
+        "eos", sink={"kind": "kafka", "topic": out, "url": None}, delivery="exactly-once"
+    )
+    env.start_cdc_process()
+    first = env.start_worker_process([wf])
+    writer = Writer(env).start()
+    _, site = env.settings.site()
+
+    def outputs():
+        return [header_map(r.headers())[EVENT_ID_HEADER] for r in read_topic("primary", site, out)]
+
+    assert wait_until(lambda: len(outputs()) >= 100, 90)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    env.start_worker_process([wf])
+    assert wait_until(lambda: len(writer.written) >= 500, 120)
+    written = writer.stop()
+    assert wait_until(lambda: len(set(outputs())) >= len(written), 150)
+    ids = outputs()
+    assert len(ids) == len(set(ids)), (
+        f"{len(ids) - len(set(ids))} duplicates in a read_committed view"
+    )
+    source_ids = {
+        header_map(r.headers())[EVENT_ID_HEADER] for r in read_topic("primary", site, env.topic)
+    }
+    assert set(ids) == source_ids

@@ -144,6 +144,8 @@ class Runner:
                     wants[topic] = TopicWant(topic, source.partitions)
             if wf.dlq.enabled:
                 wants[wf.dlq_topic] = dlq_want(wf.dlq_topic)
+            if wf.sink.kind == "kafka" and wf.sink.topic:
+                wants.setdefault(wf.sink.topic, TopicWant(wf.sink.topic))
         if wants:
             ensure_topics(KafkaAdmin(self.site_name, self.site), list(wants.values()))
 
