@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from streamdr.drills.broker_failover import BrokerFailoverDrill
+from streamdr.drills.cdc_source_outage import CdcSourceOutageDrill
 from streamdr.drills.context import Drill, DrillContext
+from streamdr.drills.endpoint_outage import EndpointOutageDrill
 from streamdr.drills.history import save_report
 from streamdr.drills.report import DrillReport, utcnow
+from streamdr.drills.workflow_failure import WorkflowFailureDrill
 from streamdr.errors import InputError, StreamdrError
 
-DRILLS: dict[str, Drill] = {d.name: d for d in (BrokerFailoverDrill(),)}
+DRILLS: dict[str, Drill] = {
+    d.name: d
+    for d in (
+        BrokerFailoverDrill(),
+        WorkflowFailureDrill(),
+        EndpointOutageDrill(),
+        CdcSourceOutageDrill(),
+    )
+}
 
 
 def get_drill(name: str) -> Drill:
