@@ -41,6 +41,7 @@ TRANSFORM = "drill-passthrough"
 GOOD, BUGGY = "1.0.0", "1.1.0"
 SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
+LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 
@@ -186,6 +187,8 @@ class PipelineRig:
         self.overrides = workflow
         self.db = DrillDatabase(ctx)
         self.dbname = f"drill_{self.id}"
+        # Checkpoints are keyed by source name: a fresh name per run, never an old checkpoint.
+        self.source = f"drill-{self.id}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.sandbox: Any = None
         self.endpoint: EndpointProcess | None = None
@@ -209,7 +212,7 @@ class PipelineRig:
             tables=[f"public.{TABLE}"],
             site=self.ctx.site,
         )
-        settings = derive(base.settings, sources={"drill": source}, active_site=self.ctx.site)
+        settings = derive(base.settings, sources={self.source: source}, active_site=self.ctx.site)
         self.sandbox = Sandbox(base.root, settings, base.store, base.repo)
         self.config = write_settings(settings, base.root / "streamdr.yaml")
         self.logs = base.root / "logs"
@@ -255,7 +258,7 @@ class PipelineRig:
         }
         return (
             f"name: {self.workflow_name}\nclient: drill\ntier: critical\n"
-            f"source:\n  database: drill\n  tables: [public.{TABLE}]\n"
+            f"source:\n  database: {self.source}\n  tables: [public.{TABLE}]\n"
             f"transformation:\n  name: {TRANSFORM}\n  version: {version}\n"
             f"sink:\n  kind: http\n  url: {self.endpoint_url()}\n"
             f"  signing_secret_env: {SECRET_ENV}\n  timeout_seconds: 5\n"
@@ -301,7 +304,7 @@ class PipelineRig:
 
     def start_cdc(self) -> None:
         """Start `streamdr cdc run drill` and wait for its replication slot."""
-        self._spawn("cdc", ["cdc", "run", "drill"])
+        self._spawn("cdc", ["cdc", "run", self.source])
         self.wait(self._slot_exists, 60, "the CDC replication slot")
 
     def _slot_exists(self) -> bool:
@@ -384,7 +387,9 @@ class PipelineRig:
         assert self.endpoint is not None
         stats = self.endpoint.client.stats()
         lost = sorted(committed - set(applied))
+        diagnosis = {"worker_status": self.ready()[1]} if lost else {}
         return {
+            **diagnosis,
             "events_committed": len(committed),
             "events_applied": len(set(applied)),
             "events_lost": len(lost),
@@ -425,7 +430,7 @@ class PipelineRig:
         kept = None
         if self.sandbox is not None:
             if keep_logs and self.logs.exists():
-                kept = Path(tempfile.gettempdir()) / "streamdr-drill-logs" / self.workflow_name
+                kept = LOG_ROOT / self.workflow_name
                 shutil.copytree(self.logs, kept, dirs_exist_ok=True)
             self.sandbox.close()
         return kept

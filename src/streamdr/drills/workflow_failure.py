@@ -15,15 +15,18 @@ from datetime import UTC, datetime, timedelta
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig
 from streamdr.drills.report import DrillReport
+from streamdr.pipeline.dlq import DlqEntry
 from streamdr.pipeline.offsets import rewind_group_to_time
 from streamdr.pipeline.replay import list_dlq
 from streamdr.pipeline.runner import source_topics
 from streamdr.policy.tiers import DRILL_TARGETS
+from streamdr.workflows.model import Workflow
 
 RATE = 30.0
 WARMUP_S = 4.0
 BAD_RUN_S = 6.0
 DETECT_TIMEOUT_S = 60.0
+VERIFY_TIMEOUT_S = 300.0
 
 
 class WorkflowFailureDrill:
@@ -78,7 +81,7 @@ class WorkflowFailureDrill:
         self._recover(ctx, rig, report, wf, bad_deploy_at)
         with report.step("stop load; verify every committed change applied exactly once") as st:
             committed = set(load.stop())
-            done = rig.wait_all_applied(committed, 120)
+            done = rig.wait_all_applied(committed, VERIFY_TIMEOUT_S)
             restored_at = time.time()
             verdict = rig.verdict(committed)
             st.ok = done
@@ -99,7 +102,7 @@ class WorkflowFailureDrill:
             }
         )
 
-    def _workflows(self, rig: PipelineRig) -> list:
+    def _workflows(self, rig: PipelineRig) -> list[Workflow]:
         from streamdr.workflows.deployments import deployed_workflows
 
         return deployed_workflows(rig.sandbox.settings, rig.sandbox.store)
@@ -109,7 +112,7 @@ class WorkflowFailureDrill:
         ctx: DrillContext,
         rig: PipelineRig,
         report: DrillReport,
-        wf: object,
+        wf: Workflow,
         bad_deploy_at: datetime,
     ) -> None:
         with report.step("stop the workflow"):
@@ -119,22 +122,21 @@ class WorkflowFailureDrill:
             pinned = next(w for w in self._workflows(rig) if w.name == rig.workflow_name)
             st.ok = pinned.transformation.version == GOOD
             st.detail = f"deployed version {pinned.transformation.version}"
-        with report.step("rewind the consumer group to the bad deploy's time") as st:
+        with report.step("rewind the consumer group to before the bad deploy") as st:
             settings = rig.sandbox.settings
             site_name, site = settings.site(ctx.site)
+            when = rewind_point(bad_deploy_at, list_dlq(settings, wf)[0], f"@{BUGGY}")
             moved = rewind_group_to_time(
-                site_name,
-                site,
-                pinned.consumer_group,
-                source_topics(pinned, settings),
-                bad_deploy_at,
+                site_name, site, pinned.consumer_group, source_topics(pinned, settings), when
             )
-            st.detail = ", ".join(f"{m.topic}[{m.partition}] {m.before}->{m.after}" for m in moved)
+            st.detail = f"to {when.isoformat()}: " + ", ".join(
+                f"{m.topic}[{m.partition}] {m.before}->{m.after}" for m in moved
+            )
         with report.step("restart the workflow"):
             rig.start_worker()
 
 
-def rewind_point(deployed_at: datetime, entries: list, bad_ref_suffix: str) -> datetime:
+def rewind_point(deployed_at: datetime, entries: list[DlqEntry], bad_ref_suffix: str) -> datetime:
     """Return the time to rewind to: before the deploy *and* before every record the bad
     version dead-lettered (a backlog at deploy time holds records older than the deploy)."""
     times = [

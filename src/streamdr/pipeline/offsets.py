@@ -43,8 +43,9 @@ def rewind_group_to_time(
 ) -> list[Rewound]:
     """Commit, for every partition of ``topics``, the first offset at or after ``when``.
 
-    Partitions with nothing at or after ``when`` go to their end. Raises StateError when the
-    group still has members, UnreachableError when the site is down.
+    Partitions with nothing at or after ``when`` go to their end; a partition whose committed
+    offset is already earlier stays where it is (a rewind never skips records). Raises
+    StateError when the group still has members, UnreachableError when the site is down.
     """
     admin = KafkaAdmin(site_name, site)
     state = group_state(admin, group)
@@ -58,10 +59,12 @@ def rewind_group_to_time(
     )
     try:
         ts_ms = int(when.timestamp() * 1000)
+        states = [admin.topic(t) for t in topics]
         parts = [
-            TopicPartition(t, p.partition, ts_ms)
-            for t in topics
-            for p in (admin.topic(t).partitions if admin.topic(t) else [])
+            TopicPartition(st.name, p.partition, ts_ms)
+            for st in states
+            if st is not None
+            for p in st.partitions
         ]
         found = consumer.offsets_for_times(parts, timeout=15)
         committed = {
@@ -70,7 +73,10 @@ def rewind_group_to_time(
                 [TopicPartition(t.topic, t.partition) for t in parts], timeout=15
             )
         }
-        targets = [_target(consumer, tp) for tp in found]
+        # Never forward: a partition already behind the time keeps its unprocessed records.
+        targets = [
+            _earlier(_target(consumer, tp), committed.get((tp.topic, tp.partition))) for tp in found
+        ]
         consumer.commit(offsets=targets, asynchronous=False)
     except KafkaException as exc:
         raise translate(exc, site_name, site, f"rewinding group {group}") from exc
@@ -89,6 +95,12 @@ def _target(consumer: object, tp: TopicPartition) -> TopicPartition:
         TopicPartition(tp.topic, tp.partition), timeout=10
     )
     return TopicPartition(tp.topic, tp.partition, high)
+
+
+def _earlier(target: TopicPartition, committed: int | None) -> TopicPartition:
+    if committed is not None and 0 <= committed < target.offset:
+        return TopicPartition(target.topic, target.partition, committed)
+    return target
 
 
 def _known(offset: int | None) -> int | None:

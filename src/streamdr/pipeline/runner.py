@@ -266,6 +266,7 @@ class Runner:
                 "running": bool(thread and thread.is_alive()),
                 "ready": bool(worker and thread and thread.is_alive() and worker.ready()),
                 "assigned": [f"{t}[{p}]" for t, p in (worker.assigned() if worker else [])],
+                "committed": getattr(worker, "positions", dict)() if worker else {},
                 "breaker": slot.breaker.state if slot.breaker else None,
                 "restarts": slot.restarts,
                 "last_error": slot.last_error

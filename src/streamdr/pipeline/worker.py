@@ -60,6 +60,7 @@ class Worker:
         self._lock = threading.Lock()
         self._pending: list[Message] = []
         self._rewinds: dict[TP, int] = {}
+        self.committed: dict[TP, int] = {}  # last offset this worker committed, per partition
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"deliver-{name}")
         self.errors: list[str] = []
         handler.still_owned = self.owns
@@ -74,6 +75,15 @@ class Worker:
         """Return the partitions assigned to this worker."""
         with self._lock:
             return sorted(self._assigned)
+
+    def positions(self) -> dict[str, int]:
+        """Return the last offset this worker committed per assigned partition."""
+        with self._lock:
+            return {
+                f"{t}[{p}]": o
+                for (t, p), o in sorted(self.committed.items())
+                if (t, p) in self._assigned
+            }
 
     def ready(self) -> bool:
         """Return True with partitions assigned and the sink breaker closed or half-open."""
@@ -212,6 +222,8 @@ class Worker:
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
             metrics.WORKER_COMMITS.labels(self.name, "ok").inc()
+            with self._lock:
+                self.committed.update(chosen)
         except KafkaException as exc:
             # Those records were finished; the next owner re-delivers them (idempotent).
             metrics.WORKER_COMMITS.labels(self.name, "failed").inc()
