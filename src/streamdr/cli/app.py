@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import cdc, check, dlq, drill, endpoint, lab, run, topics
+from streamdr.cli import cdc, check, demo, dlq, drill, endpoint, lab, run, topics
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -28,6 +28,7 @@ app.add_typer(drill.app, name="drill")
 app.add_typer(cdc.app, name="cdc")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(endpoint.app, name="endpoint")
+app.add_typer(demo.app, name="demo")
 app.command("run")(run.run)
 app.command("check")(check.check)
 
