@@ -6,7 +6,16 @@ low-cardinality: source, table, workflow, outcome, stage, reason class — never
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # *_created series only add noise to the scrape
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
