@@ -199,8 +199,9 @@ class DemoStack:
             commit = ctx.repo.commit_files(head, files, "demo: sample workflows", "streamdr-demo")
             ctx.repo.move_branch(commit, head, "demo: sample workflows")
         result = deploy(ctx, None, "streamdr-demo")
-        deployed = f" (deployment {result.deployment.id})" if result.deployment else ""
-        return [f"deployed {len(files)} sample workflows{deployed}"]
+        if result.deployment is None:
+            return [f"{len(files)} sample workflows already deployed"]
+        return [f"deployed {len(files)} sample workflows (deployment {result.deployment.id})"]
 
     def _start_processes(self, rate: float) -> list[str]:
         commands = {
