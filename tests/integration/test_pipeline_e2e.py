@@ -131,3 +131,20 @@ def test_exactly_once_kafka_sink_survives_kill_9_without_duplicates(env):
         header_map(r.headers())[EVENT_ID_HEADER] for r in read_topic("primary", site, env.topic)
     }
     assert set(ids) == source_ids
+
+
+def test_flaky_endpoint_is_retried_until_everything_is_applied(env):
+    env.endpoint.stop()
+    env.endpoint.fail_rate = 0.2
+    env.endpoint.start()
+    wf = env.workflow(
+        retry={"max_attempts": 10, "initial_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+        breaker={"failure_threshold": 20, "reset_timeout_seconds": 1},
+    )
+    env.start_cdc_process()
+    env.start_worker_process([wf])
+    expected = env.write(inserts=100)
+    applied = env.wait_applied(expected)
+    assert expected <= set(applied) and duplicates_applied(applied) == 0
+    stats = env.endpoint.client.stats()
+    assert stats["failed_injected"] > 0 and stats["applied"] == 100

@@ -63,6 +63,8 @@ class EndpointProcess:
 
     def start(self, *, timeout: float = 30.0) -> EndpointProcess:
         """Start the child and wait until it answers; raises StateError if it does not."""
+        self.client.close()
+        self.client = EndpointClient(self.url)
         cmd = [
             sys.executable,
             "-m",
