@@ -20,10 +20,9 @@ app = typer.Typer(help="The retail demo on the lab: data flowing end to end.", n
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
-def _stack(settings: Settings, endpoint_port: int = 8900) -> DemoStack:
+def _stack(settings: Settings, endpoint_port: int = 8900, *, create: bool = False) -> DemoStack:
     base = Path(settings.lab_dir) if settings.lab_dir else settings.base_dir() / ".streamdr"
-    demo_dir = base / "demo" if base.name != "demo" else base
-    return DemoStack(settings, demo_dir, endpoint_port)
+    return DemoStack(settings, base / "demo", endpoint_port, create=create)
 
 
 @app.command()
@@ -34,7 +33,7 @@ def up(
     json_out: Json = False,
 ) -> None:
     """Start PostgreSQL, publish and deploy the samples, start endpoint, CDC, workers, load."""
-    stack = _stack(state(ctx).settings(), endpoint_port)
+    stack = _stack(state(ctx).settings(), endpoint_port, create=True)
     done = stack.up(rate)
     if json_out:
         print_json({"steps": done, "config": str(stack.config)})

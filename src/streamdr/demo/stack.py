@@ -91,9 +91,13 @@ def pg_dir_for(demo_dir: Path) -> Path:
 class DemoStack:
     """The demo of one lab (``<lab_dir>/demo``)."""
 
-    def __init__(self, base: Settings, demo_dir: Path, endpoint_port: int = 8900) -> None:
+    def __init__(
+        self, base: Settings, demo_dir: Path, endpoint_port: int = 8900, *, create: bool = False
+    ) -> None:
         self.base = base
         self.dir = demo_dir
+        if not create and not (demo_dir / "demo.json").exists():
+            raise StateError(f"no demo in {demo_dir}", hint="Start it with `streamdr demo up`.")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state = DemoState.load_or_new(self.dir / "demo.json", self.dir, endpoint_port)
         pg_dir = Path(self.state.pg_dir)
