@@ -29,7 +29,7 @@ from streamdr.pipeline.dlq import DeadLetter, dead_letter_record, utcnow
 from streamdr.pipeline.events import COMMIT_TIME_HEADER, EVENT_ID_HEADER, header_map
 from streamdr.pipeline.handler import coordinates, prepare
 from streamdr.pipeline.transform import Delivery
-from streamdr.pipeline.worker import WorkerFailed
+from streamdr.pipeline.worker import WorkerFailed, fetch_batch
 from streamdr.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class KafkaSinkWorker:
             while not self.stop.is_set():
                 msgs = [
                     m
-                    for m in self.consumer.consume(self.batch_size, self.poll_timeout)
+                    for m in fetch_batch(self.consumer, self.batch_size, self.poll_timeout)
                     if m.error() is None
                 ]
                 if msgs:

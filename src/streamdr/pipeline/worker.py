@@ -28,6 +28,20 @@ TP = tuple[str, int]
 KEEPALIVE_AFTER_S = 2.0
 
 
+def fetch_batch(consumer: Consumer, limit: int, wait: float) -> list[Message]:
+    """Return up to ``limit`` records: wait up to ``wait`` for the first, none for the rest.
+
+    ``Consumer.consume(n, timeout)`` waits until it has *n* records or the timeout passed, which
+    at low rates adds the whole timeout to every event's latency.
+    """
+    if limit <= 0:
+        return []
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(limit - 1, 0)] if limit > 1 else [first]
+
+
 class WorkerFailed(Exception):
     """The worker cannot continue safely; the runner restarts it from committed offsets."""
 
@@ -137,12 +151,8 @@ class Worker:
         with self._lock:
             batch, self._pending = self._pending, []
         try:
-            fetched = (
-                self.consumer.consume(
-                    self.batch_size - len(batch), 0 if batch else self.poll_timeout
-                )
-                if len(batch) < self.batch_size
-                else []
+            fetched = fetch_batch(
+                self.consumer, self.batch_size - len(batch), 0 if batch else self.poll_timeout
             )
         except KafkaException as exc:
             self._note(f"consume failed: {exc}")

@@ -98,7 +98,7 @@ class CdcReader:
         stop: threading.Event,
         *,
         batch_changes: int = 2000,
-        idle_wait: float = 0.2,
+        idle_wait: float = 0.1,
     ) -> None:
         self.name = name
         self.settings = settings
