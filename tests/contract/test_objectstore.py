@@ -59,3 +59,12 @@ def test_unreachable_s3_endpoint_is_exit_3_error():
     )
     with pytest.raises(UnreachableError):
         store.put_bytes("x", b"y")
+
+
+def test_bytes_are_stored_verbatim_whatever_the_key_suffix(store):
+    # pyarrow would (de)compress ".gz"/".zst" keys by default; a store must never do that.
+    import gzip
+
+    data = gzip.compress(b"payload")
+    store.put_bytes("archive/x.tar.gz", data)
+    assert store.get_bytes("archive/x.tar.gz") == data

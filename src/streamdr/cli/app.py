@@ -10,7 +10,22 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import cdc, check, demo, dlq, drill, endpoint, lab, run, topics
+from streamdr.cli import (
+    artifacts,
+    cdc,
+    check,
+    config,
+    demo,
+    dlq,
+    drill,
+    endpoint,
+    keys,
+    lab,
+    rollback,
+    run,
+    topics,
+    workflows,
+)
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -25,6 +40,11 @@ app = typer.Typer(
 app.add_typer(lab.app, name="lab")
 app.add_typer(topics.app, name="topics")
 app.add_typer(drill.app, name="drill")
+app.add_typer(workflows.app, name="workflows")
+app.add_typer(config.app, name="config")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(keys.app, name="keys")
+app.command("rollback")(rollback.rollback)
 app.add_typer(cdc.app, name="cdc")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(endpoint.app, name="endpoint")

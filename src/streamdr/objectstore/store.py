@@ -136,7 +136,7 @@ class ObjectStore:
         with self._errors("writing", key):
             if self.is_local:
                 self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
-            stream = self.fs.open_output_stream(tmp)
+            stream = self.fs.open_output_stream(tmp, compression=None)
         try:
             yield stream  # type: ignore[misc]
             with self._errors("writing", key):
@@ -156,7 +156,10 @@ class ObjectStore:
 
     def get_bytes(self, key: str) -> bytes:
         """Return the bytes under ``key``; raises ObjectMissingError when absent."""
-        with self._errors("reading", key), self.fs.open_input_stream(self.path(key)) as src:
+        with (
+            self._errors("reading", key),
+            self.fs.open_input_stream(self.path(key), compression=None) as src,
+        ):
             return src.read()
 
     @contextmanager

@@ -2,6 +2,8 @@
 
 from streamdr.settings.loader import find_settings_path, load_settings, parse_settings
 from streamdr.settings.model import (
+    ArtifactSettings,
+    ConfigRepoSettings,
     FaultInjection,
     MetadataDbSettings,
     SecuritySettings,
@@ -13,6 +15,8 @@ from streamdr.settings.model import (
 )
 
 __all__ = [
+    "ArtifactSettings",
+    "ConfigRepoSettings",
     "FaultInjection",
     "MetadataDbSettings",
     "SecuritySettings",

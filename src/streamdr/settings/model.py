@@ -179,6 +179,39 @@ class TopicDeclaration(_Strict):
     sites: list[str] | None = Field(None, description="Sites to ensure it on; default: all.")
 
 
+class ConfigRepoSettings(_Strict):
+    """The git repository holding workflow configs (``workflows/<client>/<name>.yaml``)."""
+
+    path: str = Field(..., description="Repository directory (bare or with a work tree).")
+    branch: str = Field("main", description="The branch that is deployed.")
+    backup_store: str | None = Field(
+        None, description="Store (under `stores`) receiving git bundles from `config backup`."
+    )
+
+
+class ArtifactSettings(_Strict):
+    """The transformation artifact registry, its archive, and the keys trusted to sign."""
+
+    registry_store: str = Field(..., description="Store (under `stores`) holding the registry.")
+    archive_store: str | None = Field(
+        None, description="Store receiving versions past the historical window (retention)."
+    )
+    trusted_keys: list[str] = Field(
+        default_factory=list, description="Public key files (PEM); only these may sign artifacts."
+    )
+    signing_key: str | None = Field(
+        None, description="Private key file `artifacts publish` signs with (or pass --key)."
+    )
+    signing_key_password_env: str | None = Field(
+        None, description="Environment variable holding the private key's password, if any."
+    )
+    cache_dir: str | None = Field(
+        None, description="Where verified artifacts are unpacked; default .streamdr/artifact-cache."
+    )
+    historical_days: int = Field(90, ge=1, description="Unreferenced versions stay this long.")
+    archive_years: int = Field(7, ge=1, description="Archived versions are deleted after this.")
+
+
 class Settings(_Strict):
     """The whole ``streamdr.yaml``."""
 
@@ -189,6 +222,8 @@ class Settings(_Strict):
     metadata_db: MetadataDbSettings = Field(default_factory=MetadataDbSettings)
     topics: list[TopicDeclaration] = Field(default_factory=list)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    config_repo: ConfigRepoSettings | None = None
+    artifacts: ArtifactSettings | None = None
     lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
 
     _source: Path | None = PrivateAttr(default=None)

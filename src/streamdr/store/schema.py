@@ -30,6 +30,52 @@ drill_runs = Table(
     Column("report", JSON, nullable=False),
 )
 
+# Workflows as code (issue 3). One row per deployment: the commit, who, when, and a snapshot of
+# the deployed workflow files, so workers and recovery never depend on the git repository alone.
+config_deployments = Table(
+    "config_deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commit_sha", String(64), nullable=False, index=True),
+    Column("branch", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("deployed_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("deployed_by", String(255), nullable=False),
+    Column("previous_commit", String(64)),
+    Column("files", JSON, nullable=False),
+    Column("artifacts", JSON, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+# Every config operation (deploy, rollback, recover, backup, restore, reconcile) with its steps.
+config_events = Table(
+    "config_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("commit_sha", String(64)),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+# Artifact lifecycle: publish, archive, delete, restore.
+artifact_events = Table(
+    "artifact_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, index=True),
+    Column("version", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("store", String(128), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+# Pipeline (issue 4): each replay of a dead letter and its result.
 dlq_replays = Table(
     "dlq_replays",
     metadata,

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -149,16 +150,26 @@ class Workflow(_Strict):
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str | int | float) else value
 
-    @model_validator(mode="after")
-    def _within_tier(self) -> Workflow:
-        limit = TIER_TARGETS[self.tier]
-        if self.rto is not None and self.rto > limit.rto:
-            raise ValueError(f"rto {self.rto} exceeds the {self.tier} tier limit {limit.rto}")
-        if self.rpo is not None and self.rpo > limit.rpo:
-            raise ValueError(f"rpo {self.rpo} exceeds the {self.tier} tier limit {limit.rpo}")
-        if self.delivery == "exactly-once" and self.sink.kind != "kafka":
+    # Field validators (not one model validator) so these errors carry the field's own
+    # location and are reported together with every other error of the file.
+    @field_validator("rto", "rpo")
+    @classmethod
+    def _within_tier(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        tier = info.data.get("tier")
+        if value is None or tier is None:
+            return value
+        limit = getattr(TIER_TARGETS[tier], info.field_name or "rto")
+        if value > limit:
+            raise ValueError(f"{info.field_name} {value} exceeds the {tier} tier limit {limit}")
+        return value
+
+    @field_validator("delivery")
+    @classmethod
+    def _exactly_once_sink(cls, value: str, info: ValidationInfo) -> str:
+        sink = info.data.get("sink")
+        if value == "exactly-once" and sink is not None and sink.kind != "kafka":
             raise ValueError("exactly-once delivery needs a kafka sink (transactions)")
-        return self
+        return value
 
     @property
     def effective_rto(self) -> timedelta:

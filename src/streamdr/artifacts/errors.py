@@ -1,0 +1,35 @@
+"""Errors of the artifact registry; every one is an input problem (exit 2) with a hint.
+
+::
+
+    InputError
+    └── ArtifactError                  any artifact problem
+        ├── ArtifactNotFoundError      no such name@version in the registry
+        ├── ArtifactExistsError        publishing a version that already exists
+        ├── ArtifactRejectedError      unsigned, tampered, or signed by an untrusted key
+        └── ArtifactLoadError          verified, but its entry point cannot be imported
+"""
+
+from __future__ import annotations
+
+from streamdr.errors import InputError
+
+
+class ArtifactError(InputError):
+    """A transformation artifact cannot be published, found, trusted or loaded."""
+
+
+class ArtifactNotFoundError(ArtifactError):
+    """The requested artifact version is not in the registry."""
+
+
+class ArtifactExistsError(ArtifactError):
+    """The version is already published; published versions are immutable."""
+
+
+class ArtifactRejectedError(ArtifactError):
+    """The artifact failed verification: missing or bad signature, unknown key, wrong digest."""
+
+
+class ArtifactLoadError(ArtifactError):
+    """The artifact verified but its entry point could not be imported or is not callable."""

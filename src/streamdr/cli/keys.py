@@ -1,0 +1,64 @@
+"""`streamdr keys …`: ed25519 signing keys for transformation artifacts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from streamdr.artifacts.service import artifact_settings
+from streamdr.artifacts.signing import generate_key, key_id, load_public_key, write_keypair
+from streamdr.cli.render import out, print_json
+from streamdr.cli.state import state
+from streamdr.errors import InputError
+
+app = typer.Typer(help="Signing keys for transformation artifacts (ed25519).", no_args_is_help=True)
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@app.command()
+def generate(
+    out_prefix: Annotated[
+        Path, typer.Option("--out", help="Writes OUT.key (private, 0600) and OUT.pub.")
+    ],
+    password_env: Annotated[
+        str | None,
+        typer.Option(help="Encrypt the private key with the password in this env variable."),
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Create a signing key pair; list the .pub file under artifacts.trusted_keys."""
+    password = None
+    if password_env:
+        if password_env not in os.environ:
+            raise InputError(f"{password_env} is not set", hint=f"Export {password_env} first.")
+        password = os.environ[password_env].encode()
+    private = out_prefix.with_name(out_prefix.name + ".key")
+    public = out_prefix.with_name(out_prefix.name + ".pub")
+    kid = write_keypair(generate_key(), private, public, password)
+    doc = {"key_id": kid, "private_key": str(private), "public_key": str(public)}
+    if json_out:
+        print_json(doc)
+        return
+    out.print(f"Key {kid}: private {private} (keep secret), public {public}")
+    out.print("Add the public key file to artifacts.trusted_keys in streamdr.yaml.")
+
+
+@app.command("list")
+def list_keys(ctx: typer.Context, json_out: Json = False) -> None:
+    """List the trusted public keys and their ids."""
+    settings = state(ctx).settings()
+    rows = []
+    for raw in artifact_settings(settings).trusted_keys:
+        path = Path(raw) if Path(raw).is_absolute() else settings.base_dir() / raw
+        rows.append({"file": str(path), "key_id": key_id(load_public_key(path))})
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("key id", "file")
+    for r in rows:
+        table.add_row(r["key_id"], r["file"])
+    out.print(table if rows else "No trusted keys configured (artifacts.trusted_keys).")
