@@ -14,7 +14,6 @@ from streamdr.lab.ports import free_ports
 from tests.conftest import run_cli
 from tests.integration.pipeline_env import wait_until
 
-pytest.importorskip("streamdr.workflows.deployments", reason="needs workflows as code")
 pytestmark = pytest.mark.lab
 
 

@@ -63,3 +63,17 @@ def test_unreachable_kafka_exits_3(tmp_path):
     )
     proc = run_cli("cdc", "status", "s", config=cfg, timeout=120)
     assert_clean_error(proc, 3)
+
+
+def test_run_and_dlq_without_deployments(tmp_path):
+    cfg = _settings(tmp_path)
+    for args in (("run", "--port", "0"), ("dlq", "list", "wf")):
+        proc = run_cli(*args, config=cfg)
+        assert_clean_error(proc, 2)
+        assert "config deploy" in proc.stderr
+
+
+def test_dlq_replay_bad_since(tmp_path):
+    proc = run_cli("dlq", "replay", "wf", "--since", "yesterday", config=_settings(tmp_path))
+    assert_clean_error(proc, 2)
+    assert "ISO 8601" in proc.stderr

@@ -83,6 +83,7 @@ def replay_entries(
     json_out: Json = False,
 ) -> None:
     """Re-deliver WORKFLOW's dead letters with their idempotency keys; exit 1 if any failed."""
+    since_at = _since(since)  # bad input is refused before anything is read
     st = state(ctx)
     settings = st.settings()
     wf = pick(deployed_workflows(settings, st.store()), [workflow])[0]
@@ -96,7 +97,7 @@ def replay_entries(
         wf,
         transform,
         secret,
-        since=_since(since),
+        since=since_at,
         ids=wanted,
         again=again,
         dry_run=dry_run,
