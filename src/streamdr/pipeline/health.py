@@ -13,6 +13,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from streamdr.errors import StateError
 from streamdr.observe.metrics import exposition
 
 StatusFn = Callable[[], dict[str, Any]]
@@ -23,7 +24,13 @@ class HealthServer:
 
     def __init__(self, status: StatusFn, host: str = "127.0.0.1", port: int = 0) -> None:
         self.status = status
-        self._server = ThreadingHTTPServer((host, port), _handler(status))
+        try:
+            self._server = ThreadingHTTPServer((host, port), _handler(status))
+        except OSError as exc:
+            raise StateError(
+                f"cannot serve the probes on {host}:{port}: {exc.strerror}",
+                hint="Pick another --port (0 chooses a free one).",
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

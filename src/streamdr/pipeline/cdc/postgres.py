@@ -97,9 +97,11 @@ class PostgresSource:
             self.close()
             raise SourceUnavailable(f"source {self.name!r}: {exc}".strip()) from exc
         except psycopg.errors.ObjectInUse as exc:
-            raise StateError(
-                f"slot {self.slot} of source {self.name!r} is in use by another reader: {exc}",
-                hint="Only one `streamdr cdc run` per source; stop the other one first.",
+            # Another session holds the slot for a moment (`cdc status`) or for good (a second
+            # reader): retried with backoff, and alerted on when it persists.
+            raise SourceUnavailable(
+                f"slot {self.slot} of source {self.name!r} is in use by another session "
+                "(only one `streamdr cdc run` per source)"
             ) from exc
         except psycopg.Error as exc:
             raise StateError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +69,7 @@ def cdc_status(settings: Settings, name: str) -> dict[str, Any]:
         "checkpoint": checkpoint.__dict__ if checkpoint else None,
     }
     try:
-        pending = source.pending(checkpoint.position if checkpoint else 0, 1)
+        pending = _peek_one(source, checkpoint.position if checkpoint else 0)
         doc["source_reachable"] = True
         doc["pending"] = bool(pending)
         oldest = pending[0].commit_time if pending else None
@@ -83,6 +84,18 @@ def cdc_status(settings: Settings, name: str) -> dict[str, Any]:
     doc["alert"] = (lag is not None and lag > LAG_ALERT_S) or not doc["source_reachable"]
     doc["lag_alert_threshold_seconds"] = LAG_ALERT_S
     return doc
+
+
+def _peek_one(source: Any, after: int) -> list[Any]:
+    """Return the first pending transaction; the running reader may hold the slot briefly."""
+    for attempt in range(10):
+        try:
+            return list(source.pending(after, 1))
+        except SourceUnavailable as exc:
+            if "in use" not in str(exc) or attempt == 9:
+                raise
+            time.sleep(0.2)
+    return []
 
 
 def reset_checkpoint(settings: Settings, name: str) -> None:
