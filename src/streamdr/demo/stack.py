@@ -21,12 +21,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamdr.artifacts.errors import ArtifactExistsError
+from streamdr.artifacts.publish import publish_artifact
+from streamdr.artifacts.signing import generate_key, write_keypair
 from streamdr.demo.generator import RetailDb
 from streamdr.errors import InputError, StateError
 from streamdr.lab.ports import free_ports
 from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.pipeline.endpoint.client import EndpointClient
 from streamdr.pipeline.sandbox import derive, write_settings
-from streamdr.settings.model import Settings, SourceSettings
+from streamdr.settings.model import (
+    ArtifactSettings,
+    ConfigRepoSettings,
+    Settings,
+    SourceSettings,
+    StoreSettings,
+)
+from streamdr.store.db import MetadataStore
+from streamdr.workflows.context import ConfigContext
+from streamdr.workflows.deploy import deploy
+from streamdr.workflows.repo import ConfigRepo
 
 SECRET_ENV = "STREAMDR_DEMO_SECRET"
 SOURCE = "retail"
@@ -110,7 +124,6 @@ class DemoStack:
     # ----- settings ----------------------------------------------------------------------
     def settings(self) -> Settings:
         """Return the demo settings: the lab's plus the retail source, repo and registry."""
-        from streamdr.settings.model import ArtifactSettings, ConfigRepoSettings, StoreSettings
 
         source = SourceSettings(
             kind="postgres",
@@ -162,9 +175,6 @@ class DemoStack:
         return done
 
     def _publish_and_deploy(self, settings: Settings) -> list[str]:
-        from streamdr.artifacts.errors import ArtifactExistsError
-        from streamdr.artifacts.publish import publish_artifact
-        from streamdr.artifacts.signing import generate_key, write_keypair
 
         done = []
         if not (self.dir / "keys/demo.key").exists():
@@ -182,10 +192,6 @@ class DemoStack:
 
     def _deploy(self, settings: Settings, examples: Path) -> list[str]:
         """Commit the sample workflows (endpoint port filled in) and `config deploy` them."""
-        from streamdr.store.db import MetadataStore
-        from streamdr.workflows.context import ConfigContext
-        from streamdr.workflows.deploy import deploy
-        from streamdr.workflows.repo import ConfigRepo
 
         if not (self.dir / "config").exists():
             repo = ConfigRepo.init(self.dir / "config", "main")
@@ -279,8 +285,6 @@ class DemoStack:
     def status(self) -> dict[str, Any]:
         """Return processes, endpoint counts per client, and the workers' readiness."""
         import httpx
-
-        from streamdr.pipeline.endpoint.client import EndpointClient
 
         doc: dict[str, Any] = {
             "processes": {n: self.pid(n) for n in PROCESSES},

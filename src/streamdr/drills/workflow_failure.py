@@ -20,6 +20,7 @@ from streamdr.pipeline.offsets import rewind_group_to_time
 from streamdr.pipeline.replay import list_dlq
 from streamdr.pipeline.runner import source_topics
 from streamdr.policy.tiers import DRILL_TARGETS
+from streamdr.workflows.deployments import deployed_workflows
 from streamdr.workflows.model import Workflow
 
 RATE = 30.0
@@ -103,7 +104,6 @@ class WorkflowFailureDrill:
         )
 
     def _workflows(self, rig: PipelineRig) -> list[Workflow]:
-        from streamdr.workflows.deployments import deployed_workflows
 
         return deployed_workflows(rig.sandbox.settings, rig.sandbox.store)
 

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from streamdr.kafka.admin import KafkaAdmin
 from streamdr.kafka.clients import make_producer
 from streamdr.pipeline.cdc.checkpoint import CheckpointWriter, read_checkpoint
 from streamdr.pipeline.cdc.reader import LAG_ALERT_S, CdcReader
@@ -102,7 +103,6 @@ def reset_checkpoint(settings: Settings, name: str) -> None:
     """Delete the source's checkpoint (a tombstone); the next run starts from a new slot."""
     src = get_source_settings(settings, name)
     site_name, site = settings.site(src.site)
-    from streamdr.kafka.admin import KafkaAdmin
 
     ensure_topics(KafkaAdmin(site_name, site), [checkpoint_want()])
     producer = make_producer(site)

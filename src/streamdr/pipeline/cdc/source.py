@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from streamdr.errors import InputError
@@ -55,10 +56,8 @@ def get_source_settings(settings: Settings, name: str) -> SourceSettings:
     return settings.sources[name]
 
 
-def open_source(name: str, source: SourceSettings, base_dir: object = None) -> ChangeSource:
+def open_source(name: str, source: SourceSettings, base_dir: Path | None = None) -> ChangeSource:
     """Return the ChangeSource for a configured source (no connection is made yet)."""
-    from pathlib import Path
-
     if source.kind == "postgres":
         from streamdr.pipeline.cdc.postgres import PostgresSource
 
@@ -66,6 +65,6 @@ def open_source(name: str, source: SourceSettings, base_dir: object = None) -> C
     from streamdr.pipeline.cdc.sqlite import SqliteSource
 
     path = Path(source.path or "")
-    if not path.is_absolute() and isinstance(base_dir, Path):
+    if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     return SqliteSource(name, path, list(source.tables))
