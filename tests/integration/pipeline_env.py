@@ -55,6 +55,7 @@ class PipelineEnv:
     change_no: int = 0
     rows: dict[int, int] = field(default_factory=dict)  # id -> change_no of its current state
     lock: threading.Lock = field(default_factory=threading.Lock)
+    readers: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.db = f"t_{self.uid}"
@@ -144,6 +145,7 @@ class PipelineEnv:
     def start_cdc_thread(self) -> None:
         stop = threading.Event()
         reader = build_reader(self.settings, self.source, stop)
+        self.readers.append(reader)
         thread = threading.Thread(target=run_cdc, args=(reader, stop, None), daemon=True)
         thread.start()
         self.stops.append(stop)
@@ -194,6 +196,14 @@ class PipelineEnv:
         )
         self.procs.append(proc)
         return proc
+
+    def close_threads(self) -> None:
+        """Stop the in-process CDC readers and wait for them."""
+        for stop in self.stops:
+            stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        self.stops, self.threads = [], []
 
     def close(self) -> None:
         for stop in self.stops:

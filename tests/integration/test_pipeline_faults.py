@@ -146,3 +146,29 @@ def test_cdc_resumes_from_its_checkpoint_after_kill_and_database_restart(env):
     )
     proc = run_cli("cdc", "status", env.source, "--json", config=env.settings_file)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_checkpoint_behind_the_slot_raises_an_alert(env):
+    from dataclasses import replace
+
+    from streamdr.kafka.clients import make_producer
+    from streamdr.pipeline.cdc.checkpoint import CheckpointWriter
+
+    env.start_cdc_thread()
+    env.write(inserts=20)
+    _, site = env.settings.site()
+
+    def checkpointed() -> bool:
+        cp = read_checkpoint("primary", site, env.source)
+        return cp is not None and cp.position > 0
+
+    assert wait_until(checkpointed, 60)
+    env.close_threads()
+    cp = read_checkpoint("primary", site, env.source)
+    # As after a failover to a site whose replicated checkpoint lagged behind the slot.
+    CheckpointWriter(make_producer(site)).write(replace(cp, position=cp.position - 1), env.source)
+    env.start_cdc_thread()
+    reader = env.readers[-1]
+    assert wait_until(
+        lambda: any("checkpoint-behind-source" in a for a in reader.status.alerts), 60
+    )

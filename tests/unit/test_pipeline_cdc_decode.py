@@ -136,3 +136,26 @@ def test_trigger_sql_names_every_column():
     assert len(stmts) == 3
     assert "AFTER INSERT" in stmts[0] and "'total', NEW.\"total\"" in stmts[0]
     assert 'OLD."id"' in stmts[2]
+
+
+def test_sqlite_source_reads_prunes_and_warns_when_the_checkpoint_lags(tmp_path):
+    import sqlite3
+
+    from streamdr.pipeline.cdc.sqlite import SqliteSource
+
+    db = tmp_path / "s.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    src = SqliteSource("s", db, [])
+    assert src.open() == ["main.t"]
+    for i in range(5):
+        conn.execute("INSERT INTO t VALUES (?, 'x')", (i,))
+    txns = src.pending(0, 100)
+    assert [t.end_position for t in txns] == [1, 2, 3, 4, 5]
+    assert src.pending(3, 100)[0].end_position == 4
+    assert src.resume_from(2) is None  # rows 3..5 still there: nothing lost
+    src.acknowledge(5)  # another reader, checkpointing on another Kafka site, pruned them
+    warning = src.resume_from(2)
+    assert warning is not None and "another Kafka site" in warning
+    assert src.resume_from(5) is None
+    src.close()

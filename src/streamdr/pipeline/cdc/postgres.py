@@ -139,11 +139,14 @@ class PostgresSource:
             return None
         return parse_lsn(rows[0][0]), parse_lsn(rows[0][1])
 
-    def resume_from(self, checkpoint: int | None) -> None:
+    def resume_from(self, checkpoint: int | None) -> str | None:
         """Create the slot if missing (refused after a checkpoint), advance it to the checkpoint.
 
-        Raises StateError when a checkpoint exists but the slot is gone: changes committed
-        while no slot existed cannot be captured, and an operator must decide.
+        Returns a warning when the slot is already *past* the checkpoint (the checkpoint came
+        from a replica of the Kafka site that lagged, e.g. after a failover): changes between
+        the two were acknowledged by the other site and cannot be read again here. Raises
+        StateError when a checkpoint exists but the slot is gone: changes committed while no
+        slot existed cannot be captured, and an operator must decide.
         """
         state = self.slot_state()
         if state is None:
@@ -156,11 +159,18 @@ class PostgresSource:
                 )
             self._run("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,))
             log.info("created slot %s", self.slot)
-            return
+            return None
         confirmed, _ = state
         if checkpoint is not None and checkpoint > confirmed:
             # The last run stopped between checkpoint and advance: finish that advance.
             self.acknowledge(checkpoint)
+        if checkpoint is not None and checkpoint < confirmed:
+            return (
+                f"slot {self.slot} is at {format_lsn(confirmed)}, past the checkpoint "
+                f"{format_lsn(checkpoint)} on this Kafka site: changes in between were "
+                "acknowledged by another site and are only there"
+            )
+        return None
 
     def pending(self, after: int, limit: int) -> list[SourceTransaction]:
         """Return whole committed transactions past the slot that end after ``after``."""

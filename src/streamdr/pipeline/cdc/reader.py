@@ -126,7 +126,9 @@ class CdcReader:
         checkpoint = read_checkpoint(self.site_name, self.site, self.name)
         tables = self.source.open()
         self._ensure_change_topics(tables)
-        self.source.resume_from(checkpoint.position if checkpoint else None)
+        warning = self.source.resume_from(checkpoint.position if checkpoint else None)
+        if warning:
+            self._alert("checkpoint-behind-source", warning)
         if checkpoint is not None:
             self._position = checkpoint.position
             self.status.position, self.status.position_text = (

@@ -35,8 +35,10 @@ class ChangeSource(Protocol):
 
         Raises SourceUnavailable."""
 
-    def resume_from(self, checkpoint: int | None) -> None:
-        """Align the source with the Kafka checkpoint at start-up (never moves backwards)."""
+    def resume_from(self, checkpoint: int | None) -> str | None:
+        """Align the source with the Kafka checkpoint at start-up (never moves backwards).
+
+        Returns a warning when the source already forgot changes after the checkpoint."""
 
     def format_position(self, position: int) -> str:
         """Return a position as the source writes it (e.g. ``0/16B3748``)."""

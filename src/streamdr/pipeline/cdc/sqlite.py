@@ -118,10 +118,25 @@ class SqliteSource:
                 db.execute(stmt)
         return [f"{SCHEMA}.{t}" for t in names]
 
-    def resume_from(self, checkpoint: int | None) -> None:
-        """Forget rows the checkpoint already covers."""
-        if checkpoint is not None:
-            self.acknowledge(checkpoint)
+    def resume_from(self, checkpoint: int | None) -> str | None:
+        """Forget rows the checkpoint already covers; return a warning if rows were pruned
+        past it (the checkpoint came from a Kafka site that lagged)."""
+        if checkpoint is None:
+            return None
+        self.acknowledge(checkpoint)
+        row = self._conn().execute(f"SELECT MIN(seq) FROM {CHANGE_TABLE}").fetchone()
+        gap = row is not None and row[0] is not None and row[0] > checkpoint + 1
+        last = (
+            self._conn()
+            .execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (CHANGE_TABLE,))
+            .fetchone()
+        )
+        if gap or (row is not None and row[0] is None and last and last[0] > checkpoint):
+            return (
+                f"change rows after the checkpoint {checkpoint} were already pruned: they were "
+                "acknowledged by another Kafka site and are only there"
+            )
+        return None
 
     def pending(self, after: int, limit: int) -> list[SourceTransaction]:
         """Return change rows with ``seq`` above ``after``, oldest first."""
