@@ -152,10 +152,10 @@ class Runner:
     def run(self) -> None:
         """Start every worker and supervise them until ``stop`` is set; then join them."""
         for slot in self.slots:
-            self._start(slot)
+            self._try_start(slot)
         while not self.stop.wait(0.5):
             for slot in self.slots:
-                if slot.thread is not None and not slot.thread.is_alive():
+                if slot.thread is None or not slot.thread.is_alive():
                     self._restart(slot)
         for slot in self.slots:
             if slot.thread is not None:
@@ -185,11 +185,14 @@ class Runner:
         delay = backoff_delay(min(slot.restarts, 6), RESTART_INITIAL_S, RESTART_MAX_S)
         log.warning("restarting worker of %s in %.1fs", slot.plan.workflow.name, delay)
         if not self.stop.wait(delay):
-            try:
-                self._start(slot)
-            except StreamdrError as exc:
-                slot.last_error = exc.message
-                slot.thread = None
+            self._try_start(slot)
+
+    def _try_start(self, slot: Slot) -> None:
+        try:
+            self._start(slot)
+        except StreamdrError as exc:  # e.g. Kafka unreachable: the supervisor tries again
+            slot.last_error = exc.message
+            slot.thread = None
 
     def build_worker(self, slot: Slot) -> RunningWorker:
         """Return a fresh worker (new consumer and producer) for ``slot``'s workflow."""
