@@ -64,6 +64,6 @@ def garbage(event: ChangeEvent) -> list[OutputEvent]:
 TRANSFORMS = {"passthrough": passthrough, "buggy": buggy, "garbage": garbage}
 
 
-def test_loader(ref: Any) -> Any:
+def in_test_loader(ref: Any) -> Any:
     """Return the in-test transformation named by a TransformationRef (tests only)."""
     return TRANSFORMS[ref.name]

@@ -17,7 +17,7 @@ from streamdr.pipeline.health import HealthServer
 from streamdr.pipeline.runner import Runner, plan_run
 from streamdr.settings import load_settings
 from streamdr.workflows.model import Workflow
-from tests.pipeline_helpers import test_loader
+from tests.pipeline_helpers import in_test_loader
 
 
 def main(spec_path: str) -> None:
@@ -29,7 +29,7 @@ def main(spec_path: str) -> None:
         signal.signal(sig, lambda *_: stop.set())
     runner = Runner(
         settings,
-        plan_run(settings, workflows, test_loader),
+        plan_run(settings, workflows, in_test_loader),
         stop,
         batch_size=spec.get("batch_size", 100),
     )
