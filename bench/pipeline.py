@@ -22,6 +22,7 @@ Usage: python bench/pipeline.py [--lab-dir DIR] [--events N] [--latency-seconds 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.report import emit, peak_rss_mb
+from bench.report import RESULTS, emit, peak_rss_mb
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import TABLE, PipelineRig
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
@@ -46,6 +47,7 @@ from streamdr.store.db import MetadataStore
 
 PARTITIONS = 3
 BATCH = 100
+METHOD = 2  # bump when the measurement changes, so old runs are not compared with new ones
 RAW_RECORDS = 200_000  # enough for a steady raw rate (a few thousand only measure start-up)
 
 
@@ -209,6 +211,7 @@ def report(
     r50, r99 = percentile(raw_lat, 0.5), percentile(raw_lat, 0.99)
     raw_e2e = min(raw["produce_per_s"], raw["consume_per_s"])
     result = {
+        "method": METHOD,
         "events": args.events,
         "partitions": PARTITIONS,
         "workers": 1,
@@ -264,7 +267,32 @@ the worker and the endpoint, not by Kafka; scale out with more partitions and wo
 in the workflow's consumer group. 1-minute load average at the end of the run:
 {r["load_average_1m"]} on {os.cpu_count()} CPUs, shared with the lab's six brokers and with
 whatever else ran on the machine."""
-    emit("pipeline", result, markdown)
+    emit("pipeline", result, markdown + history_table(result))
+
+
+def history_table(latest: dict[str, object]) -> str:
+    """Return a table of the recent runs in bench/results.jsonl (this one included).
+
+    On a shared machine one run says little: the spread and the load beside each run do.
+    """
+    runs = []
+    if RESULTS.exists():
+        for line in RESULTS.read_text().splitlines():
+            doc = json.loads(line)
+            if doc.get("benchmark") == "pipeline" and doc.get("method") == METHOD:
+                runs.append(doc)
+    rows = [
+        f"| {d['at']} | {d['pipeline_events_per_s']} | {d['pipeline_latency_p50_ms']} | "
+        f"{d['pipeline_latency_p99_ms']} | {d['raw_produce_per_s']:,} | {d['raw_latency_p50_ms']} "
+        f"| {d['throughput_ratio']} | {d['load_average_1m']} |"
+        for d in [*runs[-7:], {**latest, "at": "this run"}]
+    ]
+    return (
+        "\n\nRecent runs on this machine (`bench/results.jsonl`; the load average shows how "
+        "much the two CPUs were shared):\n\n| run | events/s | p50 ms | p99 ms | raw produce/s "
+        "| raw p50 ms | rate ratio | load 1m |\n|---|---|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+    )
 
 
 if __name__ == "__main__":
