@@ -17,13 +17,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-RESULTS = ROOT / "bench" / "results.jsonl"
+RESULTS_DIR = ROOT / "bench" / "results"
 HEADER = """# Benchmarks
 
 Measured with `make bench` / `python bench/<name>.py` on the local lab (real Kafka 4.1 brokers
 from the official jars, loopback). Each benchmark runs its peer baseline (raw confluent-kafka
 produce/consume) in the same run and reports the ratio next to absolute figures; the raw JSON line
-of every run is appended to `bench/results.jsonl`. Figures are from the machine named in each
+of every run is appended to `bench/results/<name>.jsonl`. Figures are from the machine named
+in each
 section and move with hardware: compare ratios, not absolutes, across machines.
 """
 
@@ -43,7 +44,7 @@ def peak_rss_mb() -> float:
 
 
 def emit(name: str, result: dict[str, Any], markdown: str) -> None:
-    """Print the JSON line, append it to results.jsonl and rewrite the doc section ``name``."""
+    """Print the JSON line, append it to bench/results/NAME.jsonl, rewrite doc section NAME."""
     doc = {
         "benchmark": name,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -52,7 +53,8 @@ def emit(name: str, result: dict[str, Any], markdown: str) -> None:
     }
     line = json.dumps(doc, sort_keys=True)
     sys.stdout.write(line + "\n")
-    with RESULTS.open("a") as fh:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    with (RESULTS_DIR / f"{name}.jsonl").open("a") as fh:
         fh.write(line + "\n")
     write_section(name, f"{markdown.rstrip()}\n\nMachine: {doc['machine']}; run at {doc['at']}.\n")
 

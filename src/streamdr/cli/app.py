@@ -12,6 +12,7 @@ import typer
 from streamdr import __version__
 from streamdr.cli import (
     artifacts,
+    backup,
     cdc,
     check,
     config,
@@ -21,6 +22,8 @@ from streamdr.cli import (
     endpoint,
     keys,
     lab,
+    offsets,
+    restore,
     rollback,
     run,
     topics,
@@ -51,6 +54,9 @@ app.add_typer(endpoint.app, name="endpoint")
 app.add_typer(demo.app, name="demo")
 app.command("run")(run.run)
 app.command("check")(check.check)
+app.add_typer(backup.app, name="backup")
+app.command("restore")(restore.restore)
+app.add_typer(offsets.app, name="offsets")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Backups of Kafka topics to object storage: writer, layout, catalog, verification, retention."""

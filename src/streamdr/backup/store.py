@@ -1,0 +1,271 @@
+"""The domain backup store: data files, catalog entries and snapshots under one prefix.
+
+Third of the three storage layers (raw ObjectStore → pure layout → this). Backup, restore,
+verification and retention use only this class. Write order is what makes a crash harmless:
+a data file is written (atomically) before its catalog entry, so an entry always points at a
+complete file; deletion removes the entry first, so a crash leaves at worst an orphan file that
+`backup verify` reports and the next `backup run` removes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import pyarrow as pa
+
+from streamdr.backup import layout
+from streamdr.backup.layout import ManifestKey, SegmentKey, SnapshotKey
+from streamdr.backup.model import (
+    GroupsSnapshot,
+    ManifestEntry,
+    TopicInfo,
+    TopicsSnapshot,
+    utcnow,
+)
+from streamdr.backup.records import encode_parquet, iter_batches, sha256_hex
+from streamdr.errors import InputError
+from streamdr.objectstore.store import ObjectInfo, ObjectMissingError, ObjectStore
+
+READ_THREADS = 16
+
+
+class CorruptBackupError(InputError):
+    """A backup object is missing, unreadable or does not match its catalog entry."""
+
+
+class BackupStore:
+    """One backup (a prefix) in one object store."""
+
+    def __init__(self, objects: ObjectStore, prefix: str) -> None:
+        self.objects = objects
+        self.prefix = layout.check_prefix(prefix)
+
+    @property
+    def name(self) -> str:
+        """Return the object store's name in the settings."""
+        return self.objects.name
+
+    def __repr__(self) -> str:
+        return f"BackupStore({self.name!r}, {self.prefix!r})"
+
+    # ----- writing -----------------------------------------------------------------------
+    def write_segment(self, table: pa.Table, entry: ManifestEntry) -> ManifestEntry:
+        """Write ``table`` as a data file, then its catalog entry; return the final entry.
+
+        ``entry`` carries the offsets, counts and gaps; key, size, sha256 and write time are
+        filled in here. Raises UnreachableError when the store fails (nothing is cataloged).
+        """
+        if entry.first_offset is None or entry.last_offset is None or entry.min_timestamp is None:
+            raise ValueError("a data entry needs first/last offset and timestamps")
+        day = layout.day_of(entry.min_timestamp if entry.records else 0)
+        seg = SegmentKey(entry.topic, entry.partition, entry.first_offset, entry.last_offset, *day)
+        key = layout.format_segment_key(self.prefix, seg)
+        data = encode_parquet(table)
+        self.objects.put_bytes(key, data)
+        final = replace(
+            entry, key=key, bytes=data.size, sha256=sha256_hex(data), written_at=_now_iso()
+        )
+        self.put_entry(final)
+        return final
+
+    def put_entry(self, entry: ManifestEntry) -> None:
+        """Write one catalog entry (its data file, if any, must already be durable)."""
+        if not entry.written_at:
+            entry = replace(entry, written_at=_now_iso())
+        doc = json.dumps(entry.as_dict(), sort_keys=True).encode()
+        self.objects.put_bytes(self.entry_key(entry), doc)
+
+    def entry_key(self, entry: ManifestEntry) -> str:
+        """Return the catalog key of ``entry`` (data entries by record range, gaps by offsets)."""
+        if entry.has_data:
+            first, last, gap = entry.first_offset or 0, entry.last_offset or 0, False
+        else:
+            first, last, gap = entry.start_offset, entry.end_offset - 1, True
+        mk = ManifestKey(entry.topic, entry.partition, first, last, gap)
+        return layout.format_manifest_key(self.prefix, mk)
+
+    # ----- reading -----------------------------------------------------------------------
+    def entry_keys(self, topic: str | None = None) -> list[str]:
+        """Return the catalog keys (optionally of one topic), in key order."""
+        keys = []
+        for obj in self.objects.list(layout.catalog_prefix(self.prefix, topic)):
+            try:
+                layout.parse_manifest_key(self.prefix, obj.key)
+            except layout.LayoutError:
+                continue
+            keys.append(obj.key)
+        return keys
+
+    def manifests(self, topic: str | None = None) -> list[ManifestEntry]:
+        """Return every catalog entry (optionally of one topic), by topic, partition, offset.
+
+        Raises CorruptBackupError naming the entry when one cannot be parsed.
+        """
+        keys = self.entry_keys(topic)
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            entries = list(pool.map(self.read_entry, keys))
+        return sorted(entries, key=lambda e: (e.topic, e.partition, e.start_offset))
+
+    def read_entry(self, key: str) -> ManifestEntry:
+        raw = self.objects.get_bytes(key)
+        try:
+            return ManifestEntry.from_dict(json.loads(raw))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptBackupError(
+                f"catalog entry {self._where(key)} is not valid: {exc}",
+                hint="Run `backup verify` for the full list; restore from another copy "
+                "(--target) if the entry cannot be repaired.",
+            ) from exc
+
+    def topics(self) -> list[str]:
+        """Return the topics that have catalog entries."""
+        return sorted({layout.parse_manifest_key(self.prefix, k).topic for k in self.entry_keys()})
+
+    def data_objects(self, topic: str | None = None) -> list[tuple[SegmentKey, ObjectInfo]]:
+        """Return every data file (optionally of one topic) with its parsed key."""
+        found = []
+        for obj in self.objects.list(layout.topics_prefix(self.prefix, topic)):
+            try:
+                found.append((layout.parse_segment_key(self.prefix, obj.key), obj))
+            except layout.LayoutError:
+                continue
+        return found
+
+    def read_data(self, entry: ManifestEntry) -> pa.Buffer:
+        """Return the bytes of ``entry``'s data file after checking size and sha256.
+
+        Raises CorruptBackupError (by path) when the file is missing or does not match.
+        """
+        if entry.key is None:
+            raise ValueError("a gap entry has no data file")
+        try:
+            with self.objects.open_input(entry.key) as src:
+                data = src.read_buffer()
+        except ObjectMissingError as exc:
+            raise CorruptBackupError(
+                f"data file {self._where(entry.key)} is missing",
+                hint="Restore from another copy with --target, or run `backup verify`.",
+            ) from exc
+        if data.size != entry.bytes or sha256_hex(data) != entry.sha256:
+            raise CorruptBackupError(
+                f"data file {self._where(entry.key)} does not match its catalog entry "
+                f"(size {data.size} vs {entry.bytes} or sha256 differs)",
+                hint="The file is corrupted; restore from another copy with --target.",
+            )
+        return data
+
+    def batches(
+        self, entry: ManifestEntry, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield the record batches of ``entry`` (verified first); raises CorruptBackupError."""
+        data = self.read_data(entry)
+        try:
+            yield from iter_batches(data, columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise CorruptBackupError(
+                f"data file {self._where(entry.key or '')} is not readable Parquet: {exc}",
+                hint="Restore from another copy with --target.",
+            ) from exc
+
+    def _where(self, key: str) -> str:
+        return f"{self.name}:{key}"
+
+    # ----- copying and deleting ----------------------------------------------------------
+    def copy_entry_to(self, entry: ManifestEntry, other: BackupStore) -> None:
+        """Copy ``entry`` (data file first, then the catalog entry) into ``other``."""
+        if other.prefix != self.prefix:
+            raise ValueError("copies keep the same prefix so that keys stay identical")
+        if entry.key is not None:
+            self.objects.copy_to(entry.key, other.objects)
+        other.put_entry(entry)
+
+    def delete_entry(self, entry: ManifestEntry) -> None:
+        """Delete ``entry``: its catalog entry first, then its data file."""
+        self.objects.delete(self.entry_key(entry))
+        if entry.key is not None:
+            self.objects.delete(entry.key)
+
+    def delete_object(self, key: str) -> None:
+        """Delete one object under this backup (e.g. an orphan data file)."""
+        self.objects.delete(key)
+
+    # ----- snapshots ---------------------------------------------------------------------
+    def put_snapshot(self, snapshot: TopicsSnapshot | GroupsSnapshot) -> str:
+        """Write a snapshot and return its key."""
+        kind = "topics" if isinstance(snapshot, TopicsSnapshot) else "groups"
+        key = layout.format_snapshot_key(self.prefix, SnapshotKey(kind, snapshot.snapshot_id))
+        self.objects.put_bytes(key, json.dumps(snapshot.as_dict(), sort_keys=True).encode())
+        return key
+
+    def snapshot_ids(self, kind: str) -> list[str]:
+        """Return the ids of stored snapshots of ``kind``, oldest first."""
+        ids = []
+        for obj in self.objects.list(layout.snapshots_prefix(self.prefix, kind)):
+            try:
+                ids.append(layout.parse_snapshot_key(self.prefix, obj.key).snapshot_id)
+            except layout.LayoutError:
+                continue
+        return sorted(ids)
+
+    def _snapshot_doc(self, kind: str, snapshot_id: str) -> dict[str, Any]:
+        try:
+            key = layout.format_snapshot_key(self.prefix, SnapshotKey(kind, snapshot_id))
+        except layout.LayoutError as exc:
+            raise InputError(str(exc), hint="`backup list --json` shows snapshot ids.") from exc
+        try:
+            return json.loads(self.objects.get_bytes(key))
+        except ObjectMissingError as exc:
+            raise InputError(
+                f"no {kind} snapshot {snapshot_id!r} in {self.name}:{self.prefix}",
+                hint="`backup list --json` shows the snapshot ids.",
+            ) from exc
+        except ValueError as exc:
+            raise CorruptBackupError(f"snapshot {self._where(key)} is not valid JSON") from exc
+
+    def groups_snapshot(self, snapshot_id: str | None = None) -> GroupsSnapshot | None:
+        """Return a groups snapshot (the newest when ``snapshot_id`` is None), or None if none."""
+        ids = self.snapshot_ids("groups") if snapshot_id is None else [snapshot_id]
+        return GroupsSnapshot.from_dict(self._snapshot_doc("groups", ids[-1])) if ids else None
+
+    def topics_snapshot(self, snapshot_id: str | None = None) -> TopicsSnapshot | None:
+        """Return a topics snapshot (the newest when ``snapshot_id`` is None), or None if none."""
+        ids = self.snapshot_ids("topics") if snapshot_id is None else [snapshot_id]
+        return TopicsSnapshot.from_dict(self._snapshot_doc("topics", ids[-1])) if ids else None
+
+    def latest_topic_info(self, topic: str) -> TopicInfo | None:
+        """Return the newest TopicInfo of ``topic`` found in the topics snapshots, or None."""
+        for snapshot_id in reversed(self.snapshot_ids("topics")):
+            snap = TopicsSnapshot.from_dict(self._snapshot_doc("topics", snapshot_id))
+            if topic in snap.topics:
+                return snap.topics[topic]
+        return None
+
+
+def sync_copies(primary: BackupStore, copies: Iterable[BackupStore]) -> dict[str, int]:
+    """Copy every catalog entry of ``primary`` that a copy lacks; return copied counts by store.
+
+    Copies get identical keys, so a copy never overlaps the primary; only entries are copied
+    whose data is durable in the primary (they are cataloged there).
+    """
+    copied: dict[str, int] = {}
+    entries: list[ManifestEntry] | None = None
+    for copy in copies:
+        entries = entries if entries is not None else primary.manifests()
+        have = set(copy.entry_keys())
+        missing = [e for e in entries if primary.entry_key(e) not in have]
+        for entry in missing:
+            primary.copy_entry_to(entry, copy)
+        for kind in layout.SNAPSHOT_KINDS:
+            for snapshot_id in set(primary.snapshot_ids(kind)) - set(copy.snapshot_ids(kind)):
+                key = layout.format_snapshot_key(primary.prefix, SnapshotKey(kind, snapshot_id))
+                primary.objects.copy_to(key, copy.objects)
+        copied[copy.name] = len(missing)
+    return copied
+
+
+def _now_iso() -> str:
+    return utcnow().isoformat(timespec="milliseconds")

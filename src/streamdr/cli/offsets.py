@@ -1,0 +1,148 @@
+"""`streamdr offsets …`: consumer-group offsets (rewind to a time, snapshot, restore).
+
+``app`` is shared: other capabilities add their commands to it (e.g. ``translate``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from streamdr.backup.model import parse_time
+from streamdr.backup.snapshots import take_groups_snapshot
+from streamdr.backup.targets import backup_stores
+from streamdr.cli.render import out, print_json
+from streamdr.cli.state import state
+from streamdr.errors import InputError
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.restore.groups import GroupAdmin
+from streamdr.restore.rewind import (
+    OffsetChange,
+    apply_changes,
+    plan_rewind,
+    plan_snapshot_restore,
+)
+
+app = typer.Typer(help="Consumer-group offsets: rewind, snapshot, restore.", no_args_is_help=True)
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Site = Annotated[str | None, typer.Option(help="Site of the group (default: the active site).")]
+Target = Annotated[str | None, typer.Option(help="Object store of the snapshots (default: local).")]
+Prefix = Annotated[str | None, typer.Option(help="Backup key prefix (default kafka/<site>).")]
+
+
+def _groups(ctx: typer.Context, site: str | None) -> tuple[str, GroupAdmin]:
+    settings = state(ctx).settings()
+    name, cfg = settings.site(site)
+    return name, GroupAdmin(KafkaAdmin(name, cfg))
+
+
+def _render(changes: list[OffsetChange], executed: bool, warnings: list[str], how: str) -> None:
+    table = Table("group", "topic", "partition", "current", "new", "moves by")
+    for c in changes:
+        d = c.as_dict()
+        table.add_row(
+            c.group, c.topic, str(c.partition), str(c.current), str(c.new), str(d["moves_by"])
+        )
+    out.print(table)
+    for w in warnings:
+        out.print(f"  [yellow]warning:[/] {w}")
+    out.print("Offsets changed." if executed else f"Dry run: nothing changed ({how} to apply).")
+
+
+@app.command()
+def rewind(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Option(help="Consumer group to move.")],
+    to_datetime: Annotated[str, typer.Option(help="ISO 8601 time to rewind to (UTC if no zone).")],
+    topic: Annotated[
+        str | None, typer.Option(help="Only this topic (default: the group's topics).")
+    ] = None,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Apply the change (default: dry run).")
+    ] = False,
+    site: Site = None,
+    json_out: Json = False,
+) -> None:
+    """Move a group to the first record at or after a time (refuses an active group)."""
+    when = parse_time(to_datetime, "--to-datetime")
+    _site, groups = _groups(ctx, site)
+    changes = plan_rewind(groups, group, topic, when)
+    if execute:
+        apply_changes(groups, changes)
+    if json_out:
+        print_json(
+            {
+                "group": group,
+                "to_datetime": when.isoformat(),
+                "executed": execute,
+                "changes": [c.as_dict() for c in changes],
+            }
+        )
+    else:
+        _render(changes, execute, [], "pass --execute")
+
+
+@app.command()
+def snapshot(
+    ctx: typer.Context,
+    site: Site = None,
+    target: Target = None,
+    prefix: Prefix = None,
+    json_out: Json = False,
+) -> None:
+    """Store every group's committed offsets next to the site's backup; print the snapshot id."""
+    settings = state(ctx).settings()
+    site_name, groups = _groups(ctx, site)
+    store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
+    snap = take_groups_snapshot(groups)
+    key = store.put_snapshot(snap)
+    doc = {
+        "id": snap.snapshot_id,
+        "key": f"{store.name}:{key}",
+        "groups": len(snap.groups),
+        "taken_at": snap.taken_at.isoformat(),
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        out.print(f"Snapshot {snap.snapshot_id}: {len(snap.groups)} groups → {doc['key']}")
+
+
+@app.command("restore")
+def restore_snapshot(
+    ctx: typer.Context,
+    snapshot_id: Annotated[
+        str, typer.Option("--snapshot", help="Snapshot id (`offsets snapshot`).")
+    ],
+    group: Annotated[
+        str | None, typer.Option(help="Only this group (default: all in the snapshot).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    site: Site = None,
+    target: Target = None,
+    prefix: Prefix = None,
+    json_out: Json = False,
+) -> None:
+    """Put groups back to the offsets of a snapshot (each group must be inactive)."""
+    settings = state(ctx).settings()
+    site_name, groups = _groups(ctx, site)
+    store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
+    snap = store.groups_snapshot(snapshot_id)
+    if snap is None:  # cannot happen: a named snapshot loads or raises InputError
+        raise InputError(f"no groups snapshot {snapshot_id!r}")
+    changes, warnings = plan_snapshot_restore(groups, snap, group)
+    if not dry_run:
+        apply_changes(groups, changes)
+    if json_out:
+        print_json(
+            {
+                "snapshot": snapshot_id,
+                "executed": not dry_run,
+                "changes": [c.as_dict() for c in changes],
+                "warnings": warnings,
+            }
+        )
+    else:
+        _render(changes, not dry_run, warnings, "drop --dry-run")

@@ -1,0 +1,205 @@
+"""`streamdr restore`: restore a topic (or partitions, or a time range) from a backup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from streamdr.backup.model import ms_to_datetime, parse_time
+from streamdr.backup.targets import backup_stores
+from streamdr.cli.render import err, out, print_json
+from streamdr.cli.state import state
+from streamdr.errors import InputError
+from streamdr.restore.executor import RestoreExecutor, RestoreResult
+from streamdr.restore.plan import RestorePlan, RestoreRequest
+
+
+class RichProgress:
+    """A progress bar on stderr, one task per phase."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+
+    def phase(self, name: str, total: int | None) -> Callable[[int], None]:
+        """Add a bar for ``name`` and return the function that moves it (thread-safe)."""
+        task = self.bar.add_task(f"{name:<8}", total=total)
+        return lambda records: self.bar.advance(task, records)
+
+
+def _partitions(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        parts = tuple(sorted({int(p) for p in value.split(",") if p.strip()}))
+    except ValueError as exc:
+        raise InputError(
+            f"--partitions {value!r} must be numbers like 0,3", hint="E.g. --partitions 0,3"
+        ) from exc
+    if not parts or min(parts) < 0:
+        raise InputError(f"--partitions {value!r} must list partition numbers >= 0")
+    return parts
+
+
+def _config(items: list[str] | None) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(
+                f"--config {item!r} must be key=value", hint="E.g. --config retention.ms=-1"
+            )
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def restore(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Option(help="Backed-up topic to restore.")],
+    partitions: Annotated[str | None, typer.Option(help="Only these partitions, e.g. 0,3.")] = None,
+    from_time: Annotated[
+        str | None, typer.Option(help="First record time, ISO 8601 (inclusive).")
+    ] = None,
+    to_time: Annotated[
+        str | None, typer.Option(help="End of the range, ISO 8601 (exclusive).")
+    ] = None,
+    to_topic: Annotated[
+        str | None, typer.Option(help="Restore into this topic (default: same name).")
+    ] = None,
+    to_site: Annotated[
+        str | None, typer.Option(help="Restore into this site (default: --site).")
+    ] = None,
+    restore_offsets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--restore-offsets", help="Consumer group whose offsets to restore (repeatable)."
+        ),
+    ] = None,
+    all_groups: Annotated[
+        bool, typer.Option("--all-groups", help="Restore offsets of every group on the topic.")
+    ] = False,
+    groups_snapshot: Annotated[
+        str | None, typer.Option(help="Groups snapshot id to take offsets from (default: newest).")
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("--config", help="Target topic setting key=value (repeatable)."),
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option(help="Site whose backup (default: the active site).")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Object store to restore from (default: local).")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="Backup key prefix (default kafka/<site>).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Append to a non-empty target topic.")
+    ] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Abandon an unfinished restore into the same topic.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Plan, then restore records with their partition, key, value, headers and timestamps."""
+    if restore_offsets and all_groups:
+        raise InputError("--restore-offsets and --all-groups exclude each other")
+    st = state(ctx)
+    settings = st.settings()
+    site_name, _ = settings.site(site)
+    dest, _ = settings.site(to_site or site_name)
+    request = RestoreRequest(
+        topic=topic,
+        to_site=dest,
+        partitions=_partitions(partitions),
+        from_time=parse_time(from_time, "--from-time") if from_time else None,
+        to_time=parse_time(to_time, "--to-time") if to_time else None,
+        to_topic=to_topic,
+        groups=tuple(restore_offsets or ()),
+        all_groups=all_groups,
+        groups_snapshot=groups_snapshot,
+        config=_config(config),
+        force=force,
+    )
+    store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
+    progress = None if json_out else RichProgress()
+    executor = RestoreExecutor(settings, st.store(), store, progress)
+    plan = executor.prepare(request)
+    if not json_out:
+        _print_plan(plan)
+    if dry_run:
+        if json_out:
+            print_json({"dry_run": True, "plan": plan.as_dict()})
+        return
+    if progress is not None:
+        with progress.bar:
+            result = executor.execute(plan, restart=restart)
+    else:
+        result = executor.execute(plan, restart=restart)
+    if json_out:
+        print_json({"dry_run": False, "plan": plan.as_dict(), "result": result.as_dict()})
+    else:
+        _print_result(result)
+    raise typer.Exit(0 if result.verified else 1)
+
+
+def _time(ms: int | None) -> str:
+    return ms_to_datetime(ms).isoformat(timespec="seconds") if ms is not None else "-"
+
+
+def _print_plan(plan: RestorePlan) -> None:
+    req = plan.request
+    out.print(
+        f"Plan: {req.topic} from {plan.store}:{plan.prefix} → {req.target_topic} on {req.to_site} "
+        f"({plan.topic.partitions} partitions if created)"
+    )
+    table = Table("partition", "files", "records", "offsets", "from", "to")
+    for p in plan.partitions:
+        files = [f.entry for f in p.files]
+        table.add_row(
+            str(p.partition),
+            str(len(files)),
+            str(p.expected),
+            f"{files[0].first_offset}-{files[-1].last_offset}" if files else "-",
+            _time(
+                min((f.min_timestamp for f in files if f.min_timestamp is not None), default=None)
+            ),
+            _time(
+                max((f.max_timestamp for f in files if f.max_timestamp is not None), default=None)
+            ),
+        )
+    out.print(table)
+    out.print(f"Expected records: {plan.expected}")
+    for w in plan.warnings:
+        out.print(f"  [yellow]warning:[/] {w}")
+
+
+def _print_result(result: RestoreResult) -> None:
+    doc = result.as_dict()
+    verdict = "[green]verified[/]" if result.verified else "[red]VERIFICATION FAILED[/]"
+    out.print(
+        f"Restore #{doc['restore_id']}{' (resumed)' if doc['resumed'] else ''}: {doc['records']} "
+        f"records into {doc['target_topic']} on {doc['target_site']} in {doc['seconds']}s "
+        f"({doc['produced']} produced now, {doc['skipped_already_restored']} before) — {verdict}"
+    )
+    for p in doc["partitions"]:
+        v = p["verification"] or {}
+        if not v.get("ok", False):
+            out.print(f"  [red]partition {p['partition']}[/]: {v}")
+    for g in doc["groups"]:
+        out.print(
+            f"  group {g['group']} {g['topic']}[{g['partition']}]: "
+            f"{g['original_offset']} → {g['restored_offset']}"
+        )

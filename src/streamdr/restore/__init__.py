@@ -1,0 +1,1 @@
+"""Restore from backups: pure plans, the executor, offset maps and consumer-group offset tools."""

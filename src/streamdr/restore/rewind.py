@@ -1,0 +1,125 @@
+"""Consumer-group offset tools: rewind to a datetime, snapshot, restore a snapshot.
+
+Each is a pure plan of :class:`OffsetChange` rows, printed first, then applied only to an
+inactive group (Kafka ignores and later overwrites offsets committed under a live group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from streamdr.backup.model import GroupsSnapshot, TopicPartition, datetime_to_ms
+from streamdr.errors import InputError
+from streamdr.restore.groups import GroupAdmin
+
+
+@dataclass(frozen=True)
+class OffsetChange:
+    """A group's committed offset on one partition: now, and after the change."""
+
+    group: str
+    topic: str
+    partition: int
+    current: int | None
+    new: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the change as a JSON-ready mapping."""
+        return {
+            "group": self.group,
+            "topic": self.topic,
+            "partition": self.partition,
+            "current_offset": self.current,
+            "new_offset": self.new,
+            "moves_by": None if self.current is None else self.new - self.current,
+        }
+
+
+def plan_changes(
+    group: str, committed: dict[TopicPartition, int], targets: dict[TopicPartition, int]
+) -> list[OffsetChange]:
+    """Return one change per target partition, with the current committed offset (pure)."""
+    return [
+        OffsetChange(group, tp.topic, tp.partition, committed.get(tp), new)
+        for tp, new in sorted(targets.items())
+    ]
+
+
+def apply_changes(admin: GroupAdmin, changes: list[OffsetChange]) -> None:
+    """Commit the new offsets of every group in ``changes`` (each must be inactive)."""
+    by_group: dict[str, dict[TopicPartition, int]] = {}
+    for c in changes:
+        by_group.setdefault(c.group, {})[TopicPartition(c.topic, c.partition)] = c.new
+    for group in by_group:
+        admin.require_inactive(group)
+    for group, offsets in by_group.items():
+        admin.alter(group, offsets)
+
+
+def plan_rewind(
+    admin: GroupAdmin, group: str, topic: str | None, when: datetime
+) -> list[OffsetChange]:
+    """Return the changes that move ``group`` to the first record at or after ``when``.
+
+    Covers every partition of ``topic`` (or of each topic the group has offsets on); a
+    partition with no record that late goes to its end. Raises StateError for an active group
+    and InputError when there is nothing to rewind.
+    """
+    admin.require_inactive(group)
+    committed = admin.committed(group)
+    topics = [topic] if topic else sorted({tp.topic for tp in committed})
+    if not topics:
+        raise InputError(
+            f"consumer group {group!r} has no committed offsets",
+            hint="Name the topic with --topic to set the group's first offsets.",
+        )
+    targets: dict[TopicPartition, int] = {}
+    for t in topics:
+        for p, offset in admin.offsets_for_time(t, datetime_to_ms(when)).items():
+            targets[TopicPartition(t, p)] = offset
+    return plan_changes(group, committed, targets)
+
+
+def plan_snapshot_restore(
+    admin: GroupAdmin, snapshot: GroupsSnapshot, group: str | None
+) -> tuple[list[OffsetChange], list[str]]:
+    """Return the changes that put groups back to ``snapshot`` and warnings about them.
+
+    Partitions of topics that no longer exist are skipped with a warning; offsets outside a
+    partition's current log are kept but warned about. Raises InputError for an unknown group.
+    """
+    if group is not None and group not in snapshot.groups:
+        raise InputError(
+            f"consumer group {group!r} is not in snapshot {snapshot.snapshot_id}",
+            hint=f"Groups in it: {', '.join(sorted(snapshot.groups)) or 'none'}.",
+        )
+    names = [group] if group else sorted(snapshot.groups)
+    changes, warnings = [], []
+    bounds: dict[str, tuple[dict[int, int], dict[int, int]] | None] = {}
+    for name in names:
+        admin.require_inactive(name)
+        wanted = snapshot.groups[name].offsets
+        for topic in sorted({tp.topic for tp in wanted}):
+            if topic not in bounds:
+                exists = admin.admin.topic(topic) is not None
+                bounds[topic] = (
+                    (admin.admin.start_offsets(topic), admin.admin.end_offsets(topic))
+                    if exists
+                    else None
+                )
+        present = {tp: o for tp, o in wanted.items() if bounds[tp.topic] is not None}
+        warnings += [
+            f"{name}: topic {t} no longer exists; skipped"
+            for t in sorted({tp.topic for tp in wanted if bounds[tp.topic] is None})
+        ]
+        for tp, offset in sorted(present.items()):
+            starts, ends = bounds[tp.topic] or ({}, {})
+            if not starts.get(tp.partition, 0) <= offset <= ends.get(tp.partition, offset):
+                warnings.append(
+                    f"{name}: {tp} offset {offset} is outside the current log "
+                    f"{starts.get(tp.partition)}..{ends.get(tp.partition)}"
+                )
+        changes += plan_changes(name, admin.committed(name), present)
+    return changes, warnings

@@ -1,0 +1,179 @@
+"""The domain backup store, one contract on a local directory and on a real S3 API server."""
+
+import pytest
+
+from streamdr.backup.layout import format_snapshot_id
+from streamdr.backup.model import (
+    GAP_RETENTION,
+    Gap,
+    GroupOffsets,
+    GroupsSnapshot,
+    ManifestEntry,
+    TopicInfo,
+    TopicPartition,
+    TopicsSnapshot,
+    utcnow,
+)
+from streamdr.backup.records import ColumnBuffer
+from streamdr.backup.store import BackupStore, CorruptBackupError, sync_copies
+from streamdr.backup.verify import verify_store
+from streamdr.errors import InputError
+from streamdr.objectstore.store import ObjectStore
+from streamdr.settings.model import StoreSettings
+
+PREFIX = "kafka/primary"
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    if request.param == "local":
+        objects = ObjectStore("local", StoreSettings(url=str(tmp_path / "backups")))
+    else:
+        bucket = request.getfixturevalue("s3_bucket")
+        endpoint = request.getfixturevalue("s3_server")
+        objects = ObjectStore(
+            "s3", StoreSettings(url=f"s3://{bucket}/root", endpoint_override=endpoint, offsite=True)
+        )
+    return BackupStore(objects, PREFIX)
+
+
+def segment(partition, first, n, ts0=1_700_000_000_000):
+    buf = ColumnBuffer("orders", partition)
+    for i in range(n):
+        buf.offsets.append(first + i)
+        buf.timestamps.append(ts0 + i)
+        buf.ts_types.append(1)
+        buf.keys.append(None if i % 2 else f"k{i}".encode())
+        buf.values.append(None if i % 5 == 0 else bytes([i % 256]) * 10)
+        buf.headers.append([("h", b"1"), ("h", None)] if i % 3 == 0 else None)
+    entry = ManifestEntry(
+        "orders", partition, first, first + n, n, first, first + n - 1, ts0, ts0 + n - 1
+    )
+    return buf.to_table(), entry
+
+
+def write(store, partition, first, n):
+    table, entry = segment(partition, first, n)
+    return store.write_segment(table, entry)
+
+
+def test_write_segment_then_read_back(store):
+    e1 = write(store, 0, 0, 100)
+    e2 = write(store, 0, 100, 50)
+    write(store, 1, 0, 10)
+    assert e1.key.endswith("00000000000000000000-00000000000000000099.parquet")
+    assert "/year=2023/month=11/day=14/" in e1.key
+    assert e1.sha256 and e1.bytes > 0 and e1.written_at
+    entries = store.manifests("orders")
+    assert [(e.partition, e.first_offset) for e in entries] == [(0, 0), (0, 100), (1, 0)]
+    assert entries[1] == e2
+    rows = sum(b.num_rows for b in store.batches(e1))
+    assert rows == 100
+    values = [v for b in store.batches(e1) for v in b.column("value").to_pylist()]
+    assert values[0] is None and values[1] == b"\x01" * 10
+    assert store.topics() == ["orders"]
+
+
+def test_gap_entries_are_cataloged_without_data(store):
+    gap = ManifestEntry("orders", 2, 0, 40, 0, gaps=(Gap(0, 40, GAP_RETENTION),))
+    store.put_entry(gap)
+    (back,) = store.manifests("orders")
+    assert back.key is None and back.lost == 40 and back.balanced()
+    assert store.entry_key(back).endswith("00000000000000000000-00000000000000000039.gap.json")
+
+
+def test_corrupted_and_missing_files_are_reported_by_path(store):
+    e = write(store, 0, 0, 20)
+    ok = verify_store(store, deep=True)
+    assert ok.passed and ok.files == 1 and ok.records == 20
+    store.objects.put_bytes(e.key, b"PAR1 not really parquet")
+    with pytest.raises(CorruptBackupError, match=e.key):
+        list(store.batches(e))
+    deep = verify_store(store, deep=True)
+    assert not deep.passed
+    assert [(f.kind, f.where) for f in deep.errors] == [("size", f"{store.name}:{e.key}")]
+    store.objects.delete(e.key)
+    missing = verify_store(store, deep=False)
+    assert [f.kind for f in missing.errors] == ["missing"]
+    with pytest.raises(CorruptBackupError, match="missing"):
+        store.read_data(e)
+
+
+def test_same_size_corruption_is_caught_by_sha256(store):
+    e = write(store, 0, 0, 20)
+    raw = bytearray(store.objects.get_bytes(e.key))
+    raw[len(raw) // 2] ^= 0xFF
+    store.objects.put_bytes(e.key, bytes(raw))
+    assert verify_store(store, deep=False).passed  # sizes still match
+    deep = verify_store(store, deep=True)
+    assert [f.kind for f in deep.errors] == ["checksum"]
+
+
+def test_orphans_and_unparseable_entries(store):
+    e = write(store, 0, 0, 10)
+    store.objects.delete(store.entry_key(e))
+    report = verify_store(store, deep=False)
+    assert report.passed and [f.kind for f in report.findings] == ["orphan"]
+    e2 = write(store, 0, 10, 10)
+    store.objects.put_bytes(store.entry_key(e2), b"{not json")
+    bad = verify_store(store, deep=False)
+    assert "manifest" in [f.kind for f in bad.errors]
+    with pytest.raises(CorruptBackupError):
+        store.manifests()
+
+
+def test_delete_entry_removes_entry_and_file(store):
+    e = write(store, 0, 0, 10)
+    store.delete_entry(e)
+    assert store.manifests() == [] and store.data_objects() == []
+
+
+def test_copies_are_identical_and_sync_is_idempotent(store, tmp_path):
+    copy = BackupStore(ObjectStore("copy", StoreSettings(url=str(tmp_path / "copy"))), PREFIX)
+    write(store, 0, 0, 10)
+    write(store, 0, 10, 10)
+    store.put_snapshot(_groups())
+    assert sync_copies(store, [copy]) == {"copy": 2}
+    assert sync_copies(store, [copy]) == {"copy": 0}
+    assert copy.manifests() == store.manifests()
+    assert copy.snapshot_ids("groups") == store.snapshot_ids("groups")
+    assert verify_store(copy, deep=True).passed
+
+
+def _groups():
+    at = utcnow()
+    return GroupsSnapshot(
+        format_snapshot_id(at),
+        "primary",
+        at,
+        {"g": GroupOffsets("g", "EMPTY", {TopicPartition("orders", 0): 5})},
+    )
+
+
+def test_snapshots_newest_wins_and_unknown_ids_are_input_errors(store):
+    assert store.groups_snapshot() is None and store.latest_topic_info("orders") is None
+    g = _groups()
+    store.put_snapshot(g)
+    at = utcnow()
+    t = TopicsSnapshot(
+        format_snapshot_id(at), "primary", at, {"orders": TopicInfo("orders", 6, 3, {"a": "b"})}
+    )
+    store.put_snapshot(t)
+    assert store.groups_snapshot().groups["g"].for_topic("orders") == {0: 5}
+    assert store.groups_snapshot(g.snapshot_id).snapshot_id == g.snapshot_id
+    assert store.latest_topic_info("orders") == TopicInfo("orders", 6, 3, {"a": "b"})
+    with pytest.raises(InputError):
+        store.groups_snapshot("20990101T000000000Z")
+    with pytest.raises(InputError):
+        store.groups_snapshot("not-an-id")
+
+
+def test_missing_s3_credential_env_is_an_input_error(s3_server):
+    objects = ObjectStore(
+        "s3",
+        StoreSettings(
+            url="s3://b/p", endpoint_override=s3_server, access_key_env="STREAMDR_TEST_NO_SUCH_VAR"
+        ),
+    )
+    with pytest.raises(InputError, match="STREAMDR_TEST_NO_SUCH_VAR"):
+        BackupStore(objects, PREFIX).manifests()
