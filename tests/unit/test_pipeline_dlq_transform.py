@@ -83,3 +83,26 @@ def test_outputs_get_keys_derived_from_the_event_id():
     assert [d.idempotency_key for d in out] == ["ev", "ev/1"]
     assert out[0].body == b'{"a":1}' and out[1].key == "k"
     assert run_transform(lambda e: [], EVENT) == []
+
+
+def test_rewind_point_and_never_forward():
+    from datetime import timedelta
+
+    from streamdr.drills.workflow_failure import never_forward, rewind_point
+    from streamdr.restore.rewind import OffsetChange
+
+    deploy = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    early_ms = int((deploy - timedelta(seconds=30)).timestamp() * 1000)
+
+    def entry(ref, ts):
+        letter = DeadLetter(
+            **{**LETTER.__dict__, "transformation": ref, "origin": Coordinates("t", 0, 1, ts)}
+        )
+        return dlq.DlqEntry("e", letter, 0, 0, None, None)
+
+    entries = [entry("x@1.1.0", early_ms), entry("x@1.0.0", early_ms - 99_000)]
+    assert rewind_point(deploy, entries, "@1.1.0") == deploy - timedelta(seconds=31)
+    assert rewind_point(deploy, [], "@1.1.0") == deploy - timedelta(seconds=1)
+    assert never_forward(OffsetChange("g", "t", 0, 41, 58)).new == 41
+    assert never_forward(OffsetChange("g", "t", 1, 173, 69)).new == 69
+    assert never_forward(OffsetChange("g", "t", 2, None, 5)).new == 5

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig
 from streamdr.drills.report import DrillReport
+from streamdr.kafka.admin import KafkaAdmin
 from streamdr.pipeline.dlq import DlqEntry
-from streamdr.pipeline.offsets import rewind_group_to_time
 from streamdr.pipeline.replay import list_dlq
 from streamdr.pipeline.runner import source_topics
 from streamdr.policy.tiers import DRILL_TARGETS
+from streamdr.restore.groups import GroupAdmin
+from streamdr.restore.rewind import OffsetChange, apply_changes, plan_rewind
 from streamdr.workflows.deployments import deployed_workflows
 from streamdr.workflows.model import Workflow
 
@@ -126,11 +128,15 @@ class WorkflowFailureDrill:
             settings = rig.sandbox.settings
             site_name, site = settings.site(ctx.site)
             when = rewind_point(bad_deploy_at, list_dlq(settings, wf)[0], f"@{BUGGY}")
-            moved = rewind_group_to_time(
-                site_name, site, pinned.consumer_group, source_topics(pinned, settings), when
-            )
+            groups = GroupAdmin(KafkaAdmin(site_name, site))
+            changes = [
+                never_forward(c)
+                for topic in source_topics(pinned, settings)
+                for c in plan_rewind(groups, pinned.consumer_group, topic, when)
+            ]
+            apply_changes(groups, changes)  # `streamdr offsets rewind --execute`, minus skips
             st.detail = f"to {when.isoformat()}: " + ", ".join(
-                f"{m.topic}[{m.partition}] {m.before}->{m.after}" for m in moved
+                f"{c.topic}[{c.partition}] {c.current}->{c.new}" for c in changes
             )
         with report.step("restart the workflow"):
             rig.start_worker()
@@ -145,3 +151,16 @@ def rewind_point(deployed_at: datetime, entries: list[DlqEntry], bad_ref_suffix:
         if e.letter.transformation.endswith(bad_ref_suffix) and e.letter.origin.timestamp_ms
     ]
     return min([deployed_at, *times]) - timedelta(seconds=1)
+
+
+def never_forward(change: OffsetChange) -> OffsetChange:
+    """Return ``change`` clamped so a rewind never moves a partition *forward*.
+
+    A partition whose committed offset is already before the rewind time (its worker lagged)
+    keeps it: moving it to the time would skip records nobody processed.
+    """
+    if change.current is not None and change.current < change.new:
+        return OffsetChange(
+            change.group, change.topic, change.partition, change.current, change.current
+        )
+    return change
