@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.report import RESULTS, emit, peak_rss_mb
+from bench.report import RESULTS_DIR, emit, peak_rss_mb
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import TABLE, PipelineRig
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
@@ -276,8 +276,9 @@ def history_table(latest: dict[str, object]) -> str:
     On a shared machine one run says little: the spread and the load beside each run do.
     """
     runs = []
-    if RESULTS.exists():
-        for line in RESULTS.read_text().splitlines():
+    results = RESULTS_DIR / "pipeline.jsonl"
+    if results.exists():
+        for line in results.read_text().splitlines():
             doc = json.loads(line)
             if doc.get("benchmark") == "pipeline" and doc.get("method") == METHOD:
                 runs.append(doc)
@@ -288,10 +289,10 @@ def history_table(latest: dict[str, object]) -> str:
         for d in [*runs[-7:], {**latest, "at": "this run"}]
     ]
     return (
-        "\n\nRecent runs on this machine (`bench/results.jsonl`; the load average shows how "
-        "much the two CPUs were shared):\n\n| run | events/s | p50 ms | p99 ms | raw produce/s "
-        "| raw p50 ms | rate ratio | load 1m |\n|---|---|---|---|---|---|---|---|\n"
-        + "\n".join(rows)
+        "\n\nRecent runs on this machine (`bench/results/pipeline.jsonl`; the load average "
+        "shows how much the two CPUs were shared):\n\n"
+        "| run | events/s | p50 ms | p99 ms | raw produce/s | raw p50 ms | rate ratio | load 1m |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
 
 
