@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test unit integration lint bench clean-lab
+.PHONY: setup demo demo-pipeline test unit integration lint bench clean-lab
 
 $(STAMP): pyproject.toml constraints.txt
 	scripts/ensure-debian-packages
@@ -26,6 +26,14 @@ demo: setup
 	$(BIN)/streamdr drill run broker-failover
 	$(BIN)/streamdr check
 
+# The protected pipeline on the lab: retail PostgreSQL → CDC → Kafka → workers → endpoint.
+demo-pipeline: setup
+	$(BIN)/streamdr lab up
+	$(BIN)/streamdr demo up --rate 20
+	sleep 20
+	$(BIN)/streamdr demo status
+	@echo "Stop it with: $(BIN)/streamdr demo down"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -41,6 +49,8 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/lab_baseline.py
+	$(BIN)/python bench/pipeline.py
 
 clean-lab: $(STAMP)
+	-$(BIN)/streamdr demo down
 	$(BIN)/streamdr lab down --purge

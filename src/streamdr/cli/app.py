@@ -13,14 +13,19 @@ from streamdr import __version__
 from streamdr.cli import (
     artifacts,
     backup,
+    cdc,
     check,
     config,
+    demo,
+    dlq,
     drill,
+    endpoint,
     keys,
     lab,
     offsets,
     restore,
     rollback,
+    run,
     topics,
     workflows,
 )
@@ -43,6 +48,11 @@ app.add_typer(config.app, name="config")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(keys.app, name="keys")
 app.command("rollback")(rollback.rollback)
+app.add_typer(cdc.app, name="cdc")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(endpoint.app, name="endpoint")
+app.add_typer(demo.app, name="demo")
+app.command("run")(run.run)
 app.command("check")(check.check)
 app.add_typer(backup.app, name="backup")
 app.command("restore")(restore.restore)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from streamdr.drills.broker_failover import BrokerFailoverDrill
+from streamdr.drills.cdc_source_outage import CdcSourceOutageDrill
 from streamdr.drills.config_rollback import ConfigRollbackDrill
 from streamdr.drills.context import Drill, DrillContext
+from streamdr.drills.endpoint_outage import EndpointOutageDrill
 from streamdr.drills.history import save_report
 from streamdr.drills.repo_recovery import RepoRecoveryDrill
 from streamdr.drills.report import DrillReport, utcnow
 from streamdr.drills.topic_restore import TopicRestoreDrill
+from streamdr.drills.workflow_failure import WorkflowFailureDrill
 from streamdr.errors import InputError, StreamdrError
 
 DRILLS: dict[str, Drill] = {
@@ -17,6 +20,9 @@ DRILLS: dict[str, Drill] = {
         BrokerFailoverDrill(),
         ConfigRollbackDrill(),
         RepoRecoveryDrill(),
+        WorkflowFailureDrill(),
+        EndpointOutageDrill(),
+        CdcSourceOutageDrill(),
         TopicRestoreDrill(),
     )
 }

@@ -124,6 +124,13 @@ class MetadataDbSettings(_Strict):
     url: str = "sqlite:///.streamdr/streamdr.db"
 
 
+class SourceFaultInjection(_Strict):
+    """Shell commands that stop and start a source database (for the cdc-source-outage drill)."""
+
+    stop: str
+    start: str
+
+
 class SourceSettings(_Strict):
     """A source database whose committed changes CDC streams into Kafka."""
 
@@ -136,6 +143,22 @@ class SourceSettings(_Strict):
     topic_prefix: str = Field(..., description="Changes go to <topic_prefix>.<schema>.<table>.")
     slot: str | None = Field(None, description="Logical replication slot; default streamdr_<name>.")
     site: str | None = Field(None, description="Kafka site to write to; default the active site.")
+    tables: list[str] = Field(
+        default_factory=list,
+        description="schema.table names to capture; empty: every table with a primary key.",
+    )
+    partitions: int = Field(3, ge=1, description="Partitions of the change topics it creates.")
+    fault_injection: SourceFaultInjection | None = Field(
+        None, description="Commands the cdc-source-outage drill uses to stop and start the DB."
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _qualified(cls, tables: list[str]) -> list[str]:
+        bad = [t for t in tables if t.count(".") != 1]
+        if bad:
+            raise ValueError(f"tables must be schema.table: {bad}")
+        return tables
 
     @model_validator(mode="after")
     def _location(self) -> SourceSettings:

@@ -75,6 +75,20 @@ artifact_events = Table(
     Column("detail", JSON, nullable=False),
 )
 
+# Pipeline (issue 4): each replay of a dead letter and its result.
+dlq_replays = Table(
+    "dlq_replays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", String(64), nullable=False, index=True),
+    Column("event_id", String(128)),
+    Column("dlq_partition", Integer, nullable=False),
+    Column("dlq_offset", Integer, nullable=False),
+    Column("replayed_at", DateTime(timezone=True), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", String(2000)),
+)
+
 # ----- backup and restore (issue 6) ------------------------------------------------------------
 backup_runs = Table(
     "backup_runs",

@@ -1,0 +1,82 @@
+"""`streamdr cdc …`: stream a source database's committed changes into Kafka."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from streamdr.cli.render import err, out, print_json
+from streamdr.cli.state import state
+from streamdr.errors import InputError
+from streamdr.pipeline.cdc.service import build_reader, cdc_status, reset_checkpoint, run_cdc
+
+app = typer.Typer(
+    help="Change data capture from PostgreSQL (or the SQLite demo source).", no_args_is_help=True
+)
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def stop_on_signals() -> threading.Event:
+    """Return an event set by SIGTERM or SIGINT (a clean stop)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Source name under `sources:`.")],
+    port: Annotated[
+        int | None, typer.Option(help="Serve /health, /ready, /metrics on this port (0: any).")
+    ] = None,
+) -> None:
+    """Stream SOURCE into Kafka until interrupted (resumes from the Kafka checkpoint)."""
+    stop = stop_on_signals()
+    reader = build_reader(state(ctx).settings(), source, stop)
+    err.print(f"CDC {source} → site {reader.site_name}, topics {reader.settings.topic_prefix}.*")
+    run_cdc(reader, stop, port)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Source name under `sources:`.")],
+    json_out: Json = False,
+) -> None:
+    """Show checkpoint, pending changes and lag; exit 1 when it alerts (lag > 10 min, down)."""
+    doc = cdc_status(state(ctx).settings(), source)
+    if json_out:
+        print_json(doc)
+    else:
+        cp = doc["checkpoint"]
+        out.print(f"source {source} ({doc['kind']}) → site {doc['site']}")
+        out.print(
+            f"  checkpoint   {cp['position_text'] if cp else 'none'}"
+            f"{' (commit ' + str(cp['commit_time']) + ')' if cp else ''}"
+        )
+        out.print(f"  reachable    {doc['source_reachable']}  pending: {doc['pending']}")
+        out.print(
+            f"  lag          {doc['lag_seconds']}s" + ("  [red]ALERT[/]" if doc["alert"] else "")
+        )
+    raise typer.Exit(1 if doc["alert"] else 0)
+
+
+@app.command()
+def reset(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Source name under `sources:`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: changes may be skipped.")] = False,
+) -> None:
+    """Delete SOURCE's checkpoint (after its slot was lost); capture restarts from now."""
+    if not yes:
+        raise InputError(
+            f"resetting the checkpoint of {source!r} can skip changes committed since it",
+            hint="Re-run with --yes once you accept that (see docs/pipeline.md, runbooks).",
+        )
+    reset_checkpoint(state(ctx).settings(), source)
+    out.print(f"Checkpoint of {source} deleted; `streamdr cdc run {source}` starts a new slot.")

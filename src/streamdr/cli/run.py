@@ -1,0 +1,43 @@
+"""`streamdr run`: workers for the deployed workflows (consumer group per workflow)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from streamdr.cli.cdc import stop_on_signals
+from streamdr.cli.render import err
+from streamdr.cli.state import state
+from streamdr.pipeline.deployed import deployed_workflows, pick, signed_transform_loader
+from streamdr.pipeline.health import HealthServer
+from streamdr.pipeline.runner import Runner, plan_run
+
+
+def run(
+    ctx: typer.Context,
+    workflow: Annotated[
+        list[str] | None, typer.Option("--workflow", "-w", help="Only this workflow (repeatable).")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="Port of /health, /ready and /metrics (0: any free port).")
+    ] = 8080,
+    host: Annotated[str, typer.Option(help="Address the probes bind to.")] = "127.0.0.1",
+    site: Annotated[str | None, typer.Option(help="Kafka site (default: the active one).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10000, help="Records per batch.")] = 500,
+) -> None:
+    """Run a worker per deployed workflow until SIGTERM/SIGINT; kill -9 loses nothing."""
+    st = state(ctx)
+    settings = st.settings()
+    workflows = pick(deployed_workflows(settings, st.store()), workflow)
+    plans = plan_run(settings, workflows, signed_transform_loader(settings))
+    stop = stop_on_signals()
+    runner = Runner(settings, plans, stop, site=site, batch_size=batch_size)
+    runner.prepare()
+    server = HealthServer(runner.status, host=host, port=port).start()
+    names = ", ".join(p.workflow.name for p in plans) or "none"
+    err.print(f"Workers for {names}; probes on http://{host}:{server.port}/ready")
+    try:
+        runner.run()
+    finally:
+        server.close()

@@ -1,0 +1,1 @@
+"""The retail demo: a data generator, three sample workflows and their transformations."""

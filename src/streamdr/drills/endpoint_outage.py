@@ -1,0 +1,144 @@
+"""Drill ``endpoint-outage``: the client endpoint dies under load; nothing lost, nothing twice.
+
+Steady CDC load flows PostgreSQL → Kafka → worker → reference endpoint. The endpoint is killed
+(SIGKILL) for a while: the breaker must open and the worker must stop being ready; records wait
+in Kafka (backlog) or, after their attempts, in the DLQ. The endpoint comes back (same store),
+the backlog drains, the DLQ is replayed with the same idempotency keys, and every committed
+change must be applied exactly once. RTO = endpoint back → every committed change applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+from streamdr.drills.context import DrillContext
+from streamdr.drills.pipeline_rig import PipelineRig
+from streamdr.drills.report import DrillReport
+from streamdr.policy.tiers import Targets
+
+RATE = 40.0
+WARMUP_S = 5.0
+OUTAGE_S = 15.0
+DRAIN_TIMEOUT_S = 120.0
+
+
+class EndpointOutageDrill:
+    """Kill the client endpoint under load, bring it back, drain, replay, verify."""
+
+    name = "endpoint-outage"
+    description = "client endpoint down under load: breaker, backlog/DLQ, replay; 0 lost, 0 twice"
+    targets = Targets(rpo=timedelta(0), rto=timedelta(minutes=5))
+
+    def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
+        """Run the drill and fill ``report``."""
+        rig = PipelineRig(ctx, "drill-outage")
+        try:
+            with report.step("set up database, signed transformation, deployment, endpoint") as st:
+                rig.setup()
+                rig.start_cdc()
+                rig.start_worker()
+                st.detail = f"workflow {rig.workflow_name}"
+            self._exercise(rig, report)
+        finally:
+            kept = rig.close(keep_logs=not report.passed)
+            if kept:
+                report.figures["logs"] = str(kept)
+        return report
+
+    def _exercise(self, rig: PipelineRig, report: DrillReport) -> None:
+        with report.step("steady load, events applied") as st:
+            load = rig.start_load(RATE)
+            rig.wait(lambda: len(rig.applied()) >= 20, 60, "first events at the endpoint")
+            time.sleep(WARMUP_S)
+            st.detail = f"{len(rig.applied())} applied"
+        with report.step(f"SIGKILL the endpoint for {OUTAGE_S:.0f}s") as st:
+            assert rig.endpoint is not None
+            fault_at = time.time()
+            rig.endpoint.kill()
+            opened = rig.wait_quietly(lambda: rig.breaker() == "open", OUTAGE_S + 30)
+            not_ready = rig.ready()[0] == 503
+            time.sleep(max(0.0, fault_at + OUTAGE_S - time.time()))
+            st.detail = f"breaker open: {opened}, worker not ready: {not_ready}"
+        with report.step("endpoint back, backlog drains") as st:
+            back_at = time.time()
+            rig.endpoint.start()
+            time.sleep(3)
+            committed = set(load.stop())
+            rig.wait_quietly(lambda: rig.ready()[0] == 200, 60)
+            rig.wait_quietly(
+                lambda: (
+                    len(committed - set(rig.applied())) == 0 or self._only_dlq_left(rig, committed)
+                ),
+                DRAIN_TIMEOUT_S,
+            )
+            st.detail = f"{len(committed - set(rig.applied()))} not yet applied"
+        with report.step("replay the DLQ (`streamdr dlq replay`)") as st:
+            replay = self._replay(rig)
+            st.ok = replay.get("ok", False)
+            st.detail = (
+                f"{len(replay.get('replayed', []))} replayed, "
+                f"{len(replay.get('failed', []))} failed"
+            )
+        with report.step("verify at the endpoint: every committed change applied once") as st:
+            done = rig.wait_all_applied(committed, 120)
+            restored_at = time.time()
+            verdict = rig.verdict(committed)
+            st.ok = done
+            st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+        rto = restored_at - back_at if done else None
+        report.rto_seconds = round(rto, 3) if rto is not None else None
+        report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+        report.figures.update(
+            {
+                **verdict,
+                "outage_seconds": round(back_at - fault_at, 3),
+                "breaker_opened": opened,
+                "worker_not_ready_during_outage": not_ready,
+                "dead_lettered": len(replay.get("replayed", [])) + len(replay.get("failed", [])),
+                "load_write_failures": load.failures,
+            }
+        )
+        report.judge(
+            {
+                "breaker opened during the outage": opened,
+                "events_lost = 0": verdict["events_lost"] == 0,
+                "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
+                f"RTO < {self.targets.rto.total_seconds():.0f}s": rto is not None
+                and rto < self.targets.rto.total_seconds(),
+            }
+        )
+
+    def _only_dlq_left(self, rig: PipelineRig, committed: set[int]) -> bool:
+        # The backlog has drained when nothing new arrives for a few seconds.
+        before = len(rig.applied())
+        time.sleep(3)
+        return len(rig.applied()) == before
+
+    def _replay(self, rig: PipelineRig) -> dict:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamdr",
+                "--config",
+                str(rig.config),
+                "dlq",
+                "replay",
+                rig.workflow_name,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, **rig.env},
+        )
+        try:
+            return json.loads(done.stdout)
+        except json.JSONDecodeError:
+            return {"ok": False, "failed": [done.stderr.strip()[-300:]]}

@@ -1,0 +1,359 @@
+"""A throw-away pipeline for the pipeline drills, built from the production pieces.
+
+Each drill gets its own PostgreSQL database (a fresh local cluster on the lab, or a database on
+a configured server whose ``fault_injection`` commands can stop it), its own config sandbox
+(repository, signing key, artifact registry, metadata DB), a signed passthrough transformation
+published and deployed with the real commands, the reference endpoint, ``streamdr cdc run`` and
+``streamdr run`` as child processes, and a load generator whose *committed* writes are the
+ground truth: every one must be applied at the endpoint exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from streamdr.artifacts.publish import publish_artifact
+from streamdr.drills.context import DrillContext
+from streamdr.drills.drill_database import DrillDatabase
+from streamdr.errors import StateError
+from streamdr.lab.ports import free_ports
+from streamdr.pipeline.endpoint.server import EndpointProcess
+from streamdr.pipeline.sandbox import derive, write_settings
+from streamdr.settings.model import SourceSettings
+from streamdr.workflows.deploy import deploy
+from streamdr.workflows.rollback import rollback_transformation
+from streamdr.workflows.sandbox import Sandbox
+
+TRANSFORM = "drill-passthrough"
+GOOD, BUGGY = "1.0.0", "1.1.0"
+SECRET_ENV = "STREAMDR_DRILL_SECRET"
+TABLE = "drill_events"
+LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
+GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
+from streamdr.artifacts.api import OutputEvent
+
+
+def transform(event):
+    row = dict(event.after or event.before or {})
+    return [OutputEvent(payload={"op": event.operation, "key": dict(event.key), "row": row})]
+'''
+BUGGY_CODE = '''"""Drill transformation with a bug: it fails on every event."""
+
+
+def transform(event):
+    raise KeyError("customer_id")
+'''
+
+
+@dataclass
+class Load:
+    """Inserts rows at a steady rate; remembers the change number of every committed one."""
+
+    dsn: str
+    rate: float
+    committed: dict[int, float] = field(default_factory=dict)  # change_no -> commit time
+    failures: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _next: int = 1
+
+    def start(self) -> Load:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="drill-load")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        interval, next_at = 1.0 / self.rate, time.monotonic()
+        while not self._stop.is_set():
+            no = self._next
+            try:
+                conn = conn or psycopg.connect(self.dsn, autocommit=True, connect_timeout=3)
+                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s, 'x')", (no, no))
+                self.committed[no] = time.time()
+            except psycopg.Error:
+                # Not acknowledged (the database is down): not part of the ground truth.
+                self.failures += 1
+                conn = None
+                self._stop.wait(0.5)
+            self._next += 1
+            next_at += interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> dict[int, float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        return dict(self.committed)
+
+
+class PipelineRig:
+    """Database, sandbox config, endpoint, CDC and worker of one drill run."""
+
+    def __init__(self, ctx: DrillContext, name: str, **workflow: Any) -> None:
+        self.ctx = ctx
+        self.id = uuid.uuid4().hex[:8]
+        self.workflow_name = f"{name}-{self.id}"
+        self.overrides = workflow
+        self.db = DrillDatabase(ctx)
+        self.dbname = f"drill_{self.id}"
+        # Checkpoints are keyed by source name: a fresh name per run, never an old checkpoint.
+        self.source = f"drill-{self.id}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.sandbox: Any = None
+        self.endpoint: EndpointProcess | None = None
+        self.worker_port = free_ports(1)[0]
+        self.env = {SECRET_ENV: secrets.token_hex(16)}
+        self.load: Load | None = None
+
+    # ----- set-up --------------------------------------------------------------------------
+    def setup(self, versions: tuple[str, ...] = (GOOD,)) -> None:
+        """Create the database, sandbox, artifacts and deployment; start the endpoint."""
+        self.db.start()
+        self._create_database()
+
+        base = Sandbox.create(self.ctx.settings)
+        source = SourceSettings(
+            kind="postgres",
+            dsn=self.db.dsn(self.dbname),
+            password_env=self.db.password_env(),
+            topic_prefix=f"drill{self.id}",
+            tables=[f"public.{TABLE}"],
+            site=self.ctx.site,
+        )
+        settings = derive(base.settings, sources={self.source: source}, active_site=self.ctx.site)
+        self.sandbox = Sandbox(base.root, settings, base.store, base.repo)
+        self.config = write_settings(settings, base.root / "streamdr.yaml")
+        self.logs = base.root / "logs"
+        self.endpoint = EndpointProcess(
+            free_ports(1)[0],
+            base.root / "endpoint.db",
+            secret_env=SECRET_ENV,
+            env=self.env,
+            log_file=self.logs / "endpoint.log",
+        )
+        for version in versions:
+            self.publish(version)
+        self.deploy(GOOD, "add the drill workflow")
+        self.endpoint.start()
+
+    def _create_database(self) -> None:
+        with psycopg.connect(self.db.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+        with psycopg.connect(self.db.dsn(self.dbname), autocommit=True) as conn:
+            conn.execute(
+                f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, change_no bigint "
+                "NOT NULL, note text)"
+            )
+
+    def publish(self, version: str) -> None:
+        """Publish the good (1.0.0) or buggy (1.1.0) drill transformation, signed."""
+
+        src = self.sandbox.root / "src" / version
+        src.mkdir(parents=True, exist_ok=True)
+        (src / "transform.py").write_text(GOOD_CODE if version == GOOD else BUGGY_CODE)
+        publish_artifact(self.sandbox.settings, src, TRANSFORM, version)
+
+    def workflow_yaml(self, version: str) -> bytes:
+        """Return the drill workflow pinned to ``version``."""
+        o = {
+            "max_attempts": 3,
+            "initial_backoff_seconds": 0.5,
+            "max_backoff_seconds": 2,
+            "failure_threshold": 3,
+            "reset_timeout_seconds": 5,
+            **self.overrides,
+        }
+        return (
+            f"name: {self.workflow_name}\nclient: drill\ntier: critical\n"
+            f"source:\n  database: {self.source}\n  tables: [public.{TABLE}]\n"
+            f"transformation:\n  name: {TRANSFORM}\n  version: {version}\n"
+            f"sink:\n  kind: http\n  url: {self.endpoint_url()}\n"
+            f"  signing_secret_env: {SECRET_ENV}\n  timeout_seconds: 5\n"
+            f"retry:\n  max_attempts: {o['max_attempts']}\n"
+            f"  initial_backoff_seconds: {o['initial_backoff_seconds']}\n"
+            f"  max_backoff_seconds: {o['max_backoff_seconds']}\n"
+            f"breaker:\n  failure_threshold: {o['failure_threshold']}\n"
+            f"  reset_timeout_seconds: {o['reset_timeout_seconds']}\n"
+        ).encode()
+
+    def endpoint_url(self) -> str:
+        assert self.endpoint is not None
+        return f"{self.endpoint.url}/events/{self.workflow_name}"
+
+    def deploy(self, version: str, message: str) -> None:
+        """Commit the workflow pinned to ``version`` and deploy it (`config deploy`)."""
+
+        path = f"workflows/drill/{self.workflow_name}.yaml"
+        self.sandbox.commit({path: self.workflow_yaml(version)}, message)
+        deploy(self.sandbox.context(), None, "streamdr-drill")
+
+    def rollback(self, version: str) -> None:
+        """Roll the workflow back to ``version`` (`streamdr rollback --to-version`)."""
+
+        rollback_transformation(
+            self.sandbox.context(), self.workflow_name, version, "streamdr-drill"
+        )
+
+    # ----- processes -----------------------------------------------------------------------
+    def _spawn(self, key: str, args: list[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{key}.log").open("ab") as log:
+            self.procs[key] = subprocess.Popen(
+                [sys.executable, "-m", "streamdr", "--config", str(self.config), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
+
+    def start_cdc(self) -> None:
+        """Start `streamdr cdc run drill` and wait for its replication slot."""
+        self._spawn("cdc", ["cdc", "run", self.source])
+        self.wait(self._slot_exists, 60, "the CDC replication slot")
+
+    def _slot_exists(self) -> bool:
+        try:
+            with psycopg.connect(
+                self.db.dsn(self.dbname), autocommit=True, connect_timeout=3
+            ) as conn:
+                return bool(
+                    conn.execute(
+                        "SELECT 1 FROM pg_replication_slots WHERE database = %s", (self.dbname,)
+                    ).fetchone()
+                )
+        except psycopg.Error:
+            return False
+
+    def start_worker(self, wait_ready: bool = True) -> None:
+        """Start `streamdr run --workflow W` and wait until /ready answers 200."""
+        self._spawn(
+            "worker", ["run", "--workflow", self.workflow_name, "--port", str(self.worker_port)]
+        )
+        if wait_ready:
+            self.wait(lambda: self.ready()[0] == 200, 90, "the worker to be ready")
+
+    def ready(self) -> tuple[int, dict[str, Any]]:
+        """Return (status, body) of the worker's /ready probe; (0, {}) when it is down."""
+        try:
+            resp = httpx.get(f"http://127.0.0.1:{self.worker_port}/ready", timeout=2)
+            return resp.status_code, resp.json()
+        except (httpx.HTTPError, ValueError):
+            return 0, {}
+
+    def breaker(self) -> str | None:
+        """Return the worker's breaker state for the drill workflow."""
+        return self.ready()[1].get("workflows", {}).get(self.workflow_name, {}).get("breaker")
+
+    def stop(self, key: str, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop a child process (SIGTERM, SIGKILL after 30 s)."""
+        proc = self.procs.pop(key, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def start_load(self, rate: float) -> Load:
+        """Start inserting at ``rate`` rows per second."""
+        self.load = Load(self.db.dsn(self.dbname), rate).start()
+        return self.load
+
+    # ----- verification --------------------------------------------------------------------
+    def applied(self) -> list[int]:
+        """Return the change number of every event the endpoint applied (repeats included)."""
+        assert self.endpoint is not None
+        return [
+            item["payload"]["row"]["change_no"]
+            for item in self.endpoint.client.applied(self.workflow_name)
+            if isinstance(item["payload"].get("row"), dict)
+        ]
+
+    def applied_times(self) -> dict[int, float]:
+        """Return change number -> time the endpoint applied it (first application)."""
+        assert self.endpoint is not None
+        out: dict[int, float] = {}
+        for item in self.endpoint.client.applied(self.workflow_name):
+            row = item["payload"].get("row")
+            if isinstance(row, dict):
+                out.setdefault(row["change_no"], item["applied_at"])
+        return out
+
+    def wait_all_applied(self, committed: set[int], timeout: float) -> bool:
+        """Wait until every committed change is applied; return False on timeout."""
+        return self.wait_quietly(lambda: committed <= set(self.applied()), timeout)
+
+    def verdict(self, committed: set[int]) -> dict[str, Any]:
+        """Return events_lost, duplicates_applied and the counts behind them."""
+        applied = self.applied()
+        assert self.endpoint is not None
+        stats = self.endpoint.client.stats()
+        lost = sorted(committed - set(applied))
+        diagnosis = {"worker_status": self.ready()[1]} if lost else {}
+        return {
+            **diagnosis,
+            "events_committed": len(committed),
+            "events_applied": len(set(applied)),
+            "events_lost": len(lost),
+            "duplicates_applied": len(applied) - len(set(applied)),
+            "redeliveries_ignored": stats["duplicates"],
+            "lost_sample": lost[:20],
+        }
+
+    @staticmethod
+    def wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll ``predicate`` until true; raises StateError naming ``what`` on timeout."""
+        if not PipelineRig.wait_quietly(predicate, timeout):
+            raise StateError(
+                f"timed out after {timeout:.0f}s waiting for {what}",
+                hint="See the drill's logs (path in the step detail).",
+            )
+
+    @staticmethod
+    def wait_quietly(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+        """Poll ``predicate`` until true or ``timeout``; return its last value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()
+
+    def close(self, *, keep_logs: bool = False) -> Path | None:
+        """Stop every process and remove the database and sandbox; return kept logs, if any."""
+        if self.load is not None:
+            self.load.stop()
+        for key in list(self.procs):
+            self.stop(key)
+        if self.endpoint is not None:
+            self.endpoint.stop()
+        with contextlib.suppress(Exception):
+            self.db.close(self.dbname)
+        kept = None
+        if self.sandbox is not None:
+            if keep_logs and self.logs.exists():
+                kept = LOG_ROOT / self.workflow_name
+                shutil.copytree(self.logs, kept, dirs_exist_ok=True)
+            self.sandbox.close()
+        return kept

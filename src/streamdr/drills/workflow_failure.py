@@ -1,0 +1,166 @@
+"""Drill ``workflow-failure``: the strategy's Scenario 1 (individual workflow failure), end to end.
+
+A buggy transformation version is deployed under load; the drill detects it (the DLQ grows and
+the transformation errors climb), stops the workflow, rolls back to the previous version with
+`streamdr rollback --to-version`, rewinds the consumer group to the time of the bad deploy,
+restarts the workflow and verifies at the endpoint that every committed change is applied
+exactly once — including the ones the bad version dead-lettered. RTO = detection → all applied.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from streamdr.drills.context import DrillContext
+from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig
+from streamdr.drills.report import DrillReport
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.pipeline.dlq import DlqEntry
+from streamdr.pipeline.replay import list_dlq
+from streamdr.pipeline.runner import source_topics
+from streamdr.policy.tiers import DRILL_TARGETS
+from streamdr.restore.groups import GroupAdmin
+from streamdr.restore.rewind import OffsetChange, apply_changes, plan_rewind
+from streamdr.workflows.deployments import deployed_workflows
+from streamdr.workflows.model import Workflow
+
+RATE = 30.0
+WARMUP_S = 4.0
+BAD_RUN_S = 6.0
+DETECT_TIMEOUT_S = 60.0
+VERIFY_TIMEOUT_S = 300.0
+
+
+class WorkflowFailureDrill:
+    """Bad deploy → detect → stop → rollback → rewind → restart → verify exactly once."""
+
+    name = "workflow-failure"
+    description = "Scenario 1: buggy transformation, rollback, rewind by time; exactly once"
+    targets = DRILL_TARGETS["transformation-rollback"]
+
+    def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
+        """Run the drill and fill ``report``."""
+        rig = PipelineRig(ctx, "drill-wf")
+        try:
+            with report.step("set up: publish 1.0.0 and buggy 1.1.0 (signed), deploy 1.0.0") as st:
+                rig.setup(versions=(GOOD, BUGGY))
+                rig.start_cdc()
+                rig.start_worker()
+                st.detail = f"workflow {rig.workflow_name}"
+            self._exercise(ctx, rig, report)
+        finally:
+            kept = rig.close(keep_logs=not report.passed)
+            if kept:
+                report.figures["logs"] = str(kept)
+        return report
+
+    def _exercise(self, ctx: DrillContext, rig: PipelineRig, report: DrillReport) -> None:
+        with report.step("steady load on the good version") as st:
+            load = rig.start_load(RATE)
+            rig.wait(lambda: len(rig.applied()) >= 20, 60, "first events at the endpoint")
+            time.sleep(WARMUP_S)
+            st.detail = f"{len(rig.applied())} applied"
+        with report.step(f"deploy the buggy version {BUGGY} and restart the workflow") as st:
+            bad_deploy_at = datetime.now(UTC)
+            rig.deploy(BUGGY, f"pin {BUGGY}")
+            rig.stop("worker")
+            rig.start_worker(wait_ready=False)
+            st.detail = f"deployed at {bad_deploy_at.isoformat()}"
+        wf = next(w for w in self._workflows(rig) if w.name == rig.workflow_name)
+        with report.step("detect: DLQ grows, transformation errors") as st:
+            start = time.monotonic()
+            detected = rig.wait_quietly(
+                lambda: len(list_dlq(rig.sandbox.settings, wf)[0]) >= 10, DETECT_TIMEOUT_S
+            )
+            detected_at = time.time()
+            dead = list_dlq(rig.sandbox.settings, wf)[0]
+            st.ok = detected and all(e.letter.stage == "transform" for e in dead)
+            st.detail = (
+                f"{len(dead)} dead letters after {time.monotonic() - start:.1f}s, "
+                f"e.g. {dead[0].letter.error if dead else '-'}"
+            )
+            time.sleep(BAD_RUN_S)
+        self._recover(ctx, rig, report, wf, bad_deploy_at)
+        with report.step("stop load; verify every committed change applied exactly once") as st:
+            committed = set(load.stop())
+            done = rig.wait_all_applied(committed, VERIFY_TIMEOUT_S)
+            restored_at = time.time()
+            verdict = rig.verdict(committed)
+            st.ok = done
+            st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+        rto = restored_at - detected_at if done and detected else None
+        report.rto_seconds = round(rto, 3) if rto is not None else None
+        report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+        report.figures.update(
+            {**verdict, "dead_lettered_by_bad_version": len(dead), "detected": detected}
+        )
+        report.judge(
+            {
+                "bad version detected (DLQ growth)": detected,
+                "events_lost = 0": verdict["events_lost"] == 0,
+                "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
+                f"RTO < {self.targets.rto.total_seconds():.0f}s": rto is not None
+                and rto < self.targets.rto.total_seconds(),
+            }
+        )
+
+    def _workflows(self, rig: PipelineRig) -> list[Workflow]:
+
+        return deployed_workflows(rig.sandbox.settings, rig.sandbox.store)
+
+    def _recover(
+        self,
+        ctx: DrillContext,
+        rig: PipelineRig,
+        report: DrillReport,
+        wf: Workflow,
+        bad_deploy_at: datetime,
+    ) -> None:
+        with report.step("stop the workflow"):
+            rig.stop("worker")
+        with report.step(f"roll back to {GOOD} (`streamdr rollback --to-version`)") as st:
+            rig.rollback(GOOD)
+            pinned = next(w for w in self._workflows(rig) if w.name == rig.workflow_name)
+            st.ok = pinned.transformation.version == GOOD
+            st.detail = f"deployed version {pinned.transformation.version}"
+        with report.step("rewind the consumer group to before the bad deploy") as st:
+            settings = rig.sandbox.settings
+            site_name, site = settings.site(ctx.site)
+            when = rewind_point(bad_deploy_at, list_dlq(settings, wf)[0], f"@{BUGGY}")
+            groups = GroupAdmin(KafkaAdmin(site_name, site))
+            changes = [
+                never_forward(c)
+                for topic in source_topics(pinned, settings)
+                for c in plan_rewind(groups, pinned.consumer_group, topic, when)
+            ]
+            apply_changes(groups, changes)  # `streamdr offsets rewind --execute`, minus skips
+            st.detail = f"to {when.isoformat()}: " + ", ".join(
+                f"{c.topic}[{c.partition}] {c.current}->{c.new}" for c in changes
+            )
+        with report.step("restart the workflow"):
+            rig.start_worker()
+
+
+def rewind_point(deployed_at: datetime, entries: list[DlqEntry], bad_ref_suffix: str) -> datetime:
+    """Return the time to rewind to: before the deploy *and* before every record the bad
+    version dead-lettered (a backlog at deploy time holds records older than the deploy)."""
+    times = [
+        datetime.fromtimestamp(e.letter.origin.timestamp_ms / 1000, UTC)
+        for e in entries
+        if e.letter.transformation.endswith(bad_ref_suffix) and e.letter.origin.timestamp_ms
+    ]
+    return min([deployed_at, *times]) - timedelta(seconds=1)
+
+
+def never_forward(change: OffsetChange) -> OffsetChange:
+    """Return ``change`` clamped so a rewind never moves a partition *forward*.
+
+    A partition whose committed offset is already before the rewind time (its worker lagged)
+    keeps it: moving it to the time would skip records nobody processed.
+    """
+    if change.current is not None and change.current < change.new:
+        return OffsetChange(
+            change.group, change.topic, change.partition, change.current, change.current
+        )
+    return change

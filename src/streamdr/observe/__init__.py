@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (one module), and later the dashboard and alert rules."""

@@ -1,0 +1,86 @@
+"""CDC checkpoints in a compacted Kafka topic on the same site as the change topics.
+
+Key: the source name. Value: JSON with the last position whose changes Kafka acknowledged, the
+commit time of that transaction and when it was written. Compaction keeps the newest per source;
+MirrorMaker 2 replicates it with the data, so a failover finds the checkpoint next to the events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from streamdr.errors import UnreachableError
+from streamdr.pipeline.topics import CHECKPOINT_TOPIC, read_topic
+from streamdr.settings.model import SiteSettings
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything up to ``position`` of ``source`` is acknowledged by Kafka."""
+
+    source: str
+    kind: str
+    position: int
+    position_text: str
+    commit_time: str | None  # ISO; commit time of the last change covered
+    written_at: str  # ISO
+
+    def to_json(self) -> bytes:
+        """Return the record value."""
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Checkpoint:
+        """Return a checkpoint from a record value; raises ValueError when malformed."""
+        doc = json.loads(raw)
+        return cls(**{k: doc[k] for k in cls.__dataclass_fields__})
+
+    def commit_datetime(self) -> datetime | None:
+        """Return the commit time as a datetime."""
+        return datetime.fromisoformat(self.commit_time) if self.commit_time else None
+
+
+def read_checkpoint(site_name: str, site: SiteSettings, source: str) -> Checkpoint | None:
+    """Return the newest checkpoint of ``source``, or None when it has none (or reset).
+
+    Raises UnreachableError when the site does not answer.
+    """
+    latest: Checkpoint | None = None
+    for msg in read_topic(site_name, site, CHECKPOINT_TOPIC):
+        if msg.key() != source.encode():
+            continue
+        value = msg.value()
+        latest = None if value is None else Checkpoint.from_json(value)
+    return latest
+
+
+class CheckpointWriter:
+    """Writes checkpoints through the reader's acks=all producer and waits for the ack."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+
+    def write(self, checkpoint: Checkpoint | None, source: str, *, timeout: float = 30.0) -> None:
+        """Produce ``checkpoint`` (None: a tombstone resetting it) and flush.
+
+        Raises UnreachableError when Kafka does not acknowledge it.
+        """
+        errors: list[KafkaError | None] = []
+
+        def done(err: KafkaError | None, _msg: Message) -> None:
+            errors.append(err)
+
+        self.producer.produce(
+            CHECKPOINT_TOPIC,
+            key=source.encode(),
+            value=checkpoint.to_json() if checkpoint else None,
+            on_delivery=done,
+        )
+        self.producer.flush(timeout)
+        if not errors or errors[0] is not None:
+            reason = errors[0].str() if errors and errors[0] else "no acknowledgement"
+            raise UnreachableError(f"writing the checkpoint of {source!r} failed: {reason}")

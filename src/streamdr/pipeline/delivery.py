@@ -1,0 +1,165 @@
+"""Delivering output events to a client HTTP endpoint: signature, breaker, backoff, verdict.
+
+``HttpSink.send`` makes one POST and classifies the answer; ``Deliverer.deliver`` retries
+with exponential backoff through the circuit breaker and returns an :class:`Outcome` — it never
+raises for an endpoint problem, so the worker can dead-letter and move on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from streamdr.observe import metrics
+from streamdr.pipeline.backoff import backoff_delay
+from streamdr.pipeline.breaker import Breaker, BreakerOpen, wait_for_trial
+from streamdr.pipeline.signing import SIGNATURE_HEADER, sign
+from streamdr.pipeline.transform import Delivery
+from streamdr.workflows.model import Workflow
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+EVENT_TIME_HEADER = "Streamdr-Event-Time"
+WORKFLOW_HEADER = "Streamdr-Workflow"
+
+
+class SinkError(Exception):
+    """One failed delivery attempt; ``retryable`` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict on one delivery: delivered, or the last error and how many attempts."""
+
+    delivered: bool
+    attempts: int
+    error: str | None = None
+    aborted: bool = False  # the worker is stopping; nothing was decided
+
+
+class HttpSink:
+    """POSTs signed JSON bodies to one URL over a kept-alive connection pool."""
+
+    def __init__(
+        self, workflow: Workflow, secret: bytes | None, client: httpx.Client | None = None
+    ) -> None:
+        if workflow.sink.url is None:
+            raise ValueError("an http sink needs a url")
+        self.url = workflow.sink.url
+        self.workflow = workflow.name
+        self.secret = secret
+        self.client = client or httpx.Client(
+            timeout=workflow.sink.timeout_seconds,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+
+    def headers(self, delivery: Delivery) -> dict[str, str]:
+        """Return the request headers for ``delivery`` (signature over the exact body)."""
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: delivery.idempotency_key,
+            EVENT_TIME_HEADER: delivery.event.commit_time.isoformat(),
+            WORKFLOW_HEADER: self.workflow,
+            **{f"Streamdr-Header-{k}": v for k, v in delivery.headers.items()},
+        }
+        if self.secret is not None:
+            headers[SIGNATURE_HEADER] = sign(self.secret, delivery.body, int(time.time()))
+        return headers
+
+    def send(self, delivery: Delivery) -> None:
+        """POST one delivery; raises SinkError (retryable or not) unless the answer is 2xx."""
+        try:
+            resp = self.client.post(self.url, content=delivery.body, headers=self.headers(delivery))
+        except httpx.TimeoutException as exc:
+            raise SinkError(
+                f"timeout after {self.client.timeout.read}s: {exc}", retryable=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise SinkError(
+                f"endpoint unreachable: {type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+        if 200 <= resp.status_code < 300:
+            return
+        detail = resp.text[:300].replace("\n", " ")
+        raise SinkError(
+            f"HTTP {resp.status_code} from {self.url}: {detail}",
+            retryable=resp.status_code in RETRYABLE_STATUS,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+def counts_against_endpoint(exc: BaseException) -> bool:
+    """Return True when ``exc`` says the endpoint is unwell (so the breaker counts it)."""
+    return isinstance(exc, SinkError) and exc.retryable
+
+
+class Deliverer:
+    """Delivers one event with retries, backoff and the breaker; see :meth:`deliver`."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        send: Callable[[Delivery], None],
+        breaker: Breaker,
+        sleep: Callable[[float], bool],
+    ) -> None:
+        self.workflow = workflow
+        self.send = send
+        self.breaker = breaker
+        self.sleep = sleep  # returns False when the worker is stopping
+
+    def deliver(self, delivery: Delivery) -> Outcome:
+        """Return the outcome after at most ``retry.max_attempts`` real attempts.
+
+        Waiting for an open breaker does not use up attempts: the record stays in Kafka (the
+        backlog) until the endpoint gets a trial call, so an outage fills the backlog, not
+        the DLQ. A permanent error (4xx) ends the attempts at once.
+        """
+        retry = self.workflow.retry
+        error, attempts = "no attempt made", 0
+        while attempts < retry.max_attempts:
+            if not wait_for_trial(self.breaker, self.sleep):
+                return Outcome(False, attempts, error, aborted=True)
+            try:
+                self._attempt(delivery)
+            except BreakerOpen:
+                continue  # another thread's failure re-opened it: wait again, no attempt used
+            except SinkError as exc:
+                attempts, error = attempts + 1, str(exc)
+                if not exc.retryable:
+                    return Outcome(False, attempts, error)
+                if attempts < retry.max_attempts and not self.sleep(
+                    backoff_delay(
+                        attempts, retry.initial_backoff_seconds, retry.max_backoff_seconds
+                    )
+                ):
+                    return Outcome(False, attempts, error, aborted=True)
+                continue
+            return Outcome(True, attempts + 1)
+        return Outcome(False, attempts, error)
+
+    def _attempt(self, delivery: Delivery) -> None:
+        name = self.workflow.name
+        started = time.perf_counter()
+        try:
+            self.breaker.call(lambda: self.send(delivery))
+        except BreakerOpen:
+            metrics.DELIVERY_ATTEMPTS.labels(name, "breaker_open").inc()
+            raise
+        except SinkError as exc:
+            result = "retryable" if exc.retryable else "permanent"
+            metrics.DELIVERY_ATTEMPTS.labels(name, result).inc()
+            raise
+        finally:
+            metrics.DELIVERY_LATENCY.labels(name).observe(time.perf_counter() - started)
+        metrics.DELIVERY_ATTEMPTS.labels(name, "ok").inc()

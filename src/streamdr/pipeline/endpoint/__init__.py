@@ -1,0 +1,1 @@
+"""The reference client endpoint: verifies signatures, applies each idempotency key once."""

@@ -1,0 +1,141 @@
+"""The reference endpoint's idempotency store (SQLite): each key is applied at most once.
+
+``apply`` inserts the key and bumps the counters in one transaction, so a crash can never leave
+a key applied without being counted or counted without being applied. WAL with
+``synchronous=NORMAL`` survives a kill -9 of the endpoint (not a power cut — it is a reference).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS applied (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    workflow TEXT,
+    event_time TEXT,
+    applied_at REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (channel, name)
+);
+"""
+COUNTERS = (
+    "received",
+    "applied",
+    "duplicates",
+    "rejected_signature",
+    "rejected_bad_request",
+    "failed_injected",
+    "refused_down",
+)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One applied event, as ``/applied`` lists it."""
+
+    seq: int
+    idempotency_key: str
+    channel: str
+    workflow: str | None
+    event_time: str | None
+    applied_at: float
+    payload: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the row for JSON."""
+        return self.__dict__.copy()
+
+
+class IdempotencyStore:
+    """Applied keys and counters in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def count(self, channel: str, name: str, by: int = 1) -> None:
+        """Add ``by`` to counter ``name`` of ``channel``."""
+        with self._lock:
+            self._bump(channel, name, by)
+
+    def _bump(self, channel: str, name: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters(channel, name, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(channel, name) DO UPDATE SET value = value + excluded.value",
+            (channel, name, by),
+        )
+
+    def apply(
+        self, key: str, channel: str, workflow: str | None, event_time: str | None, payload: str
+    ) -> bool:
+        """Apply ``key`` once; return True when applied now, False for a duplicate."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO applied"
+                    "(idempotency_key, channel, workflow, event_time, applied_at, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, channel, workflow, event_time, time.time(), payload),
+                )
+                fresh = cur.rowcount == 1
+                self._bump(channel, "received", 1)
+                self._bump(channel, "applied" if fresh else "duplicates", 1)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return fresh
+
+    def stats(self) -> dict[str, Any]:
+        """Return totals and per-channel counters."""
+        with self._lock:
+            rows = self._db.execute("SELECT channel, name, value FROM counters").fetchall()
+        channels: dict[str, dict[str, int]] = {}
+        for channel, name, value in rows:
+            channels.setdefault(channel, dict.fromkeys(COUNTERS, 0))[name] = value
+        totals = dict.fromkeys(COUNTERS, 0)
+        for counts in channels.values():
+            for name, value in counts.items():
+                totals[name] = totals.get(name, 0) + value
+        return {**totals, "channels": channels}
+
+    def applied(
+        self, after: int = 0, limit: int = 1000, channel: str | None = None
+    ) -> list[Applied]:
+        """Return applied events with ``seq`` above ``after``, oldest first."""
+        query = (
+            "SELECT seq, idempotency_key, channel, workflow, event_time, applied_at, payload "
+            "FROM applied WHERE seq > ?"
+        )
+        args: list[Any] = [after]
+        if channel is not None:
+            query += " AND channel = ?"
+            args.append(channel)
+        query += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [Applied(*row) for row in rows]
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()

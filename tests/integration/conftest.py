@@ -1,0 +1,32 @@
+"""Fixtures of the pipeline's integration tests: a real PostgreSQL for the session.
+
+PostgreSQL refuses to run as root; as root the cluster belongs to the ``postgres`` OS user and
+lives in a /tmp directory that user can reach (pytest's own tmp dirs are private to root).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamdr.lab.ports import free_ports
+from streamdr.pipeline.cdc.localpg import LocalPostgres
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL cluster with wal_level=logical on a free loopback port (initdb + pg_ctl)."""
+    root = Path(tempfile.mkdtemp(prefix="streamdr-pg-"))
+    root.chmod(0o755)
+    pg = LocalPostgres(root / "data", free_ports(1)[0])
+    pg.init()
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.destroy()
+        shutil.rmtree(root, ignore_errors=True)

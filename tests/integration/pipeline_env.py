@@ -1,0 +1,299 @@
+"""Building a pipeline environment inside a test: database, source, settings, endpoint, workers.
+
+Every test gets its own database, topic prefix and workflow names (uuid), on the session lab and
+the session PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from streamdr.lab.ports import free_ports
+from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.pipeline.cdc.service import build_reader, run_cdc
+from streamdr.pipeline.endpoint.server import EndpointProcess
+from streamdr.pipeline.sandbox import derive, write_settings
+from streamdr.settings.model import Settings, SourceSettings
+from streamdr.workflows.model import Workflow
+
+Identity = tuple[str, int, int]
+SECRET_ENV = "STREAMDR_TEST_SIGNING_SECRET"
+SECRET = "test-secret-" + uuid.uuid4().hex[:8]
+os.environ[SECRET_ENV] = SECRET
+ROOT = Path(__file__).resolve().parents[2]
+
+SCHEMA = """
+CREATE TABLE items (id bigint PRIMARY KEY, change_no bigint NOT NULL, note text);
+ALTER TABLE items REPLICA IDENTITY FULL;
+"""
+
+
+@dataclass
+class PipelineEnv:
+    """One test's pipeline: a database with table ``items``, a source, settings, an endpoint."""
+
+    pg: LocalPostgres
+    base: Settings
+    tmp: Path
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    stops: list[threading.Event] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    change_no: int = 0
+    rows: dict[int, int] = field(default_factory=dict)  # id -> change_no of its current state
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    readers: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.db = f"t_{self.uid}"
+        self.pg.create_database(self.db)
+        with psycopg.connect(self.pg.dsn(self.db), autocommit=True) as conn:
+            conn.execute(SCHEMA)
+        self.source = f"src-{self.uid}"
+        self.prefix = f"t{self.uid}"
+        self.settings = derive(
+            self.base,
+            sources={
+                self.source: SourceSettings(
+                    kind="postgres",
+                    dsn=self.pg.dsn(self.db),
+                    topic_prefix=self.prefix,
+                    tables=["public.items"],
+                )
+            },
+        )
+        self.settings_file = write_settings(self.settings, self.tmp / "streamdr.yaml")
+        self.topic = f"{self.prefix}.public.items"
+        self.endpoint = EndpointProcess(
+            free_ports(1)[0], self.tmp / "endpoint.db", secret_env=SECRET_ENV
+        )
+
+    # ----- workflow ------------------------------------------------------------------------
+    def workflow(self, name: str = "wf", transform: str = "passthrough", **over: Any) -> Workflow:
+        doc: dict[str, Any] = {
+            "name": f"{name}-{self.uid}",
+            "client": "client-a",
+            "tier": "standard",
+            "source": {"database": self.source, "tables": ["public.items"]},
+            "transformation": {"name": transform, "version": "1.0.0"},
+            "sink": {
+                "kind": "http",
+                "url": f"{self.endpoint.url}/events/{name}",
+                "signing_secret_env": SECRET_ENV,
+                "timeout_seconds": 5,
+            },
+            "retry": {"max_attempts": 3, "initial_backoff_seconds": 0.2, "max_backoff_seconds": 1},
+            "breaker": {"failure_threshold": 3, "reset_timeout_seconds": 2},
+        }
+        for key, value in over.items():
+            doc[key] = {**doc[key], **value} if isinstance(doc.get(key), dict) else value
+        return Workflow.model_validate(doc)
+
+    def free_port(self) -> int:
+        return free_ports(1)[0]
+
+    # ----- source writes -------------------------------------------------------------------
+    def write(
+        self,
+        inserts: int = 0,
+        updates: list[int] | None = None,
+        deletes: list[int] | None = None,
+        start_id: int | None = None,
+    ) -> set[Identity]:
+        """Apply changes in one transaction; return their identities (op, id, change_no)."""
+        with self.lock:
+            return self._write(inserts, updates or [], deletes or [], start_id)
+
+    def _write(
+        self, inserts: int, updates: list[int], deletes: list[int], start_id: int | None
+    ) -> set[Identity]:
+        done: set[Identity] = set()
+        first = start_id if start_id is not None else max(self.rows, default=0) + 1
+        with psycopg.connect(self.pg.dsn(self.db), autocommit=False) as conn:
+            for i in range(first, first + inserts):
+                self.change_no += 1
+                conn.execute("INSERT INTO items VALUES (%s, %s, 'n')", (i, self.change_no))
+                done.add(("insert", i, self.change_no))
+                self.rows[i] = self.change_no
+            for i in updates:
+                self.change_no += 1
+                conn.execute(
+                    "UPDATE items SET change_no = %s, note = 'u' WHERE id = %s", (self.change_no, i)
+                )
+                done.add(("update", i, self.change_no))
+                self.rows[i] = self.change_no
+            for i in deletes:
+                conn.execute("DELETE FROM items WHERE id = %s", (i,))
+                done.add(("delete", i, self.rows.pop(i)))
+            conn.commit()
+        return done
+
+    # ----- processes -----------------------------------------------------------------------
+    def start_cdc_thread(self) -> None:
+        stop = threading.Event()
+        reader = build_reader(self.settings, self.source, stop)
+        self.readers.append(reader)
+        thread = threading.Thread(target=run_cdc, args=(reader, stop, None), daemon=True)
+        thread.start()
+        self.stops.append(stop)
+        self.threads.append(thread)
+        self.wait_slot()
+
+    def start_cdc_process(self) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "streamdr", "cdc", "run", self.source]
+        proc = self._spawn(cmd, "cdc.log")
+        self.wait_slot()
+        return proc
+
+    def wait_slot(self, timeout: float = 60) -> None:
+        """Wait until CDC created its slot: only changes committed after that are captured."""
+
+        def exists() -> bool:
+            with psycopg.connect(self.pg.dsn(self.db), autocommit=True) as conn:
+                query = "SELECT 1 FROM pg_replication_slots WHERE database = %s"
+                return bool(conn.execute(query, (self.db,)).fetchone())
+
+        assert wait_until(exists, timeout), "CDC did not create its replication slot"
+
+    def start_worker_process(
+        self, workflows: list[Workflow], port: int = 0
+    ) -> subprocess.Popen[bytes]:
+        spec = self.tmp / f"worker-{uuid.uuid4().hex[:6]}.json"
+        spec.write_text(
+            json.dumps(
+                {
+                    "settings": str(self.settings_file),
+                    "port": port,
+                    "batch_size": 50,
+                    "workflows": [w.model_dump(mode="json") for w in workflows],
+                }
+            )
+        )
+        return self._spawn([sys.executable, "-m", "tests.worker_main", str(spec)], "worker.log")
+
+    def _spawn(self, cmd: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / log_name).open("ab")
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "STREAMDR_CONFIG": str(self.settings_file)},
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def close_threads(self) -> None:
+        """Stop the in-process CDC readers and wait for them."""
+        for stop in self.stops:
+            stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        self.stops, self.threads = [], []
+
+    def close(self) -> None:
+        for stop in self.stops:
+            stop.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.endpoint.stop()
+
+    # ----- verification --------------------------------------------------------------------
+    def applied(self, channel: str | None = None) -> list[Identity]:
+        """Return the identity of every event the endpoint applied (repeats included)."""
+        out = []
+        for item in self.endpoint.client.applied(channel):
+            p = item["payload"]
+            out.append((p["op"], p["key"]["id"], p["row"]["change_no"]))
+        return out
+
+    def wait_applied(
+        self, expected: set[Identity], timeout: float = 90, channel: str | None = None
+    ) -> list[Identity]:
+        """Wait until every expected identity is applied; return all applied identities."""
+        deadline = time.monotonic() + timeout
+        seen: list[Identity] = []
+        while time.monotonic() < deadline:
+            seen = self.applied(channel)
+            if expected <= set(seen):
+                return seen
+            time.sleep(0.5)
+        return seen
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.3) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def duplicates_applied(applied: list[Identity]) -> int:
+    """Return how many applied events repeat a change already applied (must be 0)."""
+    return len(applied) - len(set(applied))
+
+
+class Writer:
+    """Writes inserts in small transactions from a thread until stopped (steady load)."""
+
+    def __init__(self, env: PipelineEnv, batch: int = 10, pause: float = 0.05) -> None:
+        self.env = env
+        self.batch = batch
+        self.pause = pause
+        self.written: set[Identity] = set()
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.written |= self.env.write(inserts=self.batch)
+            except psycopg.Error as exc:  # the database may be down on purpose
+                self.errors.append(str(exc))
+                time.sleep(0.5)
+            time.sleep(self.pause)
+
+    def stop(self) -> set[Identity]:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.written
+
+
+def probe(port: int, path: str = "/ready") -> tuple[int, dict[str, Any]]:
+    """Return (status, JSON) of a worker probe, or (0, {}) when it does not answer."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+    except httpx.HTTPError:
+        return 0, {}
+    return resp.status_code, resp.json() if path != "/metrics" else {"text": resp.text}
