@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import check, drill, lab, topics
+from streamdr.cli import check, drill, failover, lab, offsets, replicate, topics
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -26,6 +26,10 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(topics.app, name="topics")
 app.add_typer(drill.app, name="drill")
 app.command("check")(check.check)
+app.add_typer(replicate.app, name="replicate")
+app.add_typer(offsets.app, name="offsets")
+app.command("failover")(failover.failover)
+app.command("failback")(failover.failback)
 
 
 def _version(value: bool) -> None:
