@@ -6,9 +6,12 @@ from streamdr.drills.broker_failover import BrokerFailoverDrill
 from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.history import save_report
 from streamdr.drills.report import DrillReport, utcnow
+from streamdr.drills.site_failover import ActiveActiveFailoverDrill, SiteFailoverDrill
 from streamdr.errors import InputError, StreamdrError
 
-DRILLS: dict[str, Drill] = {d.name: d for d in (BrokerFailoverDrill(),)}
+DRILLS: dict[str, Drill] = {
+    d.name: d for d in (BrokerFailoverDrill(), SiteFailoverDrill(), ActiveActiveFailoverDrill())
+}
 
 
 def get_drill(name: str) -> Drill:

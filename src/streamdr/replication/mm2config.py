@@ -39,12 +39,23 @@ class Mm2Tuning:
     tasks_max: int
     replication_factor: int
     heartbeat_interval_seconds: float = 1.0
+    connect_offset_partitions: int | None = None  # None: Connect's default (25)
 
     @staticmethod
     def from_settings(rep: ReplicationSettings, lab: bool) -> Mm2Tuning:
-        """Return tuning from the settings; the lab refreshes topics and groups every 2 s."""
+        """Return tuning from the settings.
+
+        The lab refreshes topics and groups every 2 s and gives MM2's Connect offset topic 5
+        partitions instead of 25 (fewer partitions for the lab's brokers to recover).
+        """
         refresh = rep.refresh_interval_seconds or (2.0 if lab else 60.0)
-        return Mm2Tuning(refresh, rep.offset_lag_max, rep.tasks_max, rep.replication_factor)
+        return Mm2Tuning(
+            refresh,
+            rep.offset_lag_max,
+            rep.tasks_max,
+            rep.replication_factor,
+            connect_offset_partitions=5 if lab else None,
+        )
 
 
 def validate_instance(name: str) -> str:
@@ -127,6 +138,9 @@ def mm2_properties(
         "sync.topic.acls.enabled": "false",
         "sync.topic.configs.enabled": "true",
     }
+    if tuning.connect_offset_partitions:
+        props["offset.storage.partitions"] = str(tuning.connect_offset_partitions)
+        props["status.storage.partitions"] = "1"
     if _uses_env(sites):
         props["config.providers"] = "env"
         props["config.providers.env.class"] = (

@@ -232,6 +232,11 @@ class Mm2Runner:
             hint=f"See {self.dir / 'supervisor.log'} and {self.dir / 'supervisor.out'}.",
         )
 
+    def kick(self) -> None:
+        """Ask the supervisor to start JVMs waiting out a restart backoff right away."""
+        if self.dir.exists():
+            (self.dir / "kick").write_text(f"{time.time()}\n")
+
     def status(self) -> Mm2Status:
         """Return the supervisor's last report, with liveness checked against /proc."""
         pid = self.supervisor_pid()

@@ -28,6 +28,8 @@ LOOP_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0
 STOP_TIMEOUT_S = 20.0
+# A JVM being replaced by a reload gets less time: it may be stuck on a dead site.
+RELOAD_STOP_S = 8.0
 EVENTS_KEPT = 50
 LOG = logging.getLogger("streamdr.mm2.supervisor")
 
@@ -51,6 +53,8 @@ class Child:
     backoff: float = 1.0
     last_exit_code: int | None = None
     last_exit_at: float | None = None
+    retiring_until: float | None = None
+    successor: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -106,6 +110,23 @@ class Child:
         self.backoff = min(BACKOFF_MAX_S, self.backoff * 2)
         self.proc = None
 
+    def retire(self, successor: dict[str, Any] | None) -> None:
+        """Begin replacing this JVM (by ``successor``'s spec, or by nothing)."""
+        self.successor = successor
+        self.retiring_until = time.time() + RELOAD_STOP_S
+        self.terminate()
+
+    def retired(self) -> bool:
+        """Return True once a retiring JVM is gone (SIGKILLed after RELOAD_STOP_S)."""
+        if self.proc is not None and self.proc.poll() is None:
+            if time.time() < (self.retiring_until or 0):
+                return False
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        Path(self.spec["dir"], "pid").unlink(missing_ok=True)
+        self.proc = None
+        return True
+
     def terminate(self) -> None:
         """Ask the JVM to shut down (MM2 stops its herders on SIGTERM)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -148,6 +169,7 @@ class Supervisor:
     generation: int = -1
     stopping: threading.Event = field(default_factory=threading.Event)
     config_mtime: int = -1
+    kick_mtime: int = -1
     started_at: float = field(default_factory=time.time)
 
     def load(self) -> dict[str, Any] | None:
@@ -165,17 +187,44 @@ class Supervisor:
     def apply(self, doc: dict[str, Any]) -> None:
         """Bring the children in line with ``doc``: stop changed or removed ones, add new ones."""
         wanted = {c["name"]: c for c in doc.get("children", [])}
-        for name in list(self.children):
-            if name not in wanted or wanted[name] != self.children[name].spec:
-                self.children.pop(name).stop()
-                self.events.append({"at": time.time(), "child": name, "event": "stopped (reload)"})
+        for name, child in self.children.items():
+            if wanted.get(name) != child.spec and child.successor != wanted.get(name):
+                child.retire(wanted.get(name))
+                self.events.append({"at": time.time(), "child": name, "event": "reloading"})
         for name, spec in wanted.items():
             self.children.setdefault(name, Child(spec))
         self.generation = int(doc.get("generation", 0))
 
+    def check_kick(self) -> None:
+        """Start children waiting out a backoff now (a site came back; see ``Mm2Runner.kick``)."""
+        try:
+            mtime = (self.run_dir / "kick").stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime == self.kick_mtime:
+            return
+        self.kick_mtime = mtime
+        for child in self.children.values():
+            if child.proc is None:
+                child.next_start_at, child.backoff = 0.0, 1.0
+        self.events.append({"at": time.time(), "child": "*", "event": "kicked"})
+
+    def _finish_retirements(self) -> None:
+        for name, child in list(self.children.items()):
+            if child.retiring_until is None or not child.retired():
+                continue
+            if child.successor is None:
+                del self.children[name]
+            else:
+                self.children[name] = Child(child.successor)
+            self.events.append({"at": time.time(), "child": name, "event": "reloaded"})
+
     def tick(self) -> None:
+        self._finish_retirements()
         now = time.time()
         for child in self.children.values():
+            if child.retiring_until is not None:
+                continue
             if child.proc is not None and child.proc.poll() is not None:
                 child.reap(self.events, now)
             if child.proc is None and now >= child.next_start_at:
@@ -204,6 +253,7 @@ class Supervisor:
                 doc = self.load()
                 if doc is not None:
                     self.apply(doc)
+                self.check_kick()
                 self.tick()
                 self.write_status("running")
                 self.stopping.wait(LOOP_S)

@@ -61,7 +61,7 @@ def current_topology(ctx: SwitchContext, scope: str, fallback_sets: list[Any]) -
 
 def _reachable(ctx: SwitchContext, site: str) -> bool:
     try:
-        KafkaAdmin(site, ctx.settings.sites[site], timeout=3.0).metadata(timeout=3.0)
+        KafkaAdmin(site, ctx.settings.sites[site], timeout=2.0).metadata(timeout=2.0)
     except StreamdrError:
         return False
     return True

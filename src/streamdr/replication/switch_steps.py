@@ -51,7 +51,7 @@ def _admin(ctx: SwitchContext, site: str, timeout: float = 10.0) -> KafkaAdmin:
 def confirm_source_down(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
     """Refuse when the old site still answers (an unplanned failover would split the brain)."""
     try:
-        _admin(ctx, plan.source, 3.0).metadata(timeout=3.0)
+        _admin(ctx, plan.source, 2.0).metadata(timeout=2.0)
     except StreamdrError as exc:
         return f"{plan.source} does not answer: {exc.message[:160]}"
     raise StateError(
@@ -122,8 +122,12 @@ def _only(topology: Topology, flows: list[Any]) -> Topology:
 def ensure_replication(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
     """Run MM2 for the current topology and wait until every flow is near-live."""
     changed = ctx.runner.apply(plan.before)
-    status = ctx.runner.status()
-    if not status.target_running(plan.target):
+    # A JVM that crash-looped while its target was down may be waiting out a long backoff.
+    ctx.runner.kick()
+    deadline = time.monotonic() + 30.0
+    while not ctx.runner.status().target_running(plan.target) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not ctx.runner.status().target_running(plan.target):
         raise StateError(
             f"MirrorMaker 2 writing into {plan.target!r} is not running",
             hint=f"See {ctx.runner.dir / plan.target / 'server.log'}.",

@@ -54,7 +54,7 @@ def validate_switch(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> list[
 def _source_topics(ctx: SwitchContext, site: str) -> set[str] | None:
     """Return the topics of ``site``, or None when it does not answer (expect every copy)."""
     try:
-        return set(KafkaAdmin(site, ctx.settings.sites[site], timeout=5.0).metadata().topics)
+        return set(KafkaAdmin(site, ctx.settings.sites[site], timeout=2.0).metadata().topics)
     except StreamdrError:
         return None
 
@@ -80,7 +80,7 @@ def _loop_topics(ctx: SwitchContext, plan: SwitchPlan) -> list[str]:
     out = []
     for site in sites:
         try:
-            topics = KafkaAdmin(site, ctx.settings.sites[site], timeout=5.0).metadata().topics
+            topics = KafkaAdmin(site, ctx.settings.sites[site], timeout=2.0).metadata().topics
         except StreamdrError:
             continue
         out += [f"{site}:{t}" for t in topics if names.is_loop_topic(t, site, sites)]
