@@ -97,3 +97,28 @@ def test_sha512_file_layouts():
     assert parse_sha512_file(f"{digest}  kafka_2.13-4.1.2.tgz\n") == digest
     with pytest.raises(ValueError):
         parse_sha512_file("kafka.tgz: 1234")
+
+
+def test_missing_java_is_a_clear_unreachable_error(monkeypatch, tmp_path):
+    from streamdr.errors import UnreachableError
+    from streamdr.lab.runtime import find_java
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UnreachableError) as info:
+        find_java()
+    assert "Java" in info.value.message and "apt-get" in (info.value.hint or "")
+
+
+def test_too_old_java_is_refused(monkeypatch, tmp_path):
+    from streamdr.errors import UnreachableError
+    from streamdr.lab.runtime import find_java
+
+    fake = tmp_path / "bin" / "java"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'java version \"1.8.0_292\"' >&2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(UnreachableError) as info:
+        find_java()
+    assert "too old" in info.value.message

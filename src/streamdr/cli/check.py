@@ -9,6 +9,7 @@ from rich.table import Table
 
 from streamdr.cli.render import out, print_json, status_mark
 from streamdr.cli.state import state
+from streamdr.policy.checks import CheckResult
 from streamdr.policy.service import run_checks
 
 
@@ -28,11 +29,16 @@ def check(
     else:
         table = Table("site", "item", "status", "offenders / detail")
         for r in results:
-            shown = ", ".join(r.offenders[:5]) + (
-                f" (+{len(r.offenders) - 5})" if len(r.offenders) > 5 else ""
-            )
-            table.add_row(r.site, r.id, status_mark(r.status == "pass"), shown or r.detail)
+            table.add_row(r.site, r.id, status_mark(r.status == "pass"), _describe(r))
         out.print(table)
         failed = sum(r.status != "pass" for r in results)
         out.print(f"Checklist: {len(results) - failed} pass, {failed} fail")
     raise typer.Exit(code)
+
+
+def _describe(result: CheckResult) -> str:
+    """Return offenders (at most five) and the detail, for the human table."""
+    shown = ", ".join(result.offenders[:5])
+    if len(result.offenders) > 5:
+        shown += f" (+{len(result.offenders) - 5} more)"
+    return "; ".join(part for part in (shown, result.detail) if part)
