@@ -106,7 +106,7 @@ def replicated(lab, lab_settings):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     yield names
-    run_cli("replicate", "stop", config=lab.settings_file)
+    run_cli("replicate", "stop", "--forget", config=lab.settings_file)
 
 
 def test_records_replicate_with_keys_headers_and_timestamps_intact(replicated, lab_settings):
@@ -260,6 +260,12 @@ def test_status_reports_lag_and_mm2_is_restarted_when_it_dies(replicated, lab, l
     assert {p["topic"] for p in doc["partitions"]} == {replicated["topic"], replicated["ftopic"]}
     assert doc["workflows"][0]["name"] == "explicit" and doc["tiers"][0]["name"] == "standard"
     assert doc["thresholds"] == {"warning_seconds": 300.0, "critical_seconds": 600.0}
+    items = {
+        i["id"]: i
+        for i in json.loads(run_cli("check", "--json", config=lab.settings_file).stdout)["items"]
+    }
+    assert items["replication.mm2-to-dr"]["status"] == "pass", items["replication.mm2-to-dr"]
+    assert items["replication.lag-alert"]["status"] == "pass", items["replication.lag-alert"]
     runner = Mm2Runner(lab_settings)
     victim = next(c for c in runner.status().children if c["target"] == "dr")
     process.kill(victim["pid"], runner.child_marker("dr"))

@@ -108,12 +108,25 @@ def status(
 
 
 @app.command()
-def stop(ctx: typer.Context, instance: Instance = DEFAULT_INSTANCE, json_out: Json = False) -> None:
+def stop(
+    ctx: typer.Context,
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget", help="Also remove its config and logs (`check` no longer expects it)."
+        ),
+    ] = False,
+    instance: Instance = DEFAULT_INSTANCE,
+    json_out: Json = False,
+) -> None:
     """Stop MirrorMaker 2 and its supervisor."""
     settings = state(ctx).settings()
-    stopped = Mm2Runner(settings, instance).stop()
+    runner = Mm2Runner(settings, instance)
+    stopped = runner.stop()
+    if forget:
+        runner.forget()
     if json_out:
-        print_json({"stopped": stopped, "instance": instance})
+        print_json({"stopped": stopped, "forgotten": forget, "instance": instance})
     else:
         out.print("MirrorMaker 2 stopped" if stopped else "MirrorMaker 2 was not running")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import signal
 import sys
 import time
@@ -262,6 +263,12 @@ class Mm2Runner:
             children,
             list(doc.get("events", [])),
         )
+
+    def forget(self) -> None:
+        """Remove this instance's state (config, status, logs) after :meth:`stop`."""
+        if self.supervisor_pid() is not None:
+            raise StateError("MM2 is still running", hint="Run `streamdr replicate stop` first.")
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def stop(self, *, timeout: float = STOP_TIMEOUT_S) -> bool:
         """Stop the supervisor and its MM2 JVMs; return False when nothing was running."""
