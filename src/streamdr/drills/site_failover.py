@@ -26,11 +26,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from streamdr.drills import site_helpers as helpers
 from streamdr.drills.context import DrillContext
 from streamdr.drills.report import DrillReport
 from streamdr.drills.site_traffic import DrillWorkload, EventSink, SiteProducer
-from streamdr.errors import InputError, StateError, StreamdrError
-from streamdr.kafka.admin import KafkaAdmin, TopicSpec
+from streamdr.errors import StateError
+from streamdr.kafka.admin import TopicSpec
 from streamdr.lab.cluster import Lab
 from streamdr.policy.tiers import DRILL_TARGETS, Targets, Tier
 from streamdr.replication.plan import SwitchKind, SwitchRequest
@@ -46,7 +47,6 @@ WARMUP_S = 6.0
 STEADY_S = 5.0
 RTO_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 90.0
-ISR_TIMEOUT_S = 300.0
 LAB_UP_TIMEOUT_S = 300.0
 LAB_TARGETS = Targets(rpo=timedelta(seconds=10), rto=timedelta(seconds=60))
 
@@ -76,7 +76,7 @@ class SiteFailoverDrill:
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
         """Run the drill against ``ctx.site`` (the site that is killed)."""
-        lab = _lab(ctx)
+        lab = helpers.lab_of(ctx)
         env = self._setup(ctx, report)
         try:
             self._scenario(ctx, report, lab, env)
@@ -92,7 +92,7 @@ class SiteFailoverDrill:
         topic, group = f"streamdr.drill.sf.{run}", f"streamdr-drill-sf-{run}"
         with report.step("preflight: both sites healthy, create the drill topic on each") as st:
             for site in (victim, survivor):
-                admin = _admin(ctx, site)
+                admin = helpers.site_admin(ctx, site)
                 if len(admin.metadata().brokers) < 3:
                     raise StateError(
                         f"site {site!r} has fewer than 3 brokers up",
@@ -129,11 +129,15 @@ class SiteFailoverDrill:
         with report.step("start steady traffic and consumers; wait for checkpoints") as st:
             env.workload.producers = self._producers(ctx, env)
             for site in env.topology.sites:
-                env.workload.start(site, _present(ctx, site, subscriptions(env.topology, site)))
+                env.workload.start(
+                    site, helpers.present(ctx, site, subscriptions(env.topology, site))
+                )
             for p in env.workload.producers:
                 p.start()
             time.sleep(WARMUP_S)
-            _wait_for(lambda: _checkpointed(ctx, env), 60, "MM2 checkpoints of the drill group")
+            helpers.wait_for(
+                lambda: helpers.checkpointed(ctx, env), 60, "MM2 checkpoints of the drill group"
+            )
             st.detail = f"{len(env.sink.applied_ids())} events applied during warm-up"
         with report.step(f"kill every broker of {env.victim}") as st:
             fault_at = time.time()
@@ -145,9 +149,11 @@ class SiteFailoverDrill:
         finally:
             with report.step(f"restart {env.victim}; wait for full ISR") as st:
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
-                _wait_isr(ctx, env.victim)
+                helpers.wait_isr(ctx, env.victim)
                 # The group's member from before the kill expires after its session timeout.
-                _wait_for(lambda: _group_empty(ctx, env.victim, env.group), 90, "stale member")
+                helpers.wait_for(
+                    lambda: helpers.group_empty(ctx, env.victim, env.group), 90, "stale member"
+                )
                 st.detail = "all partitions in full ISR; the stale group member expired"
         back = self._failback(ctx, report, env)
         self._drain_and_judge(ctx, report, env, fault_at, rto, lost_at_failover, result, back)
@@ -172,13 +178,13 @@ class SiteFailoverDrill:
             request = SwitchRequest(SwitchKind.FAILOVER, env.survivor, False, env.scope)
             result = execute(sctx, prepare(sctx, request, []))
             st.ok = bool(result["passed"])
-            st.detail = _steps_line(result)
+            st.detail = helpers.steps_line(result)
         return result
 
     def _wait_rto(self, report: DrillReport, env: _Env, fault_at: float) -> float | None:
         origin = self._rto_origin(env)
         with report.step(f"wait for the first event applied through {env.survivor}") as st:
-            _wait_for(
+            helpers.wait_for(
                 lambda: env.sink.first_applied_after(fault_at, env.survivor, origin) is not None,
                 RTO_TIMEOUT_S,
                 None,
@@ -192,7 +198,9 @@ class SiteFailoverDrill:
         """Keep delivering through the survivor until it has applied everything it received."""
         with report.step(f"deliver through {env.survivor}; drain the replicated backlog") as st:
             time.sleep(STEADY_S)
-            drained = _wait_for(lambda: _survivor_drained(ctx, env), RTO_TIMEOUT_S, None)
+            drained = helpers.wait_for(
+                lambda: helpers.survivor_drained(ctx, env), RTO_TIMEOUT_S, None
+            )
             lost = self._lost(env)
             st.ok = drained
             st.detail = (
@@ -220,7 +228,7 @@ class SiteFailoverDrill:
             sctx = self._context(ctx, env, None)
             request = SwitchRequest(SwitchKind.FAILBACK, env.victim, True, env.scope)
             result = execute(sctx, prepare(sctx, request, []))
-            st.ok, st.detail = bool(result["passed"]), _steps_line(result)
+            st.ok, st.detail = bool(result["passed"]), helpers.steps_line(result)
         return result
 
     def _drain_and_judge(
@@ -239,11 +247,11 @@ class SiteFailoverDrill:
             for p in env.workload.producers:
                 p.stop()
             acked = {e.event_id for p in env.workload.producers for e in p.events() if e.acked_at}
-            _wait_for(lambda: acked <= env.sink.applied_ids(), DRAIN_TIMEOUT_S, None)
+            helpers.wait_for(lambda: acked <= env.sink.applied_ids(), DRAIN_TIMEOUT_S, None)
             never = sorted(acked - env.sink.applied_ids())
             st.detail = f"{len(acked)} acknowledged, {len(never)} never applied"
         with report.step("check for replication loops") as st:
-            loops = _loop_check(ctx, env)
+            loops = helpers.loop_check(ctx, env)
             st.ok, st.detail = not loops, "; ".join(loops) or "no loop topics, counts stable"
         # Traffic lost at failover: from the oldest lost event to the fault.
         rpo_s = round(fault_at - min((e.sent_at for e in lost_at_failover), default=fault_at), 3)
@@ -257,8 +265,8 @@ class SiteFailoverDrill:
                 "redeliveries": env.sink.redeliveries(),
                 "acked": len(acked),
                 "applied": len(env.sink.applied_ids()),
-                "failover": _summary(failover),
-                "failback": _summary(failback),
+                "failover": helpers.summary(failover),
+                "failback": helpers.summary(failback),
                 "loops": loops,
                 "lab_targets": LAB_TARGETS.as_dict(),
             }
@@ -310,10 +318,10 @@ class SiteFailoverDrill:
                 doomed += [
                     f"mm2-{k}.{inst}.{site}.internal" for k in ("offsets", "configs", "status")
                 ]
-                admin = _admin(ctx, site)
+                admin = helpers.site_admin(ctx, site)
                 existing = admin.metadata().topics
                 admin.delete_topics([t for t in doomed if t in existing])
-            _wait_isr(ctx, env.victim)
+            helpers.wait_isr(ctx, env.victim)
             env.sink.close()
             st.detail = "MM2 stopped, topics deleted, full ISR"
 
@@ -339,129 +347,6 @@ class ActiveActiveFailoverDrill(SiteFailoverDrill):
     def _rto_origin(self, env: _Env) -> str | None:
         """Return the killed site's clients: the survivor served its own all along."""
         return "clients-" + env.victim
-
-
-def _lab(ctx: DrillContext) -> Lab:
-    site = ctx.settings.sites.get(ctx.site)
-    if not ctx.settings.lab_dir or site is None or not site.lab or len(ctx.settings.sites) != 2:
-        raise InputError(
-            "the site-failover drills kill a whole site, which streamdr can only do on the lab "
-            "(two lab sites)",
-            hint="Run it against `streamdr lab up`'s settings (or use `streamdr failover` "
-            "by hand on real sites).",
-        )
-    if ctx.settings.source is None:
-        raise InputError("the drill needs settings loaded from a file", hint="Pass --config.")
-    return Lab(Path(ctx.settings.lab_dir))
-
-
-def _admin(ctx: DrillContext, site: str) -> KafkaAdmin:
-    return KafkaAdmin(site, ctx.settings.sites[site], timeout=10.0)
-
-
-def _wait_for(predicate: Any, timeout: float, what: str | None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    if what is not None:
-        raise StateError(f"timed out after {timeout:.0f}s waiting for {what}")
-    return bool(predicate())
-
-
-def _checkpointed(ctx: DrillContext, env: _Env) -> bool:
-    from streamdr.replication.reader import read_checkpoints
-    from streamdr.replication.translate import last_checkpoints
-
-    topic = env.topology.names.checkpoints_topic(env.victim)
-    try:
-        cps = read_checkpoints(env.survivor, ctx.settings.sites[env.survivor], topic).records
-    except StreamdrError:
-        return False
-    return bool(last_checkpoints(cps, env.group))
-
-
-def _group_empty(ctx: DrillContext, site: str, group: str) -> bool:
-    from streamdr.replication.reader import describe_group
-
-    try:
-        return not describe_group(_admin(ctx, site), group).active
-    except StreamdrError:
-        return False
-
-
-def _survivor_drained(ctx: DrillContext, env: _Env) -> bool:
-    """Return True when the survivor's group committed the end of the victim's remote copy."""
-    from streamdr.replication.reader import describe_group
-
-    remote = env.topology.names.remote_topic(env.victim, env.topic)
-    admin = _admin(ctx, env.survivor)
-    try:
-        ends = admin.end_offsets(remote)
-        committed = describe_group(admin, env.group).offsets
-    except StreamdrError:
-        return False
-    return all(committed.get((remote, p), 0) >= end for p, end in ends.items() if end > 0)
-
-
-def _present(ctx: DrillContext, site: str, subs: dict[str, list[str]]) -> dict[str, list[str]]:
-    existing = set(_admin(ctx, site).metadata().topics)
-    return {g: [t for t in topics if t in existing] for g, topics in subs.items()}
-
-
-def _wait_isr(ctx: DrillContext, site: str) -> None:
-    admin = _admin(ctx, site)
-    admin.wait_until(
-        lambda md: (
-            len(md.brokers) >= 3
-            and all(
-                not p.under_replicated and not p.offline
-                for t in md.topics.values()
-                for p in t.partitions
-            )
-        ),
-        timeout=ISR_TIMEOUT_S,
-        what=f"full ISR on {site}",
-    )
-
-
-def _loop_check(ctx: DrillContext, env: _Env) -> list[str]:
-    names, sites = env.topology.names, env.topology.sites
-    problems, counts = [], []
-    for _ in range(2):
-        total = 0
-        for site in sites:
-            admin = _admin(ctx, site)
-            topics = admin.metadata().topics
-            problems += [f"{site}:{t}" for t in topics if names.is_loop_topic(t, site, sites)]
-            for t in topics:
-                if names.original_topic(t) == env.topic:
-                    total += sum(admin.end_offsets(t).values())
-        counts.append(total)
-        time.sleep(5.0)
-    if counts[0] != counts[1]:
-        problems.append(f"drill topics still growing at rest: {counts[0]} → {counts[1]} records")
-    return sorted(set(problems))
-
-
-def _steps_line(result: dict[str, Any]) -> str:
-    return ", ".join(f"{s['name']} {s['seconds']}s" for s in result["steps"])
-
-
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "run_id",
-        "passed",
-        "rto_seconds",
-        "rpo_seconds_estimate",
-        "messages_not_replicated_estimate",
-        "lag_sample_age_seconds",
-    )
-    return {k: result.get(k) for k in keys} | {
-        "steps": [{k: s[k] for k in ("name", "seconds", "status")} for s in result["steps"]],
-        "validation_failures": result.get("validation", {}).get("failures", []),
-    }
 
 
 __all__ = ["ActiveActiveFailoverDrill", "SiteFailoverDrill"]

@@ -27,7 +27,7 @@ from streamdr.replication.topology import (
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 
-READY_TIMEOUT_S = 180.0
+READY_TIMEOUT_S = 300.0
 
 
 def deployed_sets(settings: Settings, store: MetadataStore) -> list[ReplicatedSet]:
@@ -141,7 +141,11 @@ def _flow_ready(settings: Settings, topology: Topology, flow: Any, since_ms: int
 
 
 def status(settings: Settings, runner: Mm2Runner) -> tuple[dict[str, Any], int]:
-    """Return the status document and exit code (0 ok/warning, 1 critical or MM2 down)."""
+    """Return the status document and exit code.
+
+    0: running with lag ok or warning; 1: not configured, a JVM or the supervisor is down
+    (``degraded``/``down``), or a partition's lag is critical.
+    """
     st = runner.status()
     topology = runner.topology()
     doc: dict[str, Any] = st.as_dict()
@@ -157,7 +161,9 @@ def status(settings: Settings, runner: Mm2Runner) -> tuple[dict[str, Any], int]:
     }
     report = measure_lag(settings, topology)
     doc.update(report.as_dict())
-    if not st.supervisor_running or not all(c["running"] for c in st.children):
-        doc["status"] = "down" if not st.supervisor_running else doc["status"]
-    failing = not st.supervisor_running or report.status is LagStatus.CRITICAL
+    if not st.supervisor_running:
+        doc["status"] = "down"
+    elif not all(c["running"] for c in st.children):
+        doc["status"] = "degraded"
+    failing = doc["status"] in ("down", "degraded") or report.status is LagStatus.CRITICAL
     return doc, 1 if failing else 0
