@@ -185,6 +185,10 @@ def _worker_properties(topology: Topology, instance: str) -> dict[str, str]:
         # offset flush; flushing at the checkpoint interval keeps translations exact when idle.
         flush = min((f.emit_interval_seconds for f in flows), default=60.0)
         props[f"{target}.offset.flush.interval.ms"] = str(int(max(1.0, flush) * 1000))
+        # Connect holds a lost worker's tasks for up to 5 minutes by default, waiting for it to
+        # come back; with one MM2 JVM per target the "lost" worker is its own previous life
+        # (a restart, or a target site that went away), so reassign at once.
+        props[f"{target}.scheduled.rebalance.max.delay.ms"] = "0"
         if instance == DEFAULT_INSTANCE:
             continue
         sources = {s for s in topology.sites if s != target}

@@ -41,6 +41,8 @@ def _cluster(name: str, site: SiteSettings, target: bool, rf: int, flush_ms: int
             "offset.storage.replication.factor": rf,
             "status.storage.replication.factor": rf,
             "offset.flush.interval.ms": flush_ms,
+            # One replica: do not hold a restarted worker's tasks for 5 minutes.
+            "scheduled.rebalance.max.delay.ms": 0,
         }
     return doc
 
