@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from streamdr.replication.switch import SwitchContext
 
 NEAR_LIVE_SECONDS = 10.0
+# Under live traffic a few records are always in flight; a lag probe that times out on a busy
+# machine must not hold the gate, so a small backlog counts as near-live too.
+NEAR_LIVE_MESSAGES = 1000
 GROUP_EMPTY_TIMEOUT_S = 60.0
 SOFT_STEPS = frozenset({"validate", "notify"})
 
@@ -135,7 +138,8 @@ def ensure_replication(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> st
 
     def near_live(report: LagReport) -> bool:
         return not any(f.error for f in report.flows) and all(
-            p.seconds_behind is not None and p.seconds_behind <= NEAR_LIVE_SECONDS
+            p.messages_behind <= NEAR_LIVE_MESSAGES
+            or (p.seconds_behind is not None and p.seconds_behind <= NEAR_LIVE_SECONDS)
             for p in report.partitions
         )
 
