@@ -41,6 +41,7 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/lab_baseline.py
+	$(BIN)/python bench/replication.py
 
 clean-lab: $(STAMP)
 	$(BIN)/streamdr lab down --purge

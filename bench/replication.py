@@ -15,7 +15,7 @@ The strategy's open question 1 ("can a single MirrorMaker instance keep replicat
 5. Rate steps (``--step-seconds`` each) from ``--rate`` upwards until p99 lag >= 5 s or the
    producer cannot hold the rate: the highest rate with p99 < 5 s.
 
-Usage: python bench/replication.py [--lab-dir /tmp/bench-lab-5] [--rate 10000] [--seconds 60]
+Usage: python bench/replication.py [--lab-dir DIR] [--rate 10000] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
+import tempfile
 import threading
 import time
 import uuid
@@ -211,7 +213,12 @@ def drain(settings: Settings, topic: str, remote: str, records: int, size: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lab-dir", type=Path, default=Path("/tmp/bench-lab-5/lab"))
+    parser.add_argument(
+        "--lab-dir",
+        type=Path,
+        default=None,
+        help="Lab directory (default: a fresh temporary one, purged afterwards).",
+    )
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
@@ -221,13 +228,16 @@ def main() -> None:
     parser.add_argument("--keep-lab", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    lab = Lab(args.lab_dir)
+    scratch = None if args.lab_dir else Path(tempfile.mkdtemp(prefix="streamdr-bench-rep-"))
+    lab = Lab(args.lab_dir or scratch / "lab")
     lab.up()
     try:
         result, markdown = run(lab, args)
     finally:
         if not args.keep_lab:
             lab.down(purge=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
     emit("replication", result, markdown)
 
 

@@ -212,9 +212,13 @@ def test_internal_records_written_by_mm2_parse_and_translate_within_lag_max(
 def _exact_positions(site, remote, committed):
     """Return, per partition, the downstream offset holding the group's next upstream record."""
     out = {}
+    ends = KafkaAdmin("dr", site).end_offsets(remote)
     consumer = make_consumer(site, f"it-exact-{uuid.uuid4().hex[:6]}")
     try:
         for part, upstream in committed.items():
+            if upstream == RECORDS // 3:  # the group is at the end: the exact position is the end
+                out[part] = ends[part]
+                continue
             consumer.assign([TopicPartition(remote, part, 0)])
             while True:
                 msg = consumer.poll(5.0)
@@ -290,7 +294,7 @@ def test_planned_failover_and_failback_lose_nothing(replicated, lab, lab_setting
         produced.add(f"p-{i}")
     producer.flush(30)
     seen = [m.value().decode() for m in consume(sites["primary"], group, [topic], 200)]
-    # Planned failover: MM2 catches up, offsets are translated exactly, the lab file is switched.
+    # Planned failover: MM2 catches up, offsets are translated, the lab file is switched.
     proc = run_cli(
         "failover",
         "--to",
@@ -329,17 +333,12 @@ def test_planned_failover_and_failback_lose_nothing(replicated, lab, lab_setting
     assert "active_site: primary" in lab.settings_file.read_text()
     # Back home: the rest of dr's events arrive through dr_<topic>; nothing is missing.
     home_remote = NAMES.remote_topic("dr", topic)
-    seen += [
-        m.value().decode()
-        for m in consume(
-            sites["primary"],
-            group,
-            [topic, home_remote],
-            len(produced) - len(set(seen)),
-            timeout=60,
-        )
-    ]
+    late = drain(sites["primary"], group, [topic, home_remote])
+    assert {f"d-{i}" for i in range(150, 200)} <= set(late)
+    seen += late
     assert produced <= set(seen), sorted(produced - set(seen))[:10]
+    # Offsets were translated, not reset: re-reads stay within offset.lag.max per partition.
+    assert len(seen) - len(set(seen)) <= 2 * 3 * OFFSET_LAG_MAX
     assert not back["validation"]["loop_topics"]
     history = json.loads(
         run_cli("failover", "--history", "--json", config=lab.settings_file).stdout

@@ -38,7 +38,7 @@ from streamdr.replication.plan import SwitchKind, SwitchRequest
 from streamdr.replication.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
 from streamdr.replication.switch import SwitchContext, execute, prepare
-from streamdr.replication.switching import record_active_site
+from streamdr.replication.switching import forget_scope, record_active_site
 from streamdr.replication.topology import Topology, explicit_set, plan_topology, subscriptions
 
 PARTITIONS = 3
@@ -322,6 +322,7 @@ class SiteFailoverDrill:
                 existing = admin.metadata().topics
                 admin.delete_topics([t for t in doomed if t in existing])
             helpers.wait_isr(ctx, env.victim)
+            forget_scope(ctx.store, env.scope)
             env.sink.close()
             st.detail = "MM2 stopped, topics deleted, full ISR"
 

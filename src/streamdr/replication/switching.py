@@ -57,6 +57,12 @@ def record_active_site(
             )
 
 
+def forget_scope(store: MetadataStore, scope: str) -> None:
+    """Remove the active-site record of ``scope`` (a finished drill's own scope)."""
+    with store.begin() as conn:
+        conn.execute(site_state.delete().where(site_state.c.scope == scope))
+
+
 def run_switch_hook(settings: Settings, site: str, from_site: str) -> str:
     """Tell the world ``site`` is active; return what was done.
 

@@ -30,10 +30,13 @@ def validate_switch(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> list[
     missing = [t for t in expected if t not in topics]
     if missing:
         failures.append(f"remote topics missing on {plan.target}: {', '.join(missing)}")
-    uncommitted = []
-    for group in flow.groups if flow else ():
-        if not describe_group(target, group).offsets:
-            uncommitted.append(group)
+    # Groups that had a position to translate must now have offsets on the target (a group that
+    # never committed on the source has nothing to carry over).
+    uncommitted = [
+        tr.group
+        for tr in st.translations
+        if tr.offsets and not describe_group(target, tr.group).offsets
+    ]
     if uncommitted:
         failures.append(f"groups without committed offsets on {plan.target}: {uncommitted}")
     failures += _rpo_failures(plan, st)
