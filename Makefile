@@ -41,7 +41,7 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/lab_baseline.py
-	$(BIN)/python bench/replication.py
+	$(BIN)/python -m bench.replication
 
 clean-lab: $(STAMP)
 	$(BIN)/streamdr lab down --purge

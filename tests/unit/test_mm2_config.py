@@ -81,6 +81,8 @@ def test_properties_carry_flows_tiers_and_the_strategy_defaults():
     assert props["primary->dr.emit.checkpoints.interval.seconds"] == "6"
     assert props["dr.offset.flush.interval.ms"] == "6000"
     assert props["dr.scheduled.rebalance.max.delay.ms"] == "0"
+    assert props["dr.producer.enable.idempotence"] == "true"
+    assert props["dr.producer.max.in.flight.requests.per.connection"] == "5"
 
 
 def test_regexes_survive_the_properties_file_and_match_exactly():

@@ -23,6 +23,15 @@ from streamdr.settings.replication import ReplicationSettings
 POLICY_CLASS = "org.apache.kafka.connect.mirror.DefaultReplicationPolicy"
 DEFAULT_INSTANCE = "default"
 INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+# Connect's source-task producer disables idempotence and allows one request in flight, which
+# caps a task at one round trip per batch; with idempotence, 5 in flight keep per-partition order
+# and make a retried batch land once. A little linger fills batches at high rates.
+WRITER_PRODUCER = {
+    "enable.idempotence": "true",
+    "max.in.flight.requests.per.connection": "5",
+    "linger.ms": "10",
+    "batch.size": "262144",
+}
 _SASL_MODULES = {
     "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
     "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
@@ -189,6 +198,7 @@ def _worker_properties(topology: Topology, instance: str) -> dict[str, str]:
         # come back; with one MM2 JVM per target the "lost" worker is its own previous life
         # (a restart, or a target site that went away), so reassign at once.
         props[f"{target}.scheduled.rebalance.max.delay.ms"] = "0"
+        props.update({f"{target}.producer.{k}": v for k, v in WRITER_PRODUCER.items()})
         if instance == DEFAULT_INSTANCE:
             continue
         sources = {s for s in topology.sites if s != target}
