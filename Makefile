@@ -48,8 +48,10 @@ test: setup lint
 	$(BIN)/pytest -q tests/unit tests/contract tests/integration
 
 bench: setup
-	$(BIN)/python bench/lab_baseline.py
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python -m bench.lab_baseline
+	$(BIN)/python -m bench.backup_restore
+	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.replication
 
 clean-lab: $(STAMP)
 	-$(BIN)/streamdr demo down

@@ -20,9 +20,11 @@ from streamdr.cli import (
     dlq,
     drill,
     endpoint,
+    failover,
     keys,
     lab,
     offsets,
+    replicate,
     restore,
     rollback,
     run,
@@ -57,6 +59,9 @@ app.command("check")(check.check)
 app.add_typer(backup.app, name="backup")
 app.command("restore")(restore.restore)
 app.add_typer(offsets.app, name="offsets")
+app.add_typer(replicate.app, name="replicate")
+app.command("failover")(failover.failover)
+app.command("failback")(failover.failback)
 
 
 def _version(value: bool) -> None:

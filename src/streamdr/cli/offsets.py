@@ -13,6 +13,7 @@ from rich.table import Table
 from streamdr.backup.model import parse_time
 from streamdr.backup.snapshots import take_groups_snapshot
 from streamdr.backup.targets import backup_stores
+from streamdr.cli.offsets_translate import translate
 from streamdr.cli.render import out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
@@ -146,3 +147,7 @@ def restore_snapshot(
         )
     else:
         _render(changes, not dry_run, warnings, "drop --dry-run")
+
+
+# Cross-site offset translation (replication capability) lives in its own module.
+app.command("translate")(translate)

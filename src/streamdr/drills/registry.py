@@ -10,6 +10,7 @@ from streamdr.drills.endpoint_outage import EndpointOutageDrill
 from streamdr.drills.history import save_report
 from streamdr.drills.repo_recovery import RepoRecoveryDrill
 from streamdr.drills.report import DrillReport, utcnow
+from streamdr.drills.site_failover import ActiveActiveFailoverDrill, SiteFailoverDrill
 from streamdr.drills.topic_restore import TopicRestoreDrill
 from streamdr.drills.workflow_failure import WorkflowFailureDrill
 from streamdr.errors import InputError, StreamdrError
@@ -24,6 +25,8 @@ DRILLS: dict[str, Drill] = {
         EndpointOutageDrill(),
         CdcSourceOutageDrill(),
         TopicRestoreDrill(),
+        SiteFailoverDrill(),
+        ActiveActiveFailoverDrill(),
     )
 }
 

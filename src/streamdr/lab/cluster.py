@@ -343,13 +343,27 @@ class Lab:
         with self._locked():
             layout = self.layout() if self.state_file.exists() else None
             nodes = [n for s in layout.sites for n in s.nodes] if layout else []
-            stopped = len(self._stop_nodes(nodes))
+            # Supervisors (e.g. of MirrorMaker 2) first, or they would restart what we stop.
+            stopped = self._stop_supervisors()
+            stopped += len(self._stop_nodes(nodes))
             for pid in process.find_marked(f"{self.dir}#"):
                 process.signal_pid(pid, signal.SIGKILL)
                 stopped += 1
         if purge and self.dir.exists():
             shutil.rmtree(self.dir)
         return stopped
+
+    def _stop_supervisors(self, timeout: float = 60.0) -> int:
+        """SIGTERM every supervisor marked ``<lab>#supervisor#…`` and wait; return how many."""
+        prefix = process.marker(self.dir, process.SUPERVISOR, "")
+        marked = [(pid, process.marker_of(pid) or prefix) for pid in process.find_marked(prefix)]
+        for pid, _ in marked:
+            process.signal_pid(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for pid, mark in marked:
+            if not process.wait_gone(pid, mark, max(0.1, deadline - time.monotonic())):
+                process.kill(pid, mark)
+        return len(marked)
 
     def _node(self, site: str, node_id: int) -> tuple[SiteLayout, NodeLayout]:
         layout = self.require_layout()

@@ -3,6 +3,11 @@
 A lab JVM carries ``-Dstreamdr.lab=<lab dir>#<site>#<node>`` on its command line, so a PID is
 trusted only when ``/proc/<pid>/cmdline`` still carries that marker (a stale PID file that now
 names another process is ignored), and ``lab down`` can find JVMs whose PID file is gone.
+
+Other processes tied to a lab use the same scheme with a role in place of the site:
+``<lab dir>#mm2#<instance>-<target>`` for MirrorMaker 2 JVMs and
+``<lab dir>#supervisor#<name>`` for the Python supervisors that restart them (a supervisor
+passes the marker as a plain argument). ``lab down`` stops supervisors first.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from pathlib import Path
 
 PROC = Path("/proc")
+SUPERVISOR = "supervisor"
 
 
 def marker(lab_dir: Path, site: str, node: int | str) -> str:
@@ -90,6 +96,15 @@ def find_marked(prefix: str) -> list[int]:
             if cmd and f"-Dstreamdr.lab={prefix}" in cmd:
                 pids.append(int(entry.name))
     return pids
+
+
+def marker_of(pid: int) -> str | None:
+    """Return the marker on ``pid``'s command line, or None."""
+    cmd = _cmdline(pid) or ""
+    for arg in cmd.split(" "):
+        if arg.startswith("-Dstreamdr.lab="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def signal_pid(pid: int, sig: signal.Signals) -> None:

@@ -16,6 +16,7 @@ from streamdr.policy.checks import (
 )
 from streamdr.policy.inspect import snapshot_site
 from streamdr.policy.quorum import QuorumStatus
+from streamdr.policy.replication_checks import evaluate_replication, gather_replication
 from streamdr.policy.topic_policy import TopicPolicy
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
@@ -60,5 +61,7 @@ def run_checks(
     results.append(
         check_drill_recency(last_passed(store, "broker-failover"), now or datetime.now(UTC))
     )
+    if site is None:
+        results += evaluate_replication(gather_replication(settings, store))
     results = [r for r in results if r.id not in (skip or set())]
     return results, overall_exit_code(results)

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from streamdr.settings.replication import ReplicationSettings
+
 SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -225,6 +227,7 @@ class Settings(_Strict):
     config_repo: ConfigRepoSettings | None = None
     artifacts: ArtifactSettings | None = None
     lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
+    replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -242,6 +245,9 @@ class Settings(_Strict):
         for name, source in self.sources.items():
             if source.site is not None and source.site not in self.sites:
                 raise ValueError(f"source {name!r} names unknown site {source.site!r}")
+        home = self.replication.home_site
+        if home is not None and home not in self.sites:
+            raise ValueError(f"replication.home_site {home!r} is not one of the sites")
         for topic in self.topics:
             unknown = set(topic.sites or []) - set(self.sites)
             if unknown:

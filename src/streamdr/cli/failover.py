@@ -1,0 +1,196 @@
+"""`streamdr failover` and `streamdr failback`: the site-switch runbook as code.
+
+A plan is printed first; ``--dry-run`` stops there, ``--yes`` skips the confirmation, ``--json``
+prints one document (and needs ``--yes`` to execute). Runs are recorded step by step and can be
+resumed (``--resume N``) or abandoned after a manual revert (``--abandon N``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from streamdr.cli.render import err, out, print_json, status_mark
+from streamdr.cli.state import CliState, state
+from streamdr.errors import InputError
+from streamdr.replication import runs
+from streamdr.replication.plan import SwitchKind, SwitchPlan, SwitchRequest
+from streamdr.replication.runner import Mm2Runner
+from streamdr.replication.runs import StepRecord
+from streamdr.replication.service import deployed_sets
+from streamdr.replication.switch import SwitchContext, abandon, execute, prepare, resume
+from streamdr.replication.switching import PLATFORM_SCOPE
+from streamdr.replication.workload import workload_from_settings
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Resume = Annotated[int | None, typer.Option(help="Resume the failed run with this id.")]
+Abandon = Annotated[
+    int | None, typer.Option(help="Mark a failed run abandoned (after reverting it by hand).")
+]
+History = Annotated[bool, typer.Option("--history", help="List recent runs.")]
+AllowMissing = Annotated[
+    bool,
+    typer.Option(
+        "--allow-missing-checkpoints",
+        help="Groups without checkpoints start from the earliest replicated offset.",
+    ),
+]
+
+
+def _progress(step: StepRecord) -> None:
+    mark = "[green]ok[/]" if step.status == runs.DONE else "[red]failed[/]"
+    took = step.as_dict()["seconds"]
+    err.print(f"  {mark} {step.name} ({took}s): {step.detail}")
+
+
+def _context(st: CliState, json_out: bool) -> SwitchContext:
+    settings = st.settings()
+    return SwitchContext(
+        settings,
+        st.store(),
+        Mm2Runner(settings),
+        workload_from_settings(settings),
+        on_step=None if json_out else _progress,
+    )
+
+
+def _print_plan(plan: SwitchPlan) -> None:
+    kind = "planned " if plan.request.planned else ""
+    out.print(f"[bold]{kind}{plan.request.kind}[/] {plan.source} → {plan.target}")
+    for i, step in enumerate(plan.steps, start=1):
+        out.print(f"  {i}. [bold]{step.name}[/]: {step.action}")
+    for warning in plan.warnings:
+        out.print(f"  [yellow]warning:[/] {warning}")
+
+
+def _print_result(doc: dict[str, Any]) -> None:
+    out.print(
+        f"{doc['kind']} {doc['from']} → {doc['to']}: {status_mark(doc['passed'])} "
+        f"(run {doc['run_id']})"
+    )
+    out.print(
+        f"  RTO {doc['rto_seconds']}s; RPO estimate {doc['rpo_seconds_estimate']}s, "
+        f"{doc['messages_not_replicated_estimate']} messages not replicated"
+    )
+    for failure in doc.get("validation", {}).get("failures", []):
+        out.print(f"  [red]validation:[/] {failure}")
+
+
+def _history(st: CliState, json_out: bool) -> None:
+    rows = runs.list_runs(st.store(), None)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("id", "kind", "from", "to", "planned", "status", "started", "RTO s")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["kind"],
+            r["from"],
+            r["to"],
+            str(r["planned"]),
+            r["status"],
+            str(r["started_at"]),
+            str(r["rto_seconds"]),
+        )
+    out.print(table)
+
+
+def _switch(
+    ctx: typer.Context,
+    request: SwitchRequest | None,
+    *,
+    dry_run: bool,
+    yes: bool,
+    json_out: bool,
+    resume_id: int | None,
+    abandon_id: int | None,
+) -> None:
+    st = state(ctx)
+    sctx = _context(st, json_out)
+    if abandon_id is not None:
+        doc = abandon(sctx, abandon_id)
+        print_json(doc) if json_out else out.print(f"Run {abandon_id} marked abandoned")
+        return
+    if resume_id is not None:
+        doc = resume(sctx, resume_id)
+    else:
+        if request is None:
+            raise InputError("--to SITE is required", hint="e.g. `streamdr failover --to dr`.")
+        plan = prepare(sctx, request, deployed_sets(sctx.settings, sctx.store))
+        if dry_run:
+            print_json({"dry_run": True, "plan": plan.as_dict()}) if json_out else _print_plan(plan)
+            return
+        if not yes:
+            if json_out:
+                raise InputError("--json needs --yes to execute", hint="Add --yes, or --dry-run.")
+            _print_plan(plan)
+            typer.confirm("Proceed?", abort=True)
+        doc = execute(sctx, plan)
+    print_json(doc) if json_out else _print_result(doc)
+    raise typer.Exit(0 if doc["passed"] else 1)
+
+
+def failover(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option("--to", help="Site to make active.")] = None,
+    planned: Annotated[
+        bool, typer.Option("--planned", help="Fence the active site and wait for lag 0 first.")
+    ] = False,
+    allow_missing: AllowMissing = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    resume_id: Resume = None,
+    abandon_id: Abandon = None,
+    history: History = False,
+    json_out: Json = False,
+) -> None:
+    """Make another site active: translated offsets, switch hook, workers restarted."""
+    if history:
+        _history(state(ctx), json_out)
+        return
+    request = (
+        SwitchRequest(SwitchKind.FAILOVER, to, planned, PLATFORM_SCOPE, allow_missing)
+        if to
+        else None
+    )
+    _switch(
+        ctx,
+        request,
+        dry_run=dry_run,
+        yes=yes,
+        json_out=json_out,
+        resume_id=resume_id,
+        abandon_id=abandon_id,
+    )
+
+
+def failback(
+    ctx: typer.Context,
+    to: Annotated[
+        str | None, typer.Option("--to", help="The home site (default: replication.home_site).")
+    ] = None,
+    allow_missing: AllowMissing = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    resume_id: Resume = None,
+    abandon_id: Abandon = None,
+    json_out: Json = False,
+) -> None:
+    """Return to the home site: reverse replication, catch up, fence, switch (planned)."""
+    settings = state(ctx).settings()
+    home = to or settings.replication.home_site or next(iter(settings.sites))
+    request = SwitchRequest(SwitchKind.FAILBACK, home, True, PLATFORM_SCOPE, allow_missing)
+    _switch(
+        ctx,
+        request,
+        dry_run=dry_run,
+        yes=yes,
+        json_out=json_out,
+        resume_id=resume_id,
+        abandon_id=abandon_id,
+    )

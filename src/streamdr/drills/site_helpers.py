@@ -1,0 +1,145 @@
+"""Helpers of the site-failover drills: lab access, waiting, site health, loop checks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from streamdr.drills.context import DrillContext
+from streamdr.errors import InputError, StateError, StreamdrError
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.lab.cluster import Lab
+from streamdr.replication.reader import describe_group, read_checkpoints
+from streamdr.replication.translate import last_checkpoints
+
+if TYPE_CHECKING:
+    from streamdr.drills.site_failover import _Env
+
+ISR_TIMEOUT_S = 300.0
+
+
+def lab_of(ctx: DrillContext) -> Lab:
+    """Return the lab of ``ctx``; raises InputError when the sites are not two lab sites."""
+    site = ctx.settings.sites.get(ctx.site)
+    if not ctx.settings.lab_dir or site is None or not site.lab or len(ctx.settings.sites) != 2:
+        raise InputError(
+            "the site-failover drills kill a whole site, which streamdr can only do on the lab "
+            "(two lab sites)",
+            hint="Run it against `streamdr lab up`'s settings (or use `streamdr failover` "
+            "by hand on real sites).",
+        )
+    if ctx.settings.source is None:
+        raise InputError("the drill needs settings loaded from a file", hint="Pass --config.")
+    return Lab(Path(ctx.settings.lab_dir))
+
+
+def site_admin(ctx: DrillContext, site: str) -> KafkaAdmin:
+    """Return an admin client of ``site``."""
+    return KafkaAdmin(site, ctx.settings.sites[site], timeout=10.0)
+
+
+def wait_for(predicate: Any, timeout: float, what: str | None) -> bool:
+    """Poll ``predicate`` until true; on timeout raise StateError naming ``what``, or return."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    if what is not None:
+        raise StateError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return bool(predicate())
+
+
+def checkpointed(ctx: DrillContext, env: _Env) -> bool:
+    """Return True once MM2 checkpointed the drill group on the survivor."""
+    topic = env.topology.names.checkpoints_topic(env.victim)
+    try:
+        cps = read_checkpoints(env.survivor, ctx.settings.sites[env.survivor], topic).records
+    except StreamdrError:
+        return False
+    return bool(last_checkpoints(cps, env.group))
+
+
+def group_empty(ctx: DrillContext, site: str, group: str) -> bool:
+    """Return True when ``group`` has no members on ``site``."""
+    try:
+        return not describe_group(site_admin(ctx, site), group).active
+    except StreamdrError:
+        return False
+
+
+def survivor_drained(ctx: DrillContext, env: _Env) -> bool:
+    """Return True when the survivor's group committed the end of the victim's remote copy."""
+    remote = env.topology.names.remote_topic(env.victim, env.topic)
+    admin = site_admin(ctx, env.survivor)
+    try:
+        ends = admin.end_offsets(remote)
+        committed = describe_group(admin, env.group).offsets
+    except StreamdrError:
+        return False
+    return all(committed.get((remote, p), 0) >= end for p, end in ends.items() if end > 0)
+
+
+def present(ctx: DrillContext, site: str, subs: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Return ``subs`` keeping only topics that exist on ``site``."""
+    existing = set(site_admin(ctx, site).metadata().topics)
+    return {g: [t for t in topics if t in existing] for g, topics in subs.items()}
+
+
+def wait_isr(ctx: DrillContext, site: str) -> None:
+    """Wait until ``site`` has 3 brokers and no partition is under-replicated or offline."""
+    admin = site_admin(ctx, site)
+    admin.wait_until(
+        lambda md: (
+            len(md.brokers) >= 3
+            and all(
+                not p.under_replicated and not p.offline
+                for t in md.topics.values()
+                for p in t.partitions
+            )
+        ),
+        timeout=ISR_TIMEOUT_S,
+        what=f"full ISR on {site}",
+    )
+
+
+def loop_check(ctx: DrillContext, env: _Env) -> list[str]:
+    """Return loop topics, or a note when drill topics keep growing at rest (empty: fine)."""
+    names, sites = env.topology.names, env.topology.sites
+    problems, counts = [], []
+    for _ in range(2):
+        total = 0
+        for site in sites:
+            admin = site_admin(ctx, site)
+            topics = admin.metadata().topics
+            problems += [f"{site}:{t}" for t in topics if names.is_loop_topic(t, site, sites)]
+            for t in topics:
+                if names.original_topic(t) == env.topic:
+                    total += sum(admin.end_offsets(t).values())
+        counts.append(total)
+        time.sleep(5.0)
+    if counts[0] != counts[1]:
+        problems.append(f"drill topics still growing at rest: {counts[0]} → {counts[1]} records")
+    return sorted(set(problems))
+
+
+def steps_line(result: dict[str, Any]) -> str:
+    """Return the executor's steps and durations on one line."""
+    return ", ".join(f"{s['name']} {s['seconds']}s" for s in result["steps"])
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Return the parts of an executor result a drill report keeps."""
+    keys = (
+        "run_id",
+        "passed",
+        "rto_seconds",
+        "rpo_seconds_estimate",
+        "messages_not_replicated_estimate",
+        "lag_sample_age_seconds",
+    )
+    return {k: result.get(k) for k in keys} | {
+        "steps": [{k: s[k] for k in ("name", "seconds", "status")} for s in result["steps"]],
+        "validation_failures": result.get("validation", {}).get("failures", []),
+    }

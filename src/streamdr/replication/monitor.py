@@ -1,0 +1,228 @@
+"""Measuring replication lag on live sites (the I/O around :mod:`streamdr.replication.lag`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from streamdr.errors import StreamdrError
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.kafka.clients import make_consumer
+from streamdr.replication.lag import (
+    LagStatus,
+    LagSummary,
+    PartitionLag,
+    Thresholds,
+    heartbeat_age,
+    partition_lag,
+    replicated_position,
+    summarize,
+    worst,
+)
+from streamdr.replication.reader import read_heartbeats, read_offset_syncs
+from streamdr.replication.records import OffsetSync
+from streamdr.replication.topology import Flow, Topology
+from streamdr.replication.translate import sync_history
+from streamdr.settings.model import Settings
+
+HEARTBEAT_TAIL = 20
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class FlowLag:
+    """One flow's partitions, heartbeat age and the error that kept it from being measured."""
+
+    flow: str
+    heartbeat_age_seconds: float | None
+    partitions: list[PartitionLag]
+    error: str | None = None
+
+    @property
+    def status(self) -> LagStatus:
+        """Return the worst partition status (UNKNOWN when the flow could not be measured)."""
+        if self.error:
+            return LagStatus.UNKNOWN
+        return worst(p.status for p in self.partitions)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the flow's figures as JSON-ready data (partitions listed separately)."""
+        return {
+            "flow": self.flow,
+            "heartbeat_age_seconds": self.heartbeat_age_seconds,
+            "partitions": len(self.partitions),
+            "status": str(self.status),
+            "error": self.error,
+        }
+
+
+@dataclass
+class LagReport:
+    """Lag of every flow at one moment, with the worst figure per workflow and tier."""
+
+    sampled_at: float
+    flows: list[FlowLag]
+    thresholds: Thresholds
+    by_set: list[LagSummary] = field(default_factory=list)
+    by_tier: list[LagSummary] = field(default_factory=list)
+
+    @property
+    def partitions(self) -> list[PartitionLag]:
+        """Return every measured partition."""
+        return [p for f in self.flows for p in f.partitions]
+
+    @property
+    def status(self) -> LagStatus:
+        """Return the worst status over every flow."""
+        return worst(f.status for f in self.flows)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as one JSON-ready mapping."""
+        return {
+            "sampled_at": self.sampled_at,
+            "status": str(self.status),
+            "thresholds": {
+                "warning_seconds": self.thresholds.warning_seconds,
+                "critical_seconds": self.thresholds.critical_seconds,
+            },
+            "flows": [f.as_dict() for f in self.flows],
+            "workflows": [s.as_dict() for s in self.by_set],
+            "tiers": [s.as_dict() for s in self.by_tier],
+            "partitions": [p.as_dict() for p in self.partitions],
+        }
+
+
+def thresholds_of(settings: Settings) -> Thresholds:
+    """Return the lag thresholds configured in ``settings``."""
+    rep = settings.replication
+    return Thresholds(rep.lag_warning_seconds, rep.lag_critical_seconds)
+
+
+def measure_lag(settings: Settings, topology: Topology, *, now: float | None = None) -> LagReport:
+    """Return the lag of every flow of ``topology``; a site that does not answer marks its flows."""
+    thresholds = thresholds_of(settings)
+    flows = [_measure_flow(settings, topology, f, thresholds) for f in topology.flows]
+    report = LagReport(now or time.time(), flows, thresholds)
+    report.by_set = [
+        summarize(s.name, [p for f in flows for p in f.partitions if p.topic in s.topics])
+        for s in topology.sets
+        if any(s.name in f.sets for f in topology.flows)
+    ]
+    tiers = sorted(
+        {str(s.tier) for s in topology.sets if any(s.name in f.sets for f in topology.flows)}
+    )
+    report.by_tier = [
+        summarize(
+            tier,
+            [
+                p
+                for f in flows
+                for p in f.partitions
+                if any(p.topic in s.topics and str(s.tier) == tier for s in topology.sets)
+            ],
+        )
+        for tier in tiers
+    ]
+    return report
+
+
+def _measure_flow(
+    settings: Settings, topology: Topology, flow: Flow, thresholds: Thresholds
+) -> FlowLag:
+    names = topology.names
+    src_site = settings.sites[flow.source]
+    hb_age = _heartbeat_age(settings, topology, flow)
+    try:
+        src = KafkaAdmin(flow.source, src_site, timeout=5.0)
+        dst = KafkaAdmin(flow.target, settings.sites[flow.target], timeout=5.0)
+        syncs = sync_history(
+            read_offset_syncs(flow.source, src_site, names.offset_syncs_topic(flow.target)).records
+        )
+        latest = {tp: hist[-1] for tp, hist in syncs.items() if hist}
+        existing, on_target = src.metadata().topics, dst.metadata().topics
+        probe = make_consumer(src_site, "streamdr-lag-probe")
+        try:
+            parts = []
+            for topic in flow.topics:
+                if topic not in existing:
+                    continue
+                remote = names.remote_topic(flow.source, topic)
+                offsets = _Offsets(
+                    src.start_offsets(topic),
+                    src.end_offsets(topic),
+                    dst.end_offsets(remote) if remote in on_target else {},
+                )
+                parts += [
+                    _partition(flow.name, topic, remote, p, offsets, latest, probe, thresholds)
+                    for p in sorted(offsets.end)
+                ]
+        finally:
+            probe.close()
+    except StreamdrError as exc:
+        return FlowLag(flow.name, hb_age, [], exc.message)
+    return FlowLag(flow.name, hb_age, parts)
+
+
+@dataclass(frozen=True)
+class _Offsets:
+    start: dict[int, int]
+    end: dict[int, int]
+    target_end: dict[int, int]
+
+
+def _partition(
+    flow: str,
+    topic: str,
+    remote: str,
+    part: int,
+    offsets: _Offsets,
+    latest: dict[tuple[str, int], OffsetSync],
+    probe: Consumer,
+    thresholds: Thresholds,
+) -> PartitionLag:
+    start, end = offsets.start.get(part, 0), offsets.end[part]
+    target_end = offsets.target_end.get(part, 0)
+    sync = latest.get((topic, part))
+    replicated = replicated_position(sync, start, target_end)
+    first_ms = (
+        _record_time(probe, topic, part, max(replicated, start)) if replicated < end else None
+    )
+    return partition_lag(
+        flow=flow,
+        topic=topic,
+        remote_topic=remote,
+        partition=part,
+        source_start=start,
+        source_end=end,
+        target_end=target_end,
+        sync=sync,
+        first_unreplicated_ms=first_ms,
+        now_ms=int(time.time() * 1000),
+        thresholds=thresholds,
+    )
+
+
+def _record_time(consumer: Consumer, topic: str, part: int, offset: int) -> int | None:
+    """Return the timestamp of the first record at or after ``offset`` (None if none arrives)."""
+    consumer.assign([TopicPartition(topic, part, offset)])
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is not None and not msg.error():
+            return int(msg.timestamp()[1])
+    return None
+
+
+def _heartbeat_age(settings: Settings, topology: Topology, flow: Flow) -> float | None:
+    topic = topology.names.remote_heartbeats_topic(flow.source)
+    try:
+        beats = read_heartbeats(
+            flow.target, settings.sites[flow.target], topic, tail=HEARTBEAT_TAIL
+        ).records
+    except StreamdrError:
+        return None
+    newest = max((b.timestamp_ms for b in beats if b.target == flow.source), default=None)
+    return heartbeat_age(newest, int(time.time() * 1000))

@@ -1,0 +1,61 @@
+"""Periodic lag samples written by the supervisor (``lag.json``), kept per flow.
+
+A failover after a site loss cannot ask the dead site how far behind the target was. The last
+sample taken while it was alive can tell: it is the RPO estimate at failover time. So a flow
+whose source stops answering keeps its last good sample and only gains an error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from streamdr.replication.monitor import measure_lag
+from streamdr.replication.supervisor import write_json_atomic
+from streamdr.replication.topology import Topology
+from streamdr.settings.loader import load_settings
+
+LAG_FILE = "lag.json"
+
+
+def sample_once(run_dir: Path, last: dict[str, Any]) -> float:
+    """Measure lag once, merge it into ``last`` and ``lag.json``; return the next interval."""
+    run = json.loads((run_dir / "run.json").read_text())
+    settings = load_settings(Path(run["settings_path"]))
+    topology = Topology.from_json((run_dir / "topology.json").read_text())
+    report = measure_lag(settings, topology)
+    now = time.time()
+    flows = last.setdefault("flows", {})
+    for flow in report.flows:
+        entry = flows.setdefault(flow.flow, {})
+        entry["heartbeat_age_seconds"] = flow.heartbeat_age_seconds
+        if flow.error is None:
+            entry.update(
+                {
+                    "sampled_at": now,
+                    "partitions": [p.as_dict() for p in flow.partitions],
+                    "error": None,
+                }
+            )
+        else:
+            entry.update({"error": flow.error, "error_at": now})
+    for name in set(flows) - {f.flow for f in report.flows}:
+        flows.pop(name)
+    last["updated_at"] = now
+    write_json_atomic(run_dir / LAG_FILE, last)
+    return 2.0 if _lab(settings) else float(settings.replication.lag_sample_seconds)
+
+
+def _lab(settings: Any) -> bool:
+    return all(s.lab for s in settings.sites.values())
+
+
+def read_samples(run_dir: Path) -> dict[str, Any]:
+    """Return the last ``lag.json`` (empty when none was written yet)."""
+    try:
+        doc: dict[str, Any] = json.loads((run_dir / LAG_FILE).read_text())
+        return doc
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,89 @@
+"""The ``replication`` section of ``streamdr.yaml``: MM2 tuning, lag thresholds, failover hooks.
+
+Every field has a default, so a settings file without the section is valid. Commands may contain
+``{site}`` (the site becoming active) and ``{from_site}`` (the one it replaces).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SEPARATOR = re.compile(r"^[^\sA-Za-z0-9]{1,3}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkloadCommands(_Strict):
+    """Commands that stop and start the pipeline (workers and CDC) against a site.
+
+    ``start`` also receives ``{subscriptions}``: a JSON object group → topics on that site.
+    ``fenced`` must exit 0 only when nothing processes against ``{site}`` any more.
+    """
+
+    stop: str
+    start: str
+    fenced: str | None = None
+    timeout_seconds: float = Field(120.0, gt=0)
+
+
+class ReplicationSettings(_Strict):
+    """How streamdr runs MirrorMaker 2 and fails over between sites."""
+
+    separator: str = Field(
+        "_", description="replication.policy.separator: remote topics are <site><sep><topic>."
+    )
+    home_site: str | None = Field(
+        None, description="The site that is active in normal operation (default: first site)."
+    )
+    emit_interval_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Checkpoint/offset-sync/group-sync interval; default 1 s on the lab, "
+        "else a tenth of the tightest replicated tier's RPO (at most 60 s).",
+    )
+    refresh_interval_seconds: float | None = Field(
+        None, gt=0, description="How often MM2 looks for new topics and groups."
+    )
+    offset_lag_max: int = Field(100, ge=1, description="MM2 offset.lag.max (sync spacing).")
+    tasks_max: int = Field(4, ge=1, le=256)
+    replication_factor: int = Field(3, ge=1, description="RF of remote and internal topics.")
+    heap_mb: int = Field(512, ge=128)
+    lag_warning_seconds: float = Field(300.0, gt=0)
+    lag_critical_seconds: float = Field(600.0, gt=0)
+    lag_alert_seconds: float = Field(
+        60.0, gt=0, description="Alert threshold (Appendix A: alert on lag > 1 minute)."
+    )
+    lag_sample_seconds: float = Field(
+        5.0, gt=0, description="How often the supervisor samples lag."
+    )
+    switch_hook: str | None = Field(
+        None, description="Command run when the active site changes (e.g. a DNS update)."
+    )
+    notify_webhook: str | None = Field(
+        None, description="URL that receives a JSON POST when the active site changes."
+    )
+    workload: WorkloadCommands | None = None
+
+    @field_validator("separator")
+    @classmethod
+    def _separator(cls, value: str) -> str:
+        if not SEPARATOR.match(value):
+            raise ValueError("separator must be 1-3 punctuation characters such as _ or .")
+        return value
+
+    @field_validator("notify_webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("notify_webhook must be an http(s):// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ReplicationSettings:
+        if self.lag_warning_seconds >= self.lag_critical_seconds:
+            raise ValueError("lag_warning_seconds must be below lag_critical_seconds")
+        return self

@@ -1,0 +1,52 @@
+"""The site-failover drills on the session lab: the primary site is killed and restored."""
+
+import json
+
+import pytest
+
+from streamdr.kafka.admin import KafkaAdmin
+from streamdr.replication.switching import active_site
+from streamdr.store.db import MetadataStore
+from tests.conftest import run_cli
+
+REQUIRED = {
+    "rto_seconds",
+    "rpo_seconds",
+    "rpo_events_at_failover",
+    "messages_lost_after_failback",
+    "duplicates_applied",
+    "redeliveries",
+    "failover",
+    "failback",
+    "loops",
+}
+
+
+def assert_lab_whole(lab_settings):
+    for name, site in lab_settings.sites.items():
+        md = KafkaAdmin(name, site).metadata()
+        assert len(md.brokers) == 3, name
+        bad = [p for t in md.topics.values() for p in t.partitions if p.under_replicated]
+        assert not bad, bad[:3]
+
+
+@pytest.mark.parametrize("drill", ["site-failover", "site-failover-active-active"])
+def test_site_failover_drill_passes_and_restores_the_site(drill, lab, lab_settings):
+    store = MetadataStore.from_settings(lab_settings)
+    active_before = active_site(store, lab_settings)
+    proc = run_cli("drill", "run", drill, "--json", config=lab.settings_file, timeout=1800)
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, (report["failures"], proc.stderr[-3000:])
+    assert set(report) >= REQUIRED
+    assert report["passed"] is True
+    assert 0 < report["rto_seconds"] < 60
+    assert report["rpo_seconds"] < 10
+    assert report["messages_lost_after_failback"] == 0
+    assert report["duplicates_applied"] == 0
+    assert report["failover"]["passed"] and report["failback"]["passed"]
+    assert report["failover"]["rpo_seconds_estimate"] is not None
+    assert report["loops"] == []
+    # The drill used its own active-site scope and restored the killed site.
+    assert active_site(MetadataStore.from_settings(lab_settings), lab_settings) == active_before
+    assert_lab_whole(lab_settings)

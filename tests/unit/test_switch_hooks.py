@@ -1,0 +1,103 @@
+"""Switch hook, client webhook, workload commands and the active-site record (no cluster)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import pytest
+
+from streamdr.errors import StateError, UnreachableError
+from streamdr.replication.switching import (
+    active_site,
+    notify_clients,
+    record_active_site,
+    run_switch_hook,
+)
+from streamdr.replication.workload import CommandWorkload, NoWorkload, wait_fenced
+from streamdr.settings.loader import parse_settings
+from streamdr.settings.replication import WorkloadCommands
+from streamdr.store.db import MetadataStore
+
+
+def settings(tmp_path, replication=""):
+    text = (
+        "version: 1\nsites:\n  primary: {bootstrap_servers: '127.0.0.1:1'}\n"
+        "  dr: {bootstrap_servers: '127.0.0.1:2'}\n"
+        f"metadata_db: {{url: 'sqlite:///{tmp_path}/m.db'}}\n" + replication
+    )
+    return parse_settings(text, "s.yaml")
+
+
+def test_active_site_lives_in_the_metadata_db_per_scope(tmp_path):
+    s = settings(tmp_path)
+    store = MetadataStore.from_settings(s)
+    assert active_site(store, s) == "primary"
+    record_active_site(store, "platform", "dr", 7)
+    record_active_site(store, "drill:x", "primary")
+    assert active_site(store, s) == "dr"
+    assert active_site(store, s, "drill:x") == "primary"
+
+
+def test_switch_hook_command_gets_site_names(tmp_path):
+    out = tmp_path / "hook.txt"
+    s = settings(tmp_path, f"replication: {{switch_hook: 'echo {{from_site}} {{site}} > {out}'}}\n")
+    assert "ran switch hook" in run_switch_hook(s, "dr", "primary")
+    assert out.read_text().strip() == "primary dr"
+    failing = settings(tmp_path, "replication: {switch_hook: 'exit 4'}\n")
+    with pytest.raises(StateError, match="exited with 4"):
+        run_switch_hook(failing, "dr", "primary")
+    assert "no switch hook" in run_switch_hook(settings(tmp_path), "dr", "primary")
+
+
+class Recorder(BaseHTTPRequestHandler):
+    received: ClassVar[list] = []
+    status = 204
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Recorder.received.append(json.loads(body))
+        self.send_response(Recorder.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_client_webhook_receives_the_switch(tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/dr"
+        s = settings(tmp_path, f"replication: {{notify_webhook: '{url}'}}\n")
+        assert "notified" in notify_clients(s, {"event": "failover", "to": "dr"})
+        assert Recorder.received[-1] == {"event": "failover", "to": "dr"}
+        Recorder.status = 500
+        with pytest.raises(UnreachableError, match="answered 500"):
+            notify_clients(s, {"event": "failover"})
+    finally:
+        server.shutdown()
+    s = settings(tmp_path, "replication: {notify_webhook: 'http://127.0.0.1:1/x'}\n")
+    with pytest.raises(UnreachableError, match="unreachable"):
+        notify_clients(s, {"event": "failover"})
+
+
+def test_command_workload(tmp_path):
+    state = tmp_path / "running"
+    commands = WorkloadCommands(
+        stop=f"rm -f {state}",
+        start=f"echo {{site}} {{subscriptions}} > {state}",
+        fenced=f"test ! -e {state}",
+        timeout_seconds=10,
+    )
+    work = CommandWorkload(commands)
+    work.start("dr", {"wf": ["t", "primary_t"]})
+    assert json.loads(state.read_text().split(" ", 1)[1]) == {"wf": ["t", "primary_t"]}
+    assert not work.fenced("dr")
+    work.stop("dr")
+    assert wait_fenced(work, "dr", 5) < 5
+    broken = CommandWorkload(WorkloadCommands(stop="exit 2", start="true"))
+    with pytest.raises(StateError, match="exited with 2"):
+        broken.stop("dr")
+    assert NoWorkload().fenced("dr") and "no workload" in NoWorkload().stop("dr")
