@@ -1,5 +1,6 @@
 # streamdr — two commands do everything on a fresh machine:
-#   make demo   set up, start the two-site lab, check it, run the broker-failover drill
+#   make demo   set up, start the two-site lab, check it, run the broker-failover drill,
+#               then show retail data flowing CDC → Kafka → workers → client endpoints
 #   make test   set up, lint, run unit and integration tests (on a real lab)
 SHELL := /bin/bash
 PY ?= python3
@@ -25,6 +26,10 @@ demo: setup
 	$(BIN)/streamdr check --skip drills.broker-failover-recent
 	$(BIN)/streamdr drill run broker-failover
 	$(BIN)/streamdr check
+	$(BIN)/streamdr demo up --rate 20
+	sleep 20
+	$(BIN)/streamdr demo status
+	@echo "The retail pipeline keeps running; stop it with: $(BIN)/streamdr demo down"
 
 # The protected pipeline on the lab: retail PostgreSQL → CDC → Kafka → workers → endpoint.
 demo-pipeline: setup

@@ -33,6 +33,7 @@ from streamdr.pipeline.sandbox import derive, write_settings
 from streamdr.settings.model import (
     ArtifactSettings,
     ConfigRepoSettings,
+    MetadataDbSettings,
     Settings,
     SourceSettings,
     StoreSettings,
@@ -145,6 +146,10 @@ class DemoStack:
             sources={**self.base.sources, SOURCE: source},
             stores=stores,
             config_repo=ConfigRepoSettings(path=str(self.dir / "config"), branch="main"),
+            # The demo's deployments live in its own metadata DB: in the lab's, they would name a
+            # source (retail) that the lab's streamdr.yaml does not define, and every command run
+            # with the lab's settings (replicate, failover, check) would refuse them.
+            metadata_db=MetadataDbSettings(url=f"sqlite:///{self.dir / 'streamdr.db'}"),
             artifacts=ArtifactSettings(
                 registry_store="demo-registry",
                 trusted_keys=[str(self.dir / "keys/demo.pub")],
