@@ -64,6 +64,13 @@ class WorkflowPlan:
     topics: list[str]
     transform: TransformV1
     secret: bytes | None
+    # Copies of these topics replicated from another site (consumed, never created here).
+    replicated: list[str] = field(default_factory=list)
+
+    @property
+    def consumed(self) -> list[str]:
+        """Return every topic the workflow's worker subscribes to."""
+        return [*self.topics, *self.replicated]
 
 
 def source_topics(workflow: Workflow, settings: Settings) -> list[str]:
@@ -222,7 +229,7 @@ class Runner:
                 wf,
                 consumer,
                 producer,
-                plan.topics,
+                plan.consumed,
                 plan.transform,
                 self.stop,
                 batch_size=self.batch_size,
@@ -253,7 +260,7 @@ class Runner:
         return Worker(
             wf.name,
             consumer,
-            plan.topics,
+            plan.consumed,
             handler,
             self.stop,
             batch_size=self.batch_size,

@@ -26,16 +26,13 @@ from streamdr.replication.topology import (
 )
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
+from streamdr.workflows.deployments import deployed_workflows
 
 READY_TIMEOUT_S = 300.0
 
 
 def deployed_sets(settings: Settings, store: MetadataStore) -> list[ReplicatedSet]:
     """Return one set per deployed workflow ([] until workflow deployments exist)."""
-    try:
-        from streamdr.workflows.deployments import deployed_workflows  # type: ignore[import-not-found]
-    except ImportError:
-        return []
     return sets_from_workflows(deployed_workflows(settings, store), settings)
 
 
