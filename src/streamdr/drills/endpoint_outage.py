@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 
 from streamdr.drills.context import DrillContext
-from streamdr.drills.pipeline_rig import PipelineRig
+from streamdr.drills.pipeline_rig import PipelineRig, run_on_rig, steady_load
 from streamdr.drills.report import DrillReport
 from streamdr.policy.tiers import Targets
 
@@ -36,26 +36,10 @@ class EndpointOutageDrill:
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
         """Run the drill and fill ``report``."""
-        rig = PipelineRig(ctx, "drill-outage")
-        try:
-            with report.step("set up database, signed transformation, deployment, endpoint") as st:
-                rig.setup()
-                rig.start_cdc()
-                rig.start_worker()
-                st.detail = f"workflow {rig.workflow_name}"
-            self._exercise(rig, report)
-        finally:
-            kept = rig.close(keep_logs=not report.passed)
-            if kept:
-                report.figures["logs"] = str(kept)
-        return report
+        return run_on_rig(ctx, report, "drill-outage", lambda rig: self._exercise(rig, report))
 
     def _exercise(self, rig: PipelineRig, report: DrillReport) -> None:
-        with report.step("steady load, events applied") as st:
-            load = rig.start_load(RATE)
-            rig.wait(lambda: len(rig.applied()) >= 20, 60, "first events at the endpoint")
-            time.sleep(WARMUP_S)
-            st.detail = f"{len(rig.applied())} applied"
+        load = steady_load(rig, report, RATE, WARMUP_S, "steady load, events applied")
         with report.step(f"SIGKILL the endpoint for {OUTAGE_S:.0f}s") as st:
             assert rig.endpoint is not None
             fault_at = time.time()

@@ -32,6 +32,7 @@ import psycopg
 from streamdr.artifacts.publish import publish_artifact
 from streamdr.drills.context import DrillContext
 from streamdr.drills.drill_database import DrillDatabase
+from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
 from streamdr.lab.ports import free_ports
 from streamdr.pipeline.endpoint.server import EndpointProcess
@@ -357,3 +358,46 @@ class PipelineRig:
                 shutil.copytree(self.logs, kept, dirs_exist_ok=True)
             self.sandbox.close()
         return kept
+
+
+def run_on_rig(
+    ctx: DrillContext,
+    report: DrillReport,
+    prefix: str,
+    exercise: Callable[[PipelineRig], None],
+    *,
+    versions: tuple[str, ...] | None = None,
+    setup_step: str = "set up database, signed transformation, deployment, endpoint",
+) -> DrillReport:
+    """Build a rig, start CDC and the worker, run ``exercise``, always tear the rig down.
+
+    Returns ``report``; a failed drill keeps the processes' logs (path in ``figures["logs"]``).
+    """
+    rig = PipelineRig(ctx, prefix)
+    try:
+        with report.step(setup_step) as st:
+            rig.setup(versions=versions or (GOOD,))
+            rig.start_cdc()
+            rig.start_worker()
+            st.detail = f"workflow {rig.workflow_name}"
+        exercise(rig)
+    finally:
+        kept = rig.close(keep_logs=not report.passed)
+        if kept:
+            report.figures["logs"] = str(kept)
+    return report
+
+
+def steady_load(
+    rig: PipelineRig, report: DrillReport, rate: float, warmup: float, step: str
+) -> Load:
+    """Start load at ``rate``, wait for the first events at the endpoint and ``warmup`` s more.
+
+    Returns the running load; raises StateError when nothing arrives within a minute.
+    """
+    with report.step(step) as st:
+        load = rig.start_load(rate)
+        rig.wait(lambda: len(rig.applied()) >= 20, 60, "first events at the endpoint")
+        time.sleep(warmup)
+        st.detail = f"{len(rig.applied())} applied"
+    return load

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from streamdr.drills.context import DrillContext
-from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig
+from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig, run_on_rig, steady_load
 from streamdr.drills.report import DrillReport
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.pipeline.dlq import DlqEntry
@@ -41,26 +41,17 @@ class WorkflowFailureDrill:
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
         """Run the drill and fill ``report``."""
-        rig = PipelineRig(ctx, "drill-wf")
-        try:
-            with report.step("set up: publish 1.0.0 and buggy 1.1.0 (signed), deploy 1.0.0") as st:
-                rig.setup(versions=(GOOD, BUGGY))
-                rig.start_cdc()
-                rig.start_worker()
-                st.detail = f"workflow {rig.workflow_name}"
-            self._exercise(ctx, rig, report)
-        finally:
-            kept = rig.close(keep_logs=not report.passed)
-            if kept:
-                report.figures["logs"] = str(kept)
-        return report
+        return run_on_rig(
+            ctx,
+            report,
+            "drill-wf",
+            lambda rig: self._exercise(ctx, rig, report),
+            versions=(GOOD, BUGGY),
+            setup_step="set up: publish 1.0.0 and buggy 1.1.0 (signed), deploy 1.0.0",
+        )
 
     def _exercise(self, ctx: DrillContext, rig: PipelineRig, report: DrillReport) -> None:
-        with report.step("steady load on the good version") as st:
-            load = rig.start_load(RATE)
-            rig.wait(lambda: len(rig.applied()) >= 20, 60, "first events at the endpoint")
-            time.sleep(WARMUP_S)
-            st.detail = f"{len(rig.applied())} applied"
+        load = steady_load(rig, report, RATE, WARMUP_S, "steady load on the good version")
         with report.step(f"deploy the buggy version {BUGGY} and restart the workflow") as st:
             bad_deploy_at = datetime.now(UTC)
             rig.deploy(BUGGY, f"pin {BUGGY}")
