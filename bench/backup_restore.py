@@ -16,7 +16,7 @@ its peak RSS is its own):
 Prints one JSON line with records/s, MB/s, seconds and peak RSS per phase and the ratios
 backup/raw-consume and restore/raw-produce (goal >= 0.7). Not part of `make test`.
 
-    python bench/backup_restore.py [--config streamdr.yaml] [--records N] [--size B]
+    python -m bench.backup_restore [--config streamdr.yaml] [--records N] [--size B]
 """
 
 from __future__ import annotations
@@ -284,7 +284,42 @@ def main() -> None:
         doc["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         print(json.dumps(doc))
         return
-    print(json.dumps(orchestrate(args)))
+    from bench.report import emit  # phases run as plain scripts and never need it
+
+    result = orchestrate(args)
+    emit("backup_restore", result, markdown_of(result))
+
+
+def markdown_of(r: dict[str, Any]) -> str:
+    """Return the generated docs/benchmarks.md section: medians of this run's rounds."""
+    from statistics import median
+
+    def med(phase: str, key: str) -> float:
+        return median(float(x[phase][key]) for x in r["rounds"])
+
+    rows = "\n".join(
+        f"| {label} | {med(phase, 'records_per_s'):,.0f} | {med(phase, 'mb_per_s'):.1f} |"
+        for label, phase in (
+            ("raw consume (baseline)", "consume"),
+            ("backup", "backup"),
+            ("raw produce (baseline)", "produce"),
+            ("restore incl. read-back", "restore"),
+        )
+    )
+    ratios = r["median_ratios"]
+    return f"""## Backup and restore — latest `make bench` run
+
+{r["records"]:,} records of {r["record_bytes"]} B, {r["partitions"]} partitions, \
+{r["repeats"]} round(s), median of the rounds; load average before / after: \
+{r["load_average_before"][0]} / {r["load_average_after"][0]}.
+
+| phase | records/s | MB/s |
+|---|---|---|
+{rows}
+
+Ratios (median): backup / raw consume **{ratios["backup_vs_raw_consume"]}**, restore / raw
+produce **{ratios["restore_vs_raw_produce"]}** (goal {r["goal"]}). The analysis above is from
+the six-round runs."""
 
 
 def _create(admin: Any, topic: str, partitions: int) -> None:

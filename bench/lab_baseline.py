@@ -2,7 +2,7 @@
 
 Produces N records of S bytes (acks=all, idempotent) to a fresh 6-partition RF-3 topic and
 consumes them all back, in records/s and MB/s; also times `lab up` for 2 sites x 3 nodes from a
-fresh lab directory (jars already cached). Usage: python bench/lab_baseline.py [--records N]
+fresh lab directory (jars already cached). Usage: python -m bench.lab_baseline [--records N]
 """
 
 from __future__ import annotations

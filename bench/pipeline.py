@@ -16,7 +16,7 @@ Baseline, same run, same lab: raw confluent-kafka on a fresh 3-partition RF-3 to
 (acks=all, idempotent) and consume N records of the same size (records/s), and, at the same
 offered rate, per-record latency produce → consume. Reported as ratios.
 
-Usage: python bench/pipeline.py [--lab-dir DIR] [--events N] [--latency-seconds S] [--keep-lab]
+Usage: python -m bench.pipeline [--lab-dir DIR] [--events N] [--latency-seconds S] [--keep-lab]
 """
 
 from __future__ import annotations

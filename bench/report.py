@@ -20,7 +20,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS_DIR = ROOT / "bench" / "results"
 HEADER = """# Benchmarks
 
-Measured with `make bench` / `python bench/<name>.py` on the local lab (real Kafka 4.1 brokers
+Measured with `make bench` / `python -m bench.<name>` on the local lab (real Kafka 4.1 brokers
 from the official jars, loopback). Each benchmark runs its peer baseline (raw confluent-kafka
 produce/consume) in the same run and reports the ratio next to absolute figures; the raw JSON line
 of every run is appended to `bench/results/<name>.jsonl`. Figures are from the machine named

@@ -14,6 +14,12 @@ from streamdr.policy.checks import (
     evaluate_site,
     overall_exit_code,
 )
+from streamdr.policy.config_checks import (
+    evaluate_artifacts,
+    evaluate_config,
+    gather_artifacts,
+    gather_config,
+)
 from streamdr.policy.inspect import snapshot_site
 from streamdr.policy.quorum import QuorumStatus
 from streamdr.policy.replication_checks import evaluate_replication, gather_replication
@@ -63,5 +69,11 @@ def run_checks(
     )
     if site is None:
         results += evaluate_replication(gather_replication(settings, store))
+        config = gather_config(settings, store)
+        if config is not None:
+            results += evaluate_config(config, now or datetime.now(UTC))
+        artifacts = gather_artifacts(settings)
+        if artifacts is not None:
+            results.append(evaluate_artifacts(artifacts))
     results = [r for r in results if r.id not in (skip or set())]
     return results, overall_exit_code(results)
