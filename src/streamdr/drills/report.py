@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,29 @@ class Step:
         }
 
 
+@contextmanager
+def record_step(
+    steps: list[Step], name: str, on_done: Callable[[Step], None] | None = None
+) -> Iterator[Step]:
+    """Append a step for ``name`` to ``steps`` and time the block around it.
+
+    Yields the step (its ``detail`` may be set inside); an exception marks it failed, keeps the
+    first detail, and propagates. ``on_done`` sees the finished step.
+    """
+    st = Step(name, utcnow())
+    steps.append(st)
+    try:
+        yield st
+    except BaseException as exc:
+        st.ok = False
+        st.detail = st.detail or f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        st.finished_at = utcnow()
+        if on_done:
+            on_done(st)
+
+
 @dataclass
 class DrillReport:
     """Everything a drill measured; ``figures`` holds the scenario's own keys."""
@@ -59,21 +82,9 @@ class DrillReport:
     failures: list[str] = field(default_factory=list)
     on_step: Callable[[Step], None] | None = field(default=None, repr=False)
 
-    @contextmanager
-    def step(self, name: str) -> Iterator[Step]:
+    def step(self, name: str) -> AbstractContextManager[Step]:
         """Record a step around a block; an exception marks it failed and propagates."""
-        st = Step(name, utcnow())
-        self.steps.append(st)
-        try:
-            yield st
-        except BaseException as exc:
-            st.ok = False
-            st.detail = st.detail or f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            st.finished_at = utcnow()
-            if self.on_step:
-                self.on_step(st)
+        return record_step(self.steps, name, self.on_step)
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from named criteria; failed ones are listed in ``failures``."""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import desc, insert, select
 
-from streamdr.drills.report import Step, utcnow
+from streamdr.drills.report import Step, record_step, utcnow
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import config_events
 
@@ -24,19 +23,9 @@ class OperationLog:
     started_at: datetime = field(default_factory=utcnow)
     steps: list[Step] = field(default_factory=list)
 
-    @contextmanager
-    def step(self, name: str) -> Iterator[Step]:
+    def step(self, name: str) -> AbstractContextManager[Step]:
         """Record a step around a block; an exception marks it failed and propagates."""
-        st = Step(name, utcnow())
-        self.steps.append(st)
-        try:
-            yield st
-        except BaseException as exc:
-            st.ok = False
-            st.detail = st.detail or f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            st.finished_at = utcnow()
+        return record_step(self.steps, name)
 
     def save(
         self, store: MetadataStore, *, ok: bool, commit: str | None = None, **detail: Any
