@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from streamdr.kafka.admin import ClusterMetadata
@@ -220,15 +220,28 @@ def check_quorum(site: str, quorum: QuorumStatus | None) -> list[CheckResult]:
 
 def check_drill_recency(last_passed: datetime | None, now: datetime) -> CheckResult:
     """A broker-failover drill passed within the last month (Appendix A: monthly drill)."""
+    return drill_recency("drills.broker-failover-recent", ("broker-failover",), last_passed, now)
+
+
+def drill_recency(
+    item_id: str,
+    scenarios: Sequence[str],
+    last_passed: datetime | None,
+    now: datetime,
+    max_age: timedelta = DRILL_MAX_AGE,
+) -> CheckResult:
+    """Return item ``item_id``: one of ``scenarios`` passed within ``max_age`` of ``now``.
+
+    The offenders are the scenarios when none passed recently enough (or ever).
+    """
     age = now - last_passed if last_passed else None
-    stale = age is None or age > DRILL_MAX_AGE
-    detail = "never run" if age is None else f"last passed {age.days} days ago"
+    stale = age is None or age > max_age
     return _result(
-        "drills.broker-failover-recent",
-        f"A broker-failover drill passed within {DRILL_MAX_AGE.days} days",
+        item_id,
+        f"A {' or '.join(scenarios)} drill passed within {max_age.days} days",
         "*",
-        ["broker-failover"] if stale else [],
-        detail,
+        list(scenarios) if stale else [],
+        "never run" if age is None else f"last passed {age.days} days ago",
     )
 
 

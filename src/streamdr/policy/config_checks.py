@@ -15,7 +15,7 @@ from streamdr.artifacts.service import open_registry, trusted_keys
 from streamdr.drills.history import last_passed
 from streamdr.errors import StreamdrError
 from streamdr.objectstore.store import open_store
-from streamdr.policy.checks import CheckResult, _result
+from streamdr.policy.checks import CheckResult, _result, drill_recency
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.bundles import list_bundles
@@ -25,8 +25,7 @@ from streamdr.workflows.drift import Relation, branch_relation
 
 # Backups run hourly; a bundle is overdue once the next run is 30 minutes late.
 BACKUP_MAX_AGE = timedelta(minutes=90)
-# "Rollback procedure tested monthly".
-ROLLBACK_DRILL_MAX_AGE = timedelta(days=31)
+# "Rollback procedure tested monthly": the default age limit of drill_recency (31 days).
 ROLLBACK_DRILLS = ("config-rollback", "workflow-failure")
 COMMITTED = {Relation.IN_SYNC, Relation.AHEAD}
 
@@ -85,17 +84,8 @@ def evaluate_config(facts: ConfigFacts, now: datetime) -> list[CheckResult]:
         ),
         _backup_item(facts, now),
     ]
-    age = now - facts.rollback_drill if facts.rollback_drill else None
-    stale = age is None or age > ROLLBACK_DRILL_MAX_AGE
     results.append(
-        _result(
-            "drills.rollback-recent",
-            f"A rollback drill ({' or '.join(ROLLBACK_DRILLS)}) passed within "
-            f"{ROLLBACK_DRILL_MAX_AGE.days} days",
-            "*",
-            list(ROLLBACK_DRILLS) if stale else [],
-            "never run" if age is None else f"last passed {age.days} days ago",
-        )
+        drill_recency("drills.rollback-recent", ROLLBACK_DRILLS, facts.rollback_drill, now)
     )
     return results
 
