@@ -17,6 +17,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError
 
+from bench.raw import produce_all
 from bench.report import emit, peak_rss_mb
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
@@ -46,15 +47,7 @@ def produce(site: SiteSettings, topic: str, records: int, size: int) -> float:
 
     value = b"v" * size
     start = time.perf_counter()
-    for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, value, key=str(i).encode(), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        if i % 10_000 == 0:
-            producer.poll(0)
+    produce_all(producer, topic, records, value, on_delivery)
     producer.flush(300)
     took = time.perf_counter() - start
     if failed:

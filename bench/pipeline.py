@@ -34,6 +34,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench.raw import produce_all
 from bench.report import RESULTS_DIR, emit, peak_rss_mb
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import TABLE, PipelineRig
@@ -94,13 +95,7 @@ def raw_baseline(site: SiteSettings, records: int, size: int) -> dict[str, float
     producer = make_producer(site, **{"linger.ms": 5})
     value = b"v" * size
     start = time.perf_counter()
-    for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, value, key=str(i).encode())
-                break
-            except BufferError:
-                producer.poll(0.05)
+    produce_all(producer, topic, records, value)
     producer.flush(300)
     produce_s = time.perf_counter() - start
     consumer = make_consumer(site, f"bench-{uuid.uuid4().hex[:8]}")

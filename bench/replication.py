@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.raw import produce_all
 from bench.report import RESULTS_DIR, emit, peak_rss_mb
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
@@ -66,15 +67,7 @@ def raw_produce(site: SiteSettings, topic: str, records: int, size: int) -> floa
     producer = make_producer(site, **PRODUCER_CONF)
     value = b"r" * size
     start = time.perf_counter()
-    for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, value, key=str(i).encode())
-                break
-            except BufferError:
-                producer.poll(0.05)
-        if i % 10_000 == 0:
-            producer.poll(0)
+    produce_all(producer, topic, records, value)
     producer.flush(600)
     return records / (time.perf_counter() - start)
 
