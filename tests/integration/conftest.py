@@ -15,6 +15,8 @@ import pytest
 
 from streamdr.lab.ports import free_ports
 from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.settings.model import Settings
+from tests.integration.pipeline_env import PipelineEnv
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +32,16 @@ def postgres() -> Iterator[LocalPostgres]:
     finally:
         pg.destroy()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pipeline_env(
+    lab: object, lab_settings: Settings, postgres: LocalPostgres, tmp_path: Path
+) -> Iterator[PipelineEnv]:
+    """A pipeline on the lab (its own database, sandbox and running endpoint), closed after."""
+    env = PipelineEnv(postgres, lab_settings, tmp_path)
+    env.endpoint.start()
+    try:
+        yield env
+    finally:
+        env.close()

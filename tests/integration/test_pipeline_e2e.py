@@ -17,7 +17,6 @@ from streamdr.pipeline.events import (
 )
 from streamdr.pipeline.topics import read_topic
 from tests.integration.pipeline_env import (
-    PipelineEnv,
     Writer,
     duplicates_applied,
     probe,
@@ -28,13 +27,8 @@ pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
-def env(lab, lab_settings, postgres, tmp_path):
-    e = PipelineEnv(postgres, lab_settings, tmp_path)
-    e.endpoint.start()
-    try:
-        yield e
-    finally:
-        e.close()
+def env(pipeline_env):
+    return pipeline_env
 
 
 def test_end_to_end_delivery_counts_and_record_format(env):

@@ -15,7 +15,6 @@ from streamdr.store.db import MetadataStore
 from tests.conftest import run_cli
 from tests.integration.pipeline_env import (
     SECRET_ENV,
-    PipelineEnv,
     Writer,
     duplicates_applied,
     probe,
@@ -27,13 +26,8 @@ pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
-def env(lab, lab_settings, postgres, tmp_path):
-    e = PipelineEnv(postgres, lab_settings, tmp_path)
-    e.endpoint.start()
-    try:
-        yield e
-    finally:
-        e.close()
+def env(pipeline_env):
+    return pipeline_env
 
 
 def test_endpoint_outage_opens_breaker_keeps_backlog_and_replay_fills_the_gap(env):
