@@ -47,6 +47,11 @@ def test_site_failover_drill_passes_and_restores_the_site(drill, lab, lab_settin
     assert report["failover"]["passed"] and report["failback"]["passed"]
     assert report["failover"]["rpo_seconds_estimate"] is not None
     assert report["loops"] == []
+    # Delivered by the real pipeline: the endpoint saw events from both sites' workers, and
+    # every row committed at the source database was applied.
+    assert report["applied_by_site"].get("primary", 0) > 0
+    assert report["applied_by_site"].get("dr", 0) > 0
+    assert report["events_applied"] == report["events_committed"] > 0
     # The drill used its own active-site scope and restored the killed site.
     assert active_site(MetadataStore.from_settings(lab_settings), lab_settings) == active_before
     assert_lab_whole(lab_settings)

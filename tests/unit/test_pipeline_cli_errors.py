@@ -77,3 +77,13 @@ def test_dlq_replay_bad_since(tmp_path):
     proc = run_cli("dlq", "replay", "wf", "--since", "yesterday", config=_settings(tmp_path))
     assert_clean_error(proc, 2)
     assert "ISO 8601" in proc.stderr
+
+
+def test_cdc_to_an_unknown_site(tmp_path):
+    cfg = _settings(
+        tmp_path, "sources:\n  s:\n    kind: sqlite\n    path: x.db\n    topic_prefix: s\n"
+    )
+    for args in (("cdc", "run", "s", "--site", "mars"), ("cdc", "status", "s", "--site", "mars")):
+        proc = run_cli(*args, config=cfg)
+        assert_clean_error(proc, 2)
+        assert "unknown site 'mars'" in proc.stderr

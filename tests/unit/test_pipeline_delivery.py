@@ -8,7 +8,13 @@ import pytest
 from streamdr.artifacts.api import ChangeEvent
 from streamdr.pipeline.backoff import JITTER, backoff_delay, schedule
 from streamdr.pipeline.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerOpen
-from streamdr.pipeline.delivery import Deliverer, SinkError, counts_against_endpoint
+from streamdr.pipeline.delivery import (
+    SITE_HEADER,
+    Deliverer,
+    HttpSink,
+    SinkError,
+    counts_against_endpoint,
+)
 from streamdr.pipeline.signing import SignatureError, parse_signature, sign, verify
 from streamdr.pipeline.transform import Delivery
 from streamdr.workflows.model import Workflow
@@ -157,3 +163,10 @@ def test_open_breaker_waits_without_spending_attempts_and_stop_aborts():
         br.call(_failing)
     stopping = Deliverer(wf, sent.append, br, lambda s: False).deliver(_delivery())
     assert stopping.aborted and not stopping.delivered
+
+
+def test_http_sink_names_the_delivering_site_only_when_it_knows_it():
+    wf = _workflow()
+    with_site = HttpSink(wf, b"s", site="dr").headers(_delivery())
+    assert with_site[SITE_HEADER] == "dr" and with_site["Idempotency-Key"] == "e1"
+    assert SITE_HEADER not in HttpSink(wf, None).headers(_delivery())

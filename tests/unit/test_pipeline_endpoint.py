@@ -72,3 +72,24 @@ def test_counts_survive_a_restart(tmp_path):
     again = IdempotencyStore(tmp_path / "ep.db")
     assert not again.apply("k", "c", None, None, "{}")
     assert again.stats()["applied"] == 1 and again.stats()["duplicates"] == 1
+
+
+def test_records_which_site_delivered_and_upgrades_old_files(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:  # a file from before the site column
+        db.execute(
+            "CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT "
+            "NOT NULL UNIQUE, channel TEXT NOT NULL, workflow TEXT, event_time TEXT, "
+            "applied_at REAL NOT NULL, payload TEXT NOT NULL)"
+        )
+        db.execute("INSERT INTO applied VALUES (1, 'k0', 'a', NULL, NULL, 1.0, '{}')")
+    store = IdempotencyStore(old)
+    app = create_app(store, EndpointState(None))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as client:
+        raw = b'{"n": 1}'
+        headers = {"Idempotency-Key": "k1", "Streamdr-Site": "dr"}
+        assert client.post("/events/a", content=raw, headers=headers).status_code == 200
+        items = client.get("/applied").json()["items"]
+    assert [(i["idempotency_key"], i["site"]) for i in items] == [("k0", None), ("k1", "dr")]

@@ -34,10 +34,14 @@ def run(
     port: Annotated[
         int | None, typer.Option(help="Serve /health, /ready, /metrics on this port (0: any).")
     ] = None,
+    site: Annotated[
+        str | None,
+        typer.Option(help="Kafka site to write to (default: the source's site, else the active)."),
+    ] = None,
 ) -> None:
     """Stream SOURCE into Kafka until interrupted (resumes from the Kafka checkpoint)."""
     stop = stop_on_signals()
-    reader = build_reader(state(ctx).settings(), source, stop)
+    reader = build_reader(state(ctx).settings(), source, stop, site)
     err.print(f"CDC {source} → site {reader.site_name}, topics {reader.settings.topic_prefix}.*")
     run_cdc(reader, stop, port)
 
@@ -47,9 +51,12 @@ def status(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="Source name under `sources:`.")],
     json_out: Json = False,
+    site: Annotated[
+        str | None, typer.Option(help="Kafka site holding the checkpoint (as for `cdc run`).")
+    ] = None,
 ) -> None:
     """Show checkpoint, pending changes and lag; exit 1 when it alerts (lag > 10 min, down)."""
-    doc = cdc_status(state(ctx).settings(), source)
+    doc = cdc_status(state(ctx).settings(), source, site)
     if json_out:
         print_json(doc)
     else:

@@ -74,8 +74,8 @@ class DrillDatabase:
         else:
             _shell(self.source.fault_injection.start)  # type: ignore[union-attr]
 
-    def close(self, dbname: str) -> None:
-        """Drop the drill database (configured server) or remove the local cluster."""
+    def close(self, *dbnames: str) -> None:
+        """Drop the drill databases (configured server) or remove the local cluster."""
         if self.local is not None:
             self.local.destroy()
             if self.root is not None:
@@ -85,7 +85,8 @@ class DrillDatabase:
             contextlib.suppress(psycopg.Error),
             psycopg.connect(self.dsn("postgres"), autocommit=True) as conn,
         ):
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            for dbname in dbnames:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def _shell(command: str) -> None:

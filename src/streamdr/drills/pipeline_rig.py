@@ -11,6 +11,7 @@ ground truth: every one must be applied at the endpoint exactly once.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -36,6 +37,7 @@ from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
 from streamdr.lab.ports import free_ports
 from streamdr.pipeline.endpoint.server import EndpointProcess
+from streamdr.pipeline.events import topic_for
 from streamdr.pipeline.sandbox import derive, write_settings
 from streamdr.settings.model import SourceSettings
 from streamdr.workflows.deploy import deploy
@@ -46,6 +48,7 @@ TRANSFORM = "drill-passthrough"
 GOOD, BUGGY = "1.0.0", "1.1.0"
 SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
+SOURCE_RANGE = 1_000_000_000  # change numbers per source
 LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
@@ -65,15 +68,23 @@ def transform(event):
 
 @dataclass
 class Load:
-    """Inserts rows at a steady rate; remembers the change number of every committed one."""
+    """Inserts rows at a steady rate; remembers the change number of every committed one.
+
+    Change numbers start at ``first``; loads of different sources use disjoint ranges, so a
+    change number names its source.
+    """
 
     dsn: str
     rate: float
+    first: int = 1
     committed: dict[int, float] = field(default_factory=dict)  # change_no -> commit time
     failures: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _next: int = 1
+    _next: int = 0
+
+    def __post_init__(self) -> None:
+        self._next = self.first
 
     def start(self) -> Load:
         self._thread = threading.Thread(target=self._run, daemon=True, name="drill-load")
@@ -105,8 +116,22 @@ class Load:
         return dict(self.committed)
 
 
+@dataclass(frozen=True)
+class RigSource:
+    """One source database of a rig: its name, database, home site and change numbers."""
+
+    name: str
+    dbname: str
+    site: str
+    first: int  # first change number of its load
+
+    def owns(self, change_no: int) -> bool:
+        """Return True when ``change_no`` came from this source's load."""
+        return self.first <= change_no < self.first + SOURCE_RANGE
+
+
 class PipelineRig:
-    """Database, sandbox config, endpoint, CDC and worker of one drill run."""
+    """Database, sandbox config, endpoint, CDC and workers of one drill run."""
 
     def __init__(self, ctx: DrillContext, name: str, **workflow: Any) -> None:
         self.ctx = ctx
@@ -117,29 +142,57 @@ class PipelineRig:
         self.dbname = f"drill_{self.id}"
         # Checkpoints are keyed by source name: a fresh name per run, never an old checkpoint.
         self.source = f"drill-{self.id}"
+        self.sources: dict[str, RigSource] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}  # worker key -> probe port
         self.sandbox: Any = None
         self.endpoint: EndpointProcess | None = None
-        self.worker_port = free_ports(1)[0]
         self.env = {SECRET_ENV: secrets.token_hex(16)}
-        self.load: Load | None = None
+        self.loads: list[Load] = []
+
+    @property
+    def load(self) -> Load | None:
+        """Return the load of the first source, if started."""
+        return self.loads[0] if self.loads else None
+
+    @property
+    def topic_prefix(self) -> str:
+        """Return the topic prefix every source of the rig writes under."""
+        return f"drill{self.id}"
+
+    @property
+    def topic(self) -> str:
+        """Return the change topic of the drill table."""
+        return topic_for(self.topic_prefix, f"public.{TABLE}")
 
     # ----- set-up --------------------------------------------------------------------------
-    def setup(self, versions: tuple[str, ...] = (GOOD,)) -> None:
-        """Create the database, sandbox, artifacts and deployment; start the endpoint."""
+    def setup(self, versions: tuple[str, ...] = (GOOD,), sites: tuple[str, ...] = ()) -> None:
+        """Create the databases, sandbox, artifacts and deployment; start the endpoint.
+
+        One source database per site in ``sites`` (default: the drill's site), all writing the
+        same change topic on their own site, as regional databases of one workflow do; the
+        workflow names the first. Raises StateError when a server or the sandbox fails.
+        """
         self.db.start()
-        self._create_database()
+        for i, site in enumerate(sites or (self.ctx.site,)):
+            name = self.source if i == 0 else f"{self.source}-{site}"
+            dbname = self.dbname if i == 0 else f"{self.dbname}_{i}"
+            self.sources[name] = RigSource(name, dbname, site, 1 + i * SOURCE_RANGE)
+            self._create_database(dbname)
 
         base = Sandbox.create(self.ctx.settings)
-        source = SourceSettings(
-            kind="postgres",
-            dsn=self.db.dsn(self.dbname),
-            password_env=self.db.password_env(),
-            topic_prefix=f"drill{self.id}",
-            tables=[f"public.{TABLE}"],
-            site=self.ctx.site,
-        )
-        settings = derive(base.settings, sources={self.source: source}, active_site=self.ctx.site)
+        sources = {
+            s.name: SourceSettings(
+                kind="postgres",
+                dsn=self.db.dsn(s.dbname),
+                password_env=self.db.password_env(),
+                topic_prefix=self.topic_prefix,
+                tables=[f"public.{TABLE}"],
+                site=s.site,
+            )
+            for s in self.sources.values()
+        }
+        settings = derive(base.settings, sources=sources, active_site=self.ctx.site)
         self.sandbox = Sandbox(base.root, settings, base.store, base.repo)
         self.config = write_settings(settings, base.root / "streamdr.yaml")
         self.logs = base.root / "logs"
@@ -155,10 +208,10 @@ class PipelineRig:
         self.deploy(GOOD, "add the drill workflow")
         self.endpoint.start()
 
-    def _create_database(self) -> None:
+    def _create_database(self, dbname: str) -> None:
         with psycopg.connect(self.db.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.dbname}"')
-        with psycopg.connect(self.db.dsn(self.dbname), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        with psycopg.connect(self.db.dsn(dbname), autocommit=True) as conn:
             conn.execute(
                 f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, change_no bigint "
                 "NOT NULL, note text)"
@@ -175,6 +228,7 @@ class PipelineRig:
     def workflow_yaml(self, version: str) -> bytes:
         """Return the drill workflow pinned to ``version``."""
         o = {
+            "tier": "critical",
             "max_attempts": 3,
             "initial_backoff_seconds": 0.5,
             "max_backoff_seconds": 2,
@@ -183,7 +237,7 @@ class PipelineRig:
             **self.overrides,
         }
         return (
-            f"name: {self.workflow_name}\nclient: drill\ntier: critical\n"
+            f"name: {self.workflow_name}\nclient: drill\ntier: {o['tier']}\n"
             f"source:\n  database: {self.source}\n  tables: [public.{TABLE}]\n"
             f"transformation:\n  name: {TRANSFORM}\n  version: {version}\n"
             f"sink:\n  kind: http\n  url: {self.endpoint_url()}\n"
@@ -226,60 +280,96 @@ class PipelineRig:
                 start_new_session=True,
             )
 
-    def start_cdc(self) -> None:
-        """Start `streamdr cdc run drill` and wait for its replication slot."""
-        self._spawn("cdc", ["cdc", "run", self.source])
-        self.wait(self._slot_exists, 60, "the CDC replication slot")
+    def start_cdc(
+        self, source: str | None = None, *, site: str | None = None, key: str = "cdc"
+    ) -> None:
+        """Start `streamdr cdc run SOURCE [--site S]` and wait for its replication slot.
 
-    def _slot_exists(self) -> bool:
+        Raises StateError when the slot does not appear within a minute.
+        """
+        src = self.sources[source or self.source]
+        self._spawn(key, ["cdc", "run", src.name, *(["--site", site] if site else [])])
+        self.wait(lambda: self._slot_exists(src.dbname), 60, "the CDC replication slot")
+
+    def _slot_exists(self, dbname: str) -> bool:
         try:
-            with psycopg.connect(
-                self.db.dsn(self.dbname), autocommit=True, connect_timeout=3
-            ) as conn:
+            with psycopg.connect(self.db.dsn(dbname), autocommit=True, connect_timeout=3) as conn:
                 return bool(
                     conn.execute(
-                        "SELECT 1 FROM pg_replication_slots WHERE database = %s", (self.dbname,)
+                        "SELECT 1 FROM pg_replication_slots WHERE database = %s", (dbname,)
                     ).fetchone()
                 )
         except psycopg.Error:
             return False
 
-    def start_worker(self, wait_ready: bool = True) -> None:
-        """Start `streamdr run --workflow W` and wait until /ready answers 200."""
-        self._spawn(
-            "worker", ["run", "--workflow", self.workflow_name, "--port", str(self.worker_port)]
-        )
-        if wait_ready:
-            self.wait(lambda: self.ready()[0] == 200, 90, "the worker to be ready")
+    def start_worker(
+        self,
+        wait_ready: bool = True,
+        *,
+        site: str | None = None,
+        subscriptions: dict[str, list[str]] | None = None,
+        key: str = "worker",
+    ) -> None:
+        """Start `streamdr run --workflow W [--site S] [--subscriptions J]`.
 
-    def ready(self) -> tuple[int, dict[str, Any]]:
-        """Return (status, body) of the worker's /ready probe; (0, {}) when it is down."""
+        With ``wait_ready``, waits until /ready answers 200 (raises StateError after 90 s).
+        """
+        port = self.ports.setdefault(key, free_ports(1)[0])
+        args = ["run", "--workflow", self.workflow_name, "--port", str(port)]
+        if site is not None:
+            args += ["--site", site]
+        if subscriptions is not None:
+            args += ["--subscriptions", json.dumps(subscriptions, sort_keys=True)]
+        self._spawn(key, args)
+        if wait_ready:
+            self.wait(lambda: self.ready(key)[0] == 200, 90, f"the {key} to be ready")
+
+    def ready(self, key: str = "worker") -> tuple[int, dict[str, Any]]:
+        """Return (status, body) of a worker's /ready probe; (0, {}) when it is down."""
         try:
-            resp = httpx.get(f"http://127.0.0.1:{self.worker_port}/ready", timeout=2)
+            resp = httpx.get(f"http://127.0.0.1:{self.ports[key]}/ready", timeout=2)
             return resp.status_code, resp.json()
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError, KeyError):
             return 0, {}
 
     def breaker(self) -> str | None:
         """Return the worker's breaker state for the drill workflow."""
         return self.ready()[1].get("workflows", {}).get(self.workflow_name, {}).get("breaker")
 
-    def stop(self, key: str, sig: signal.Signals = signal.SIGTERM) -> None:
-        """Stop a child process (SIGTERM, SIGKILL after 30 s)."""
-        proc = self.procs.pop(key, None)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    def running(self, key: str) -> bool:
+        """Return True while the child process ``key`` runs."""
+        proc = self.procs.get(key)
+        return proc is not None and proc.poll() is None
 
-    def start_load(self, rate: float) -> Load:
-        """Start inserting at ``rate`` rows per second."""
-        self.load = Load(self.db.dsn(self.dbname), rate).start()
-        return self.load
+    def stop(self, key: str, sig: signal.Signals = signal.SIGTERM, grace: float = 30.0) -> None:
+        """Stop a child process: ``sig``, then SIGKILL after ``grace`` seconds."""
+        self.stop_many([key], sig, grace)
+
+    def stop_many(
+        self, keys: list[str], sig: signal.Signals = signal.SIGTERM, grace: float = 30.0
+    ) -> None:
+        """Signal every child in ``keys`` at once; SIGKILL any still alive after ``grace``."""
+        procs = [p for p in (self.procs.pop(k, None) for k in keys) if p and p.poll() is None]
+        for proc in procs:
+            proc.send_signal(sig)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def start_load(self, rate: float, source: str | None = None) -> Load:
+        """Start inserting into ``source``'s database (default: the first) at ``rate`` rows/s."""
+        src = self.sources[source or self.source]
+        load = Load(self.db.dsn(src.dbname), rate, first=src.first).start()
+        self.loads.append(load)
+        return load
+
+    def committed(self) -> dict[int, float]:
+        """Return change number -> commit time of every committed row of every load."""
+        return {no: at for load in self.loads for no, at in list(load.committed.items())}
 
     # ----- verification --------------------------------------------------------------------
     def applied(self) -> list[int]:
@@ -287,6 +377,15 @@ class PipelineRig:
         assert self.endpoint is not None
         return [
             item["payload"]["row"]["change_no"]
+            for item in self.endpoint.client.applied(self.workflow_name)
+            if isinstance(item["payload"].get("row"), dict)
+        ]
+
+    def applications(self) -> list[tuple[int, str | None, float]]:
+        """Return (change number, delivering site, applied at) of every applied event."""
+        assert self.endpoint is not None
+        return [
+            (item["payload"]["row"]["change_no"], item.get("site"), item["applied_at"])
             for item in self.endpoint.client.applied(self.workflow_name)
             if isinstance(item["payload"].get("row"), dict)
         ]
@@ -341,16 +440,19 @@ class PipelineRig:
             time.sleep(interval)
         return predicate()
 
+    def stop_all(self) -> None:
+        """Stop the loads and every child process (the endpoint keeps its records)."""
+        for load in self.loads:
+            load.stop()
+        self.stop_many(list(self.procs))
+
     def close(self, *, keep_logs: bool = False) -> Path | None:
-        """Stop every process and remove the database and sandbox; return kept logs, if any."""
-        if self.load is not None:
-            self.load.stop()
-        for key in list(self.procs):
-            self.stop(key)
+        """Stop everything and remove the databases and sandbox; return kept logs, if any."""
+        self.stop_all()
         if self.endpoint is not None:
             self.endpoint.stop()
         with contextlib.suppress(Exception):
-            self.db.close(self.dbname)
+            self.db.close(*(src.dbname for src in self.sources.values()))
         kept = None
         if self.sandbox is not None:
             if keep_logs and self.logs.exists():

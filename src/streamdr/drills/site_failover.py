@@ -1,16 +1,21 @@
 """Drills ``site-failover`` (active-passive) and ``site-failover-active-active`` (critical tier).
 
-With steady traffic delivered once into an idempotent sink, the drill kills every broker of the
-site under test (``lab kill-site``), runs the real unplanned failover (the executor of
-``streamdr failover``, with its own MM2 instance and its own active-site scope so the platform's
-active site is never flipped), keeps delivering through the surviving site, then restarts the
-killed site and runs the real failback. Measured:
+The drills run the real pipeline (:mod:`streamdr.drills.site_pipeline`): PostgreSQL with a
+steady stream of committed rows, ``streamdr cdc run`` into the site's change topic, ``streamdr
+run`` workers delivering signed events to the reference endpoint, MirrorMaker 2 (the drill's
+own instance). The drill kills every broker of the site under test (``lab kill-site``), runs the
+real unplanned failover (the executor of ``streamdr failover``, with its own active-site scope
+so the platform's active site is never flipped) which moves workers and CDC to the surviving
+site, keeps delivering from there, then restarts the killed site and runs the real failback.
+Measured at the endpoint, which records the site that delivered each event:
 
-- RTO: kill → first event applied at the sink through the surviving site (for active-active:
-  first event of the killed site's clients);
-- RPO: events acknowledged by the killed site but not applied when it comes back (count and the
-  span of traffic they cover) — and, after failback, events never applied at all (must be 0);
-- ``duplicates_applied`` (must be 0) and ``redeliveries`` (ignored by the idempotency check);
+- RTO: kill → first event applied at the endpoint through the surviving site (for
+  active-active: the first event of the killed site's source database);
+- RPO: rows committed before the kill but not applied once the survivor drained what was
+  replicated (acknowledged by the killed site, never copied) — count and span of traffic — and,
+  after failback, rows never applied at all (must be 0);
+- ``duplicates_applied`` (a row applied under two keys; must be 0) and ``redeliveries`` (sent
+  again and ignored by the endpoint's idempotency check);
 - replication loops: no topic carrying its own site's prefix, record counts stable at rest.
 
 The killed site is always restarted and its partitions back in full ISR before the drill returns.
@@ -18,21 +23,19 @@ The killed site is always restarted and its partitions back in full ISR before t
 
 from __future__ import annotations
 
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from streamdr.drills import site_helpers as helpers
 from streamdr.drills.context import DrillContext
+from streamdr.drills.pipeline_rig import PipelineRig, RigSource
 from streamdr.drills.report import DrillReport
-from streamdr.drills.site_traffic import DrillWorkload, EventSink, SiteProducer
+from streamdr.drills.site_pipeline import SitePipeline
 from streamdr.errors import StateError
-from streamdr.kafka.admin import TopicSpec
 from streamdr.lab.cluster import Lab
+from streamdr.pipeline.topics import TopicWant, ensure_topics
 from streamdr.policy.tiers import DRILL_TARGETS, Targets, Tier
 from streamdr.replication.plan import SwitchKind, SwitchRequest
 from streamdr.replication.runner import Mm2Runner
@@ -42,11 +45,12 @@ from streamdr.replication.switching import forget_scope, record_active_site
 from streamdr.replication.topology import Topology, explicit_set, plan_topology, subscriptions
 
 PARTITIONS = 3
-RATE_PER_S = 100.0
+RATE_PER_S = 50.0  # committed rows per second, all sources together
 WARMUP_S = 6.0
 STEADY_S = 5.0
 RTO_TIMEOUT_S = 90.0
-DRAIN_TIMEOUT_S = 90.0
+LOST_GRACE_S = 20.0  # after the survivor drained the copy: CDC's re-read of the slot lands
+DRAIN_TIMEOUT_S = 120.0
 LAB_UP_TIMEOUT_S = 300.0
 LAB_TARGETS = Targets(rpo=timedelta(seconds=10), rto=timedelta(seconds=60))
 
@@ -61,8 +65,8 @@ class _Env:
     group: str
     scope: str
     runner: Mm2Runner
-    sink: EventSink
-    workload: DrillWorkload
+    rig: PipelineRig
+    workload: SitePipeline
     topology: Topology
 
 
@@ -85,22 +89,31 @@ class SiteFailoverDrill:
         return report
 
     # ----- set-up -------------------------------------------------------------------------
+    def _source_sites(self, victim: str, survivor: str) -> tuple[str, ...]:
+        """Return the home sites of the drill's source databases (active-passive: one)."""
+        return (victim,)
+
     def _setup(self, ctx: DrillContext, report: DrillReport) -> _Env:
         victim = ctx.site
         survivor = next(s for s in ctx.settings.sites if s != victim)
-        run = uuid.uuid4().hex[:8]
-        topic, group = f"streamdr.drill.sf.{run}", f"streamdr-drill-sf-{run}"
-        with report.step("preflight: both sites healthy, create the drill topic on each") as st:
-            for site in (victim, survivor):
-                admin = helpers.site_admin(ctx, site)
-                if len(admin.metadata().brokers) < 3:
-                    raise StateError(
-                        f"site {site!r} has fewer than 3 brokers up",
-                        hint="Run `streamdr lab up`, then drill again.",
-                    )
-                admin.create_topics([TopicSpec(topic, PARTITIONS, 3, {"min.insync.replicas": "2"})])
-            st.detail = f"topic {topic}, group {group}"
-        sets = [explicit_set([topic], [group], self.tier)]
+        rig = PipelineRig(ctx, self.name, tier=str(self.tier))
+        try:
+            with report.step("preflight: both sites healthy; database, workflow, endpoint") as st:
+                for site in (victim, survivor):
+                    if len(helpers.site_admin(ctx, site).metadata().brokers) < 3:
+                        raise StateError(
+                            f"site {site!r} has fewer than 3 brokers up",
+                            hint="Run `streamdr lab up`, then drill again.",
+                        )
+                rig.setup(sites=self._source_sites(victim, survivor))
+                for site in (victim, survivor):
+                    ensure_topics(helpers.site_admin(ctx, site), [TopicWant(rig.topic, PARTITIONS)])
+                st.detail = f"workflow {rig.workflow_name} ({self.tier}), topic {rig.topic}"
+        except BaseException:
+            rig.close(keep_logs=True)
+            raise
+        group = rig.workflow_name
+        sets = [explicit_set([rig.topic], [group], self.tier)]
         # The drill's own topology: the victim is home and active; lab-speed emit intervals.
         topology = plan_topology(
             sets,
@@ -110,15 +123,11 @@ class SiteFailoverDrill:
             separator=ctx.settings.replication.separator,
             emit_interval=lambda _rpo: 1.0,
         )
-        scope = f"drill:{self.name}:{run}"
+        scope = f"drill:{self.name}:{rig.id}"
         record_active_site(ctx.store, scope, victim)
-        sink = EventSink(Path(tempfile.mkdtemp(prefix="streamdr-drill-")) / "sink.db")
-        workload = DrillWorkload(ctx.settings, topology.names, topic, sink)
-        runner = Mm2Runner(ctx.settings, f"drill-{run}")
-        return _Env(victim, survivor, topic, group, scope, runner, sink, workload, topology)
-
-    def _producers(self, ctx: DrillContext, env: _Env) -> list[SiteProducer]:
-        return [SiteProducer(ctx.settings, env.topic, env.victim, "clients", RATE_PER_S)]
+        workload = SitePipeline(rig, topology.names)
+        runner = Mm2Runner(ctx.settings, f"drill-{rig.id}")
+        return _Env(victim, survivor, rig.topic, group, scope, runner, rig, workload, topology)
 
     # ----- the scenario -------------------------------------------------------------------
     def _scenario(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: _Env) -> None:
@@ -126,26 +135,30 @@ class SiteFailoverDrill:
             since = int(time.time() * 1000)
             env.runner.apply(env.topology)
             st.detail = f"ready after {wait_ready(ctx.settings, env.runner, env.topology, since)}s"
-        with report.step("start steady traffic and consumers; wait for checkpoints") as st:
-            env.workload.producers = self._producers(ctx, env)
+        with report.step("start CDC and workers on the serving sites; steady load") as st:
+            started = [
+                env.workload.start(site, self._serves(ctx, env, site))
+                for site in env.topology.sites
+            ]
             for site in env.topology.sites:
-                env.workload.start(
-                    site, helpers.present(ctx, site, subscriptions(env.topology, site))
-                )
-            for p in env.workload.producers:
-                p.start()
+                key = env.workload.worker_key(site)
+                if env.rig.running(key):
+                    env.rig.wait(lambda k=key: env.rig.ready(k)[0] == 200, 90, f"the {key}")
+            for src in env.rig.sources:
+                env.rig.start_load(RATE_PER_S / len(env.rig.sources), src)
+            env.rig.wait(lambda: len(env.rig.applied()) >= 20, 60, "first events at the endpoint")
             time.sleep(WARMUP_S)
             helpers.wait_for(
                 lambda: helpers.checkpointed(ctx, env), 60, "MM2 checkpoints of the drill group"
             )
-            st.detail = f"{len(env.sink.applied_ids())} events applied during warm-up"
+            st.detail = f"{'; '.join(started)}; {len(env.rig.applied())} applied in warm-up"
         with report.step(f"kill every broker of {env.victim}") as st:
             fault_at = time.time()
             st.detail = f"{lab.kill_site(env.victim)} brokers killed"
         try:
             result = self._failover(ctx, report, env, fault_at)
             rto = self._wait_rto(report, env, fault_at)
-            lost_at_failover = self._measure_rpo(ctx, report, env)
+            lost_at_failover = self._measure_rpo(ctx, report, env, fault_at)
         finally:
             with report.step(f"restart {env.victim}; wait for full ISR") as st:
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
@@ -157,6 +170,11 @@ class SiteFailoverDrill:
                 st.detail = "all partitions in full ISR; the stale group member expired"
         back = self._failback(ctx, report, env)
         self._drain_and_judge(ctx, report, env, fault_at, rto, lost_at_failover, result, back)
+
+    @staticmethod
+    def _serves(ctx: DrillContext, env: _Env, site: str) -> dict[str, list[str]]:
+        """Return group → topics present on ``site`` that it serves before the fault."""
+        return helpers.present(ctx, site, subscriptions(env.topology, site))
 
     def _context(self, ctx: DrillContext, env: _Env, fault_at: float | None) -> SwitchContext:
         return SwitchContext(
@@ -181,47 +199,60 @@ class SiteFailoverDrill:
             st.detail = helpers.steps_line(result)
         return result
 
+    def _rto_source(self, env: _Env) -> RigSource | None:
+        """Return whose events count for RTO (None: any event through the survivor)."""
+        return None
+
+    def _first_through_survivor(self, env: _Env, fault_at: float) -> float | None:
+        origin = self._rto_source(env)
+        times = [
+            at
+            for no, site, at in env.rig.applications()
+            if site == env.survivor and at > fault_at and (origin is None or origin.owns(no))
+        ]
+        return min(times, default=None)
+
     def _wait_rto(self, report: DrillReport, env: _Env, fault_at: float) -> float | None:
-        origin = self._rto_origin(env)
         with report.step(f"wait for the first event applied through {env.survivor}") as st:
             helpers.wait_for(
-                lambda: env.sink.first_applied_after(fault_at, env.survivor, origin) is not None,
+                lambda: self._first_through_survivor(env, fault_at) is not None,
                 RTO_TIMEOUT_S,
                 None,
             )
-            first = env.sink.first_applied_after(fault_at, env.survivor, origin)
+            first = self._first_through_survivor(env, fault_at)
             rto = None if first is None else round(first - fault_at, 3)
             st.ok, st.detail = rto is not None, f"RTO {rto}s"
         return rto
 
-    def _measure_rpo(self, ctx: DrillContext, report: DrillReport, env: _Env) -> list[Any]:
-        """Keep delivering through the survivor until it has applied everything it received."""
+    def _measure_rpo(
+        self, ctx: DrillContext, report: DrillReport, env: _Env, fault_at: float
+    ) -> dict[int, float]:
+        """Deliver through the survivor until it drained the copy; return rows still missing."""
         with report.step(f"deliver through {env.survivor}; drain the replicated backlog") as st:
             time.sleep(STEADY_S)
             drained = helpers.wait_for(
                 lambda: helpers.survivor_drained(ctx, env), RTO_TIMEOUT_S, None
             )
-            lost = self._lost(env)
+            # Rows committed before the kill but never acknowledged by the victim come back
+            # through CDC's re-read of the slot on the survivor; what is still missing after
+            # that was acknowledged by the victim and never replicated.
+            env.rig.wait_quietly(lambda: not self._missing(env, fault_at), LOST_GRACE_S)
+            lost = self._missing(env, fault_at)
             st.ok = drained
             st.detail = (
-                f"{len(lost)} events acknowledged by {env.victim} were not replicated"
+                f"{len(lost)} rows committed before the kill are not applied (acknowledged by "
+                f"{env.victim}, not replicated)"
                 if drained
-                else f"the {env.survivor} consumer did not drain its backlog"
+                else f"the {env.survivor} workers did not drain the replicated copy"
             )
         return lost
 
-    def _rto_origin(self, env: _Env) -> str | None:
-        """Return whose events count for RTO (None: any event through the survivor)."""
-        return None
-
-    def _lost(self, env: _Env) -> list[Any]:
-        applied = env.sink.applied_ids()
-        return [
-            e
-            for p in env.workload.producers
-            for e in p.events()
-            if e.acked_at is not None and e.site == env.victim and e.event_id not in applied
-        ]
+    @staticmethod
+    def _missing(env: _Env, before: float) -> dict[int, float]:
+        applied = set(env.rig.applied())
+        return {
+            no: at for no, at in env.rig.committed().items() if at < before and no not in applied
+        }
 
     def _failback(self, ctx: DrillContext, report: DrillReport, env: _Env) -> dict[str, Any]:
         with report.step(f"failback to {env.victim} (streamdr failback)") as st:
@@ -238,51 +269,60 @@ class SiteFailoverDrill:
         env: _Env,
         fault_at: float,
         rto: float | None,
-        lost_at_failover: list[Any],
+        lost_at_failover: dict[int, float],
         failover: dict[str, Any],
         failback: dict[str, Any],
     ) -> None:
-        with report.step("steady after failback, stop producing, drain") as st:
+        with report.step("steady after failback, stop the load, drain") as st:
             time.sleep(3.0)
-            for p in env.workload.producers:
-                p.stop()
-            acked = {e.event_id for p in env.workload.producers for e in p.events() if e.acked_at}
-            helpers.wait_for(lambda: acked <= env.sink.applied_ids(), DRAIN_TIMEOUT_S, None)
-            never = sorted(acked - env.sink.applied_ids())
-            st.detail = f"{len(acked)} acknowledged, {len(never)} never applied"
+            for load in env.rig.loads:
+                load.stop()
+            committed = set(env.rig.committed())
+            env.rig.wait_all_applied(committed, DRAIN_TIMEOUT_S)
+            verdict = env.rig.verdict(committed)
+            st.detail = (
+                f"{verdict['events_committed']} committed, {verdict['events_lost']} never applied"
+            )
         with report.step("check for replication loops") as st:
             loops = helpers.loop_check(ctx, env)
             st.ok, st.detail = not loops, "; ".join(loops) or "no loop topics, counts stable"
-        # Traffic lost at failover: from the oldest lost event to the fault.
-        rpo_s = round(fault_at - min((e.sent_at for e in lost_at_failover), default=fault_at), 3)
+        # Traffic lost at failover: from the oldest lost row to the fault.
+        rpo_s = round(fault_at - min(lost_at_failover.values(), default=fault_at), 3)
         report.rto_seconds, report.rpo_seconds = rto, rpo_s
         report.figures.update(
             {
                 "tier": str(self.tier),
                 "rpo_events_at_failover": len(lost_at_failover),
-                "messages_lost_after_failback": len(never),
-                "duplicates_applied": env.sink.duplicates_applied(),
-                "redeliveries": env.sink.redeliveries(),
-                "acked": len(acked),
-                "applied": len(env.sink.applied_ids()),
+                "messages_lost_after_failback": verdict["events_lost"],
+                "duplicates_applied": verdict["duplicates_applied"],
+                "redeliveries": verdict["redeliveries_ignored"],
+                "events_committed": verdict["events_committed"],
+                "events_applied": verdict["events_applied"],
+                "applied_by_site": self._by_site(env),
                 "failover": helpers.summary(failover),
                 "failback": helpers.summary(failback),
                 "loops": loops,
                 "lab_targets": LAB_TARGETS.as_dict(),
             }
         )
-        self._judge(report, rto, rpo_s, never, loops, failover, failback, env)
+        self._judge(report, rto, rpo_s, verdict, loops, failover, failback)
+
+    @staticmethod
+    def _by_site(env: _Env) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _no, site, _at in env.rig.applications():
+            counts[site or "?"] = counts.get(site or "?", 0) + 1
+        return counts
 
     def _judge(
         self,
         report: DrillReport,
         rto: float | None,
         rpo_s: float,
-        never: list[str],
+        verdict: dict[str, Any],
         loops: list[str],
         failover: dict[str, Any],
         failback: dict[str, Any],
-        env: _Env,
     ) -> None:
         strategy, lab = self.targets, LAB_TARGETS
         report.judge(
@@ -295,8 +335,8 @@ class SiteFailoverDrill:
                 and rto < lab.rto.total_seconds(),
                 f"RPO < {lab.rpo.total_seconds():.0f}s of traffic (lab)": rpo_s
                 < lab.rpo.total_seconds(),
-                "no event lost after failback": not never,
-                "duplicates_applied = 0": env.sink.duplicates_applied() == 0,
+                "no event lost after failback": verdict["events_lost"] == 0,
+                "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
                 "failover passed": bool(failover.get("passed")),
                 "failback passed": bool(failback.get("passed")),
                 "no replication loop": not loops,
@@ -305,26 +345,22 @@ class SiteFailoverDrill:
 
     # ----- clean-up -----------------------------------------------------------------------
     def _cleanup(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: _Env) -> None:
-        with report.step("clean up: workload, MM2 instance, drill topics") as st:
-            env.workload.shutdown()
+        with report.step("clean up: pipeline, MM2 instance, drill topics") as st:
+            env.rig.stop_all()
             env.runner.stop()
             if not all(n.running for n in lab.status()):
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
-            names = env.topology.names
             for site in env.topology.sites:
-                others = [o for o in env.topology.sites if o != site]
-                doomed = [env.topic] + [names.remote_topic(o, env.topic) for o in others]
-                inst = env.runner.instance
-                doomed += [
-                    f"mm2-{k}.{inst}.{site}.internal" for k in ("offsets", "configs", "status")
-                ]
+                # Every topic of the run carries the rig's id: change topics and their copies,
+                # DLQs, the MM2 instance's internal topics.
                 admin = helpers.site_admin(ctx, site)
-                existing = admin.metadata().topics
-                admin.delete_topics([t for t in doomed if t in existing])
+                admin.delete_topics([t for t in admin.metadata().topics if env.rig.id in t])
             helpers.wait_isr(ctx, env.victim)
             forget_scope(ctx.store, env.scope)
-            env.sink.close()
-            st.detail = "MM2 stopped, topics deleted, full ISR"
+            kept = env.rig.close(keep_logs=not report.passed)
+            if kept:
+                report.figures["logs"] = str(kept)
+            st.detail = "pipeline and MM2 stopped, topics deleted, full ISR"
 
 
 class ActiveActiveFailoverDrill(SiteFailoverDrill):
@@ -335,19 +371,13 @@ class ActiveActiveFailoverDrill(SiteFailoverDrill):
     targets = Targets(rpo=timedelta(minutes=1), rto=timedelta(minutes=1))
     tier = Tier.CRITICAL
 
-    def _producers(self, ctx: DrillContext, env: _Env) -> list[SiteProducer]:
-        return [
-            SiteProducer(
-                ctx.settings, env.topic, env.victim, "clients-" + env.victim, RATE_PER_S / 2
-            ),
-            SiteProducer(
-                ctx.settings, env.topic, env.survivor, "clients-" + env.survivor, RATE_PER_S / 2
-            ),
-        ]
+    def _source_sites(self, victim: str, survivor: str) -> tuple[str, ...]:
+        """Return both sites: each serves the clients of its own regional database."""
+        return (victim, survivor)
 
-    def _rto_origin(self, env: _Env) -> str | None:
-        """Return the killed site's clients: the survivor served its own all along."""
-        return "clients-" + env.victim
+    def _rto_source(self, env: _Env) -> RigSource | None:
+        """Return the killed site's database: the survivor served its own all along."""
+        return next(s for s in env.rig.sources.values() if s.site == env.victim)
 
 
 __all__ = ["ActiveActiveFailoverDrill", "SiteFailoverDrill"]

@@ -24,6 +24,9 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_TIME_HEADER = "Streamdr-Event-Time"
 WORKFLOW_HEADER = "Streamdr-Workflow"
+# The Kafka site whose worker sent the event: during a failover the client (and a drill) can
+# see which site is delivering.
+SITE_HEADER = "Streamdr-Site"
 
 
 class SinkError(Exception):
@@ -48,13 +51,19 @@ class HttpSink:
     """POSTs signed JSON bodies to one URL over a kept-alive connection pool."""
 
     def __init__(
-        self, workflow: Workflow, secret: bytes | None, client: httpx.Client | None = None
+        self,
+        workflow: Workflow,
+        secret: bytes | None,
+        client: httpx.Client | None = None,
+        *,
+        site: str | None = None,
     ) -> None:
         if workflow.sink.url is None:
             raise ValueError("an http sink needs a url")
         self.url = workflow.sink.url
         self.workflow = workflow.name
         self.secret = secret
+        self.site = site
         self.client = client or httpx.Client(
             timeout=workflow.sink.timeout_seconds,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
@@ -69,6 +78,8 @@ class HttpSink:
             WORKFLOW_HEADER: self.workflow,
             **{f"Streamdr-Header-{k}": v for k, v in delivery.headers.items()},
         }
+        if self.site is not None:
+            headers[SITE_HEADER] = self.site
         if self.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.secret, delivery.body, int(time.time()))
         return headers

@@ -248,7 +248,7 @@ class Runner:
                 on_change=lambda state: _breaker_changed(wf.name, state),
             )
             metrics.DELIVERY_BREAKER_STATE.labels(wf.name).set(0)
-        sink = HttpSink(wf, plan.secret)
+        sink = HttpSink(wf, plan.secret, site=self.site_name)
         dlq = (
             DlqWriter(make_producer(self.site, **{"linger.ms": 0}), wf.dlq_topic)
             if wf.dlq.enabled

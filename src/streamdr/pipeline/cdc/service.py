@@ -24,10 +24,16 @@ PRODUCER = {
 }
 
 
-def build_reader(settings: Settings, name: str, stop: threading.Event) -> CdcReader:
-    """Return the reader of source ``name`` (nothing connects yet); raises InputError."""
+def build_reader(
+    settings: Settings, name: str, stop: threading.Event, site_name: str | None = None
+) -> CdcReader:
+    """Return the reader of source ``name`` (nothing connects yet); raises InputError.
+
+    It writes to ``site_name`` when given (a failover moves CDC to the surviving site), else to
+    the source's configured site, else to the active one.
+    """
     source_settings = get_source_settings(settings, name)
-    site_name, site = settings.site(source_settings.site)
+    site_name, site = settings.site(site_name or source_settings.site)
     source = open_source(name, source_settings, settings.base_dir())
     producer = make_producer(site, **PRODUCER)
     return CdcReader(name, source_settings, source, site_name, site, producer, stop)
@@ -52,14 +58,14 @@ def _probe(reader: CdcReader, stop: threading.Event) -> dict[str, Any]:
     return {**doc, "alive": not stop.is_set(), "ready": doc["source_up"]}
 
 
-def cdc_status(settings: Settings, name: str) -> dict[str, Any]:
+def cdc_status(settings: Settings, name: str, site_name: str | None = None) -> dict[str, Any]:
     """Return the checkpoint, what is pending at the source, the lag and whether it alerts.
 
     Raises InputError for an unknown source, UnreachableError when Kafka is down; an
     unreachable source database is reported, not raised.
     """
     src = get_source_settings(settings, name)
-    site_name, site = settings.site(src.site)
+    site_name, site = settings.site(site_name or src.site)
     checkpoint = read_checkpoint(site_name, site, name)
     source = open_source(name, src, settings.base_dir())
     now = datetime.now(UTC)

@@ -18,7 +18,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from streamdr.pipeline.delivery import EVENT_TIME_HEADER, IDEMPOTENCY_HEADER, WORKFLOW_HEADER
+from streamdr.pipeline.delivery import (
+    EVENT_TIME_HEADER,
+    IDEMPOTENCY_HEADER,
+    SITE_HEADER,
+    WORKFLOW_HEADER,
+)
 from streamdr.pipeline.endpoint.store import IdempotencyStore
 from streamdr.pipeline.signing import SIGNATURE_HEADER, SignatureError, verify
 
@@ -103,5 +108,6 @@ def _receive(
         headers.get(WORKFLOW_HEADER),
         headers.get(EVENT_TIME_HEADER),
         body.decode(errors="replace"),
+        site=headers.get(SITE_HEADER),
     )
     return JSONResponse({"applied": fresh, "duplicate": not fresh})

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS applied (
     workflow TEXT,
     event_time TEXT,
     applied_at REAL NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    site TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (
     channel TEXT NOT NULL,
@@ -53,6 +54,7 @@ class Applied:
     event_time: str | None
     applied_at: float
     payload: str
+    site: str | None  # the Kafka site that delivered it (Streamdr-Site header), if sent
 
     def as_dict(self) -> dict[str, Any]:
         """Return the row for JSON."""
@@ -68,7 +70,14 @@ class IdempotencyStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_site_column()
         self._lock = threading.Lock()
+
+    def _add_site_column(self) -> None:
+        # Files written before the site column existed get it added in place.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(applied)")}
+        if "site" not in columns:
+            self._db.execute("ALTER TABLE applied ADD COLUMN site TEXT")
 
     def count(self, channel: str, name: str, by: int = 1) -> None:
         """Add ``by`` to counter ``name`` of ``channel``."""
@@ -83,7 +92,14 @@ class IdempotencyStore:
         )
 
     def apply(
-        self, key: str, channel: str, workflow: str | None, event_time: str | None, payload: str
+        self,
+        key: str,
+        channel: str,
+        workflow: str | None,
+        event_time: str | None,
+        payload: str,
+        *,
+        site: str | None = None,
     ) -> bool:
         """Apply ``key`` once; return True when applied now, False for a duplicate."""
         with self._lock:
@@ -91,9 +107,9 @@ class IdempotencyStore:
             try:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO applied"
-                    "(idempotency_key, channel, workflow, event_time, applied_at, payload) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, channel, workflow, event_time, time.time(), payload),
+                    "(idempotency_key, channel, workflow, event_time, applied_at, payload, site) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, channel, workflow, event_time, time.time(), payload, site),
                 )
                 fresh = cur.rowcount == 1
                 self._bump(channel, "received", 1)
@@ -122,7 +138,7 @@ class IdempotencyStore:
     ) -> list[Applied]:
         """Return applied events with ``seq`` above ``after``, oldest first."""
         query = (
-            "SELECT seq, idempotency_key, channel, workflow, event_time, applied_at, payload "
+            "SELECT seq, idempotency_key, channel, workflow, event_time, applied_at, payload, site "
             "FROM applied WHERE seq > ?"
         )
         args: list[Any] = [after]
