@@ -30,6 +30,23 @@ UNREACHABLE_CODES = frozenset(
     }
 )
 
+# Leadership and coordinator changes: the cluster answers but is moving a partition or group
+# (e.g. right after a topic is created or a broker died). Retrying shortly succeeds.
+TRANSIENT_CODES = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.NOT_CONTROLLER,
+        KafkaError._WAIT_COORD,
+    }
+)
+
 
 def _quiet_error(err: KafkaError) -> None:
     # Connection errors are reported through the calls that fail; here they are only logged.
@@ -77,6 +94,14 @@ def translate(
             f"{err.str() if err else exc}",
             hint="Check that its brokers run (`streamdr lab status` for the lab) and that "
             "bootstrap_servers and security settings in streamdr.yaml are right.",
+        )
+    if err.code() in TRANSIENT_CODES:
+        # Exit 3 like an unreachable site, and retried by the pipeline's backoff loops.
+        return UnreachableError(
+            f"site {site_name!r} is changing a leader or coordinator while {action}: "
+            f"{err.name()}: {err.str()}",
+            hint="Retry in a few seconds; if it persists, check `streamdr check` for offline "
+            "partitions and the broker logs.",
         )
     return StreamdrError(
         f"Kafka refused {action} on site {site_name!r}: {err.name()}: {err.str()}",
