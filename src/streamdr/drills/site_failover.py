@@ -346,20 +346,22 @@ class SiteFailoverDrill:
     # ----- clean-up -----------------------------------------------------------------------
     def _cleanup(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: _Env) -> None:
         with report.step("clean up: pipeline, MM2 instance, drill topics") as st:
-            env.rig.stop_all()
-            env.runner.stop()
-            if not all(n.running for n in lab.status()):
-                lab.up(timeout=LAB_UP_TIMEOUT_S)
-            for site in env.topology.sites:
-                # Every topic of the run carries the rig's id: change topics and their copies,
-                # DLQs, the MM2 instance's internal topics.
-                admin = helpers.site_admin(ctx, site)
-                admin.delete_topics([t for t in admin.metadata().topics if env.rig.id in t])
-            helpers.wait_isr(ctx, env.victim)
-            forget_scope(ctx.store, env.scope)
-            kept = env.rig.close(keep_logs=not report.passed)
-            if kept:
-                report.figures["logs"] = str(kept)
+            try:
+                env.rig.stop_all()
+                env.runner.stop()
+                if not all(n.running for n in lab.status()):
+                    lab.up(timeout=LAB_UP_TIMEOUT_S)
+                for site in env.topology.sites:
+                    # Every topic of the run carries the rig's id: change topics and their
+                    # copies, DLQs, the MM2 instance's internal topics.
+                    admin = helpers.site_admin(ctx, site)
+                    admin.delete_topics([t for t in admin.metadata().topics if env.rig.id in t])
+                helpers.wait_isr(ctx, env.victim)
+                forget_scope(ctx.store, env.scope)
+            finally:
+                kept = env.rig.close(keep_logs=not report.passed)
+                if kept:
+                    report.figures["logs"] = str(kept)
             st.detail = "pipeline and MM2 stopped, topics deleted, full ISR"
 
 
