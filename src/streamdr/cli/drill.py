@@ -54,9 +54,14 @@ def _render(run_id: int, report: DrillReport) -> None:
     )
     rto = f"{report.rto_seconds:.2f}s" if report.rto_seconds is not None else "not recovered"
     out.print(f"  RTO {rto} (target < {report.targets.rto.total_seconds():.0f}s)")
-    for key in ("rpo_messages_lost", "acked", "consumed", "catch_up_seconds"):
-        if key in doc:
-            out.print(f"  {key}: {doc[key]}")
+    if report.rpo_seconds is not None:
+        rpo_target = report.targets.rpo.total_seconds()
+        target = "= 0" if rpo_target == 0 else f"< {rpo_target:.0f}s"
+        out.print(f"  RPO {report.rpo_seconds:.2f}s (target {target})")
+    # The scenario's own counts (lost, duplicates, redeliveries, …); nested detail is in --json.
+    for key, value in report.figures.items():
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            out.print(f"  {key}: {doc.get(key, value)}")
     for failure in report.failures:
         out.print(f"  [red]failed:[/] {failure}")
 
