@@ -39,6 +39,11 @@ from streamdr.workflows.model import Workflow
 log = logging.getLogger(__name__)
 RESTART_INITIAL_S = 1.0
 RESTART_MAX_S = 30.0
+# A worker killed with -9 (or lost with its site) keeps its partitions until its session times
+# out. Kafka's 45 s default would add 45 s to every such recovery; heartbeats come from the
+# client's background thread, independent of slow deliveries, so 10 s is safe.
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 3_000
 
 
 class RunningWorker(Protocol):
@@ -209,6 +214,8 @@ class Runner:
             wf.consumer_group,
             **{
                 "partition.assignment.strategy": "cooperative-sticky",
+                "session.timeout.ms": SESSION_TIMEOUT_MS,
+                "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS,
                 "isolation.level": "read_committed",
                 # A topic created after subscribe is noticed within seconds, not 5 minutes.
                 "topic.metadata.refresh.interval.ms": 5000,
