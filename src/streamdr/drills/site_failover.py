@@ -135,23 +135,7 @@ class SiteFailoverDrill:
             since = int(time.time() * 1000)
             env.runner.apply(env.topology)
             st.detail = f"ready after {wait_ready(ctx.settings, env.runner, env.topology, since)}s"
-        with report.step("start CDC and workers on the serving sites; steady load") as st:
-            started = [
-                env.workload.start(site, self._serves(ctx, env, site))
-                for site in env.topology.sites
-            ]
-            for site in env.topology.sites:
-                key = env.workload.worker_key(site)
-                if env.rig.running(key):
-                    env.rig.wait(lambda k=key: env.rig.ready(k)[0] == 200, 90, f"the {key}")
-            for src in env.rig.sources:
-                env.rig.start_load(RATE_PER_S / len(env.rig.sources), src)
-            env.rig.wait(lambda: len(env.rig.applied()) >= 20, 60, "first events at the endpoint")
-            time.sleep(WARMUP_S)
-            helpers.wait_for(
-                lambda: helpers.checkpointed(ctx, env), 60, "MM2 checkpoints of the drill group"
-            )
-            st.detail = f"{'; '.join(started)}; {len(env.rig.applied())} applied in warm-up"
+        self._start_pipeline(ctx, report, env)
         with report.step(f"kill every broker of {env.victim}") as st:
             fault_at = time.time()
             st.detail = f"{lab.kill_site(env.victim)} brokers killed"
@@ -170,6 +154,29 @@ class SiteFailoverDrill:
                 st.detail = "all partitions in full ISR; the stale group member expired"
         back = self._failback(ctx, report, env)
         self._drain_and_judge(ctx, report, env, fault_at, rto, lost_at_failover, result, back)
+
+    def _start_pipeline(self, ctx: DrillContext, report: DrillReport, env: _Env) -> None:
+        """Start CDC and workers where they serve, then the load; wait for MM2 checkpoints.
+
+        Raises StateError when a worker, the first events or the checkpoints do not come.
+        """
+        with report.step("start CDC and workers on the serving sites; steady load") as st:
+            started = [
+                env.workload.start(site, self._serves(ctx, env, site))
+                for site in env.topology.sites
+            ]
+            for site in env.topology.sites:
+                key = env.workload.worker_key(site)
+                if env.rig.running(key):
+                    env.rig.wait(lambda k=key: env.rig.ready(k)[0] == 200, 90, f"the {key}")
+            for src in env.rig.sources:
+                env.rig.start_load(RATE_PER_S / len(env.rig.sources), src)
+            env.rig.wait(lambda: len(env.rig.applied()) >= 20, 60, "first events at the endpoint")
+            time.sleep(WARMUP_S)
+            helpers.wait_for(
+                lambda: helpers.checkpointed(ctx, env), 60, "MM2 checkpoints of the drill group"
+            )
+            st.detail = f"{'; '.join(started)}; {len(env.rig.applied())} applied in warm-up"
 
     @staticmethod
     def _serves(ctx: DrillContext, env: _Env, site: str) -> dict[str, list[str]]:
