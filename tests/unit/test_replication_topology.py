@@ -8,6 +8,7 @@ from streamdr.replication.naming import ReplicationNames, validate_aliases
 from streamdr.replication.topology import (
     ReplicatedSet,
     Topology,
+    existing_only,
     plan_topology,
     sets_from_workflows,
     subscriptions,
@@ -145,3 +146,8 @@ def test_workflow_topics_from_cdc_tables_and_topic_sources():
     )
     with pytest.raises(InputError, match="nope"):
         workflow_topics(unknown, settings)
+
+
+def test_existing_only_keeps_groups_and_drops_topics_a_site_lacks():
+    subs = {"orders": ["retail.orders", "primary_retail.orders"], "idle": ["gone"]}
+    assert existing_only(subs, {"retail.orders"}) == {"orders": ["retail.orders"], "idle": []}

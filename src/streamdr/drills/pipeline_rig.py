@@ -151,11 +151,6 @@ class PipelineRig:
         self.loads: list[Load] = []
 
     @property
-    def load(self) -> Load | None:
-        """Return the load of the first source, if started."""
-        return self.loads[0] if self.loads else None
-
-    @property
     def topic_prefix(self) -> str:
         """Return the topic prefix every source of the rig writes under."""
         return f"drill{self.id}"
@@ -372,17 +367,8 @@ class PipelineRig:
         return {no: at for load in self.loads for no, at in list(load.committed.items())}
 
     # ----- verification --------------------------------------------------------------------
-    def applied(self) -> list[int]:
-        """Return the change number of every event the endpoint applied (repeats included)."""
-        assert self.endpoint is not None
-        return [
-            item["payload"]["row"]["change_no"]
-            for item in self.endpoint.client.applied(self.workflow_name)
-            if isinstance(item["payload"].get("row"), dict)
-        ]
-
     def applications(self) -> list[tuple[int, str | None, float]]:
-        """Return (change number, delivering site, applied at) of every applied event."""
+        """Return (change number, delivering site, applied at) of every applied event, in order."""
         assert self.endpoint is not None
         return [
             (item["payload"]["row"]["change_no"], item.get("site"), item["applied_at"])
@@ -390,15 +376,25 @@ class PipelineRig:
             if isinstance(item["payload"].get("row"), dict)
         ]
 
+    def applied(self) -> list[int]:
+        """Return the change number of every event the endpoint applied (repeats included)."""
+        return [no for no, _site, _at in self.applications()]
+
     def applied_times(self) -> dict[int, float]:
         """Return change number -> time the endpoint applied it (first application)."""
-        assert self.endpoint is not None
         out: dict[int, float] = {}
-        for item in self.endpoint.client.applied(self.workflow_name):
-            row = item["payload"].get("row")
-            if isinstance(row, dict):
-                out.setdefault(row["change_no"], item["applied_at"])
+        for no, _site, at in self.applications():
+            out.setdefault(no, at)
         return out
+
+    def warm_up(self, seconds: float) -> int:
+        """Wait for the first events at the endpoint, then ``seconds`` more; return the count.
+
+        Raises StateError when nothing arrives within a minute.
+        """
+        self.wait(lambda: len(self.applied()) >= 20, 60, "first events at the endpoint")
+        time.sleep(seconds)
+        return len(self.applied())
 
     def wait_all_applied(self, committed: set[int], timeout: float) -> bool:
         """Wait until every committed change is applied; return False on timeout."""
@@ -461,6 +457,12 @@ class PipelineRig:
             self.sandbox.close()
         return kept
 
+    def close_for(self, report: DrillReport) -> None:
+        """Close; a drill that did not pass keeps the logs (path in ``figures["logs"]``)."""
+        kept = self.close(keep_logs=not report.passed)
+        if kept:
+            report.figures["logs"] = str(kept)
+
 
 def run_on_rig(
     ctx: DrillContext,
@@ -484,9 +486,7 @@ def run_on_rig(
             st.detail = f"workflow {rig.workflow_name}"
         exercise(rig)
     finally:
-        kept = rig.close(keep_logs=not report.passed)
-        if kept:
-            report.figures["logs"] = str(kept)
+        rig.close_for(report)
     return report
 
 
@@ -499,7 +499,5 @@ def steady_load(
     """
     with report.step(step) as st:
         load = rig.start_load(rate)
-        rig.wait(lambda: len(rig.applied()) >= 20, 60, "first events at the endpoint")
-        time.sleep(warmup)
-        st.detail = f"{len(rig.applied())} applied"
+        st.detail = f"{rig.warm_up(warmup)} applied"
     return load

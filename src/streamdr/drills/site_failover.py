@@ -24,6 +24,7 @@ The killed site is always restarted and its partitions back in full ISR before t
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -110,7 +111,7 @@ class SiteFailoverDrill:
                     ensure_topics(helpers.site_admin(ctx, site), [TopicWant(rig.topic, PARTITIONS)])
                 st.detail = f"workflow {rig.workflow_name} ({self.tier}), topic {rig.topic}"
         except BaseException:
-            rig.close(keep_logs=True)
+            rig.close_for(report)  # the failed step keeps the logs
             raise
         group = rig.workflow_name
         sets = [explicit_set([rig.topic], [group], self.tier)]
@@ -148,7 +149,7 @@ class SiteFailoverDrill:
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
                 helpers.wait_isr(ctx, env.victim)
                 # The group's member from before the kill expires after its session timeout.
-                helpers.wait_for(
+                env.rig.wait(
                     lambda: helpers.group_empty(ctx, env.victim, env.group), 90, "stale member"
                 )
                 st.detail = "all partitions in full ISR; the stale group member expired"
@@ -171,12 +172,11 @@ class SiteFailoverDrill:
                     env.rig.wait(lambda k=key: env.rig.ready(k)[0] == 200, 90, f"the {key}")
             for src in env.rig.sources:
                 env.rig.start_load(RATE_PER_S / len(env.rig.sources), src)
-            env.rig.wait(lambda: len(env.rig.applied()) >= 20, 60, "first events at the endpoint")
-            time.sleep(WARMUP_S)
-            helpers.wait_for(
+            warm = env.rig.warm_up(WARMUP_S)
+            env.rig.wait(
                 lambda: helpers.checkpointed(ctx, env), 60, "MM2 checkpoints of the drill group"
             )
-            st.detail = f"{'; '.join(started)}; {len(env.rig.applied())} applied in warm-up"
+            st.detail = f"{'; '.join(started)}; {warm} applied in warm-up"
 
     @staticmethod
     def _serves(ctx: DrillContext, env: _Env, site: str) -> dict[str, list[str]]:
@@ -221,10 +221,10 @@ class SiteFailoverDrill:
 
     def _wait_rto(self, report: DrillReport, env: _Env, fault_at: float) -> float | None:
         with report.step(f"wait for the first event applied through {env.survivor}") as st:
-            helpers.wait_for(
+            env.rig.wait_quietly(
                 lambda: self._first_through_survivor(env, fault_at) is not None,
                 RTO_TIMEOUT_S,
-                None,
+                interval=0.25,
             )
             first = self._first_through_survivor(env, fault_at)
             rto = None if first is None else round(first - fault_at, 3)
@@ -237,8 +237,8 @@ class SiteFailoverDrill:
         """Deliver through the survivor until it drained the copy; return rows still missing."""
         with report.step(f"deliver through {env.survivor}; drain the replicated backlog") as st:
             time.sleep(STEADY_S)
-            drained = helpers.wait_for(
-                lambda: helpers.survivor_drained(ctx, env), RTO_TIMEOUT_S, None
+            drained = env.rig.wait_quietly(
+                lambda: helpers.survivor_drained(ctx, env), RTO_TIMEOUT_S, interval=0.25
             )
             # Rows committed before the kill but never acknowledged by the victim come back
             # through CDC's re-read of the slot on the survivor; what is still missing after
@@ -316,10 +316,7 @@ class SiteFailoverDrill:
 
     @staticmethod
     def _by_site(env: _Env) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for _no, site, _at in env.rig.applications():
-            counts[site or "?"] = counts.get(site or "?", 0) + 1
-        return counts
+        return dict(Counter(site or "?" for _no, site, _at in env.rig.applications()))
 
     def _judge(
         self,
@@ -366,9 +363,7 @@ class SiteFailoverDrill:
                 helpers.wait_isr(ctx, env.victim)
                 forget_scope(ctx.store, env.scope)
             finally:
-                kept = env.rig.close(keep_logs=not report.passed)
-                if kept:
-                    report.figures["logs"] = str(kept)
+                env.rig.close_for(report)
             st.detail = "pipeline and MM2 stopped, topics deleted, full ISR"
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamdr.drills.context import DrillContext
-from streamdr.errors import InputError, StateError, StreamdrError
+from streamdr.errors import InputError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
 from streamdr.replication.reader import describe_group, read_checkpoints
+from streamdr.replication.topology import existing_only
 from streamdr.replication.translate import last_checkpoints
 
 if TYPE_CHECKING:
@@ -37,18 +38,6 @@ def lab_of(ctx: DrillContext) -> Lab:
 def site_admin(ctx: DrillContext, site: str) -> KafkaAdmin:
     """Return an admin client of ``site``."""
     return KafkaAdmin(site, ctx.settings.sites[site], timeout=10.0)
-
-
-def wait_for(predicate: Any, timeout: float, what: str | None) -> bool:
-    """Poll ``predicate`` until true; on timeout raise StateError naming ``what``, or return."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    if what is not None:
-        raise StateError(f"timed out after {timeout:.0f}s waiting for {what}")
-    return bool(predicate())
 
 
 def checkpointed(ctx: DrillContext, env: _Env) -> bool:
@@ -84,7 +73,7 @@ def survivor_drained(ctx: DrillContext, env: _Env) -> bool:
 def present(ctx: DrillContext, site: str, subs: dict[str, list[str]]) -> dict[str, list[str]]:
     """Return ``subs`` keeping only topics that exist on ``site``."""
     existing = set(site_admin(ctx, site).metadata().topics)
-    return {g: [t for t in topics if t in existing] for g, topics in subs.items()}
+    return existing_only(subs, existing)
 
 
 def wait_isr(ctx: DrillContext, site: str) -> None:

@@ -20,7 +20,7 @@ from streamdr.replication.positions import GroupTranslation, translate_group
 from streamdr.replication.reader import commit_group_offsets, describe_group
 from streamdr.replication.sampler import read_samples
 from streamdr.replication.switching import notify_clients, record_active_site, run_switch_hook
-from streamdr.replication.topology import Topology, subscriptions
+from streamdr.replication.topology import Topology, existing_only, subscriptions
 from streamdr.replication.workload import wait_fenced
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def reconfigure_replication(ctx: SwitchContext, plan: SwitchPlan, st: RunState) 
 
 def _present(ctx: SwitchContext, site: str, subs: dict[str, list[str]]) -> dict[str, list[str]]:
     existing = set(_admin(ctx, site).metadata().topics)
-    return {g: [t for t in topics if t in existing] for g, topics in subs.items()}
+    return existing_only(subs, existing)
 
 
 def start_workers(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:

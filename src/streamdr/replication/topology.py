@@ -252,6 +252,11 @@ def subscriptions(topology: Topology, site: str) -> dict[str, list[str]]:
     return out
 
 
+def existing_only(subs: dict[str, list[str]], existing: set[str]) -> dict[str, list[str]]:
+    """Return ``subs`` keeping only the topics in ``existing`` (a site's topic names)."""
+    return {g: [t for t in topics if t in existing] for g, topics in subs.items()}
+
+
 def _served_sources(topology: Topology, s: ReplicatedSet, site: str) -> list[str] | None:
     """Return the sites whose remote copies ``site`` serves for ``s`` (None: not served)."""
     if s.tier is Tier.CRITICAL:
