@@ -37,7 +37,8 @@ def test_site_failover_drill_passes_and_restores_the_site(drill, lab, lab_settin
     proc = run_cli("drill", "run", drill, "--json", config=lab.settings_file, timeout=1800)
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
-    assert proc.returncode == 0, (report["failures"], proc.stderr[-3000:])
+    failed_steps = [s for s in report["steps"] if not s.get("ok", True)]
+    assert proc.returncode == 0, (report["failures"], failed_steps, report.get("failover"))
     assert set(report) >= REQUIRED
     assert report["passed"] is True
     assert 0 < report["rto_seconds"] < 60

@@ -114,8 +114,13 @@ def loop_check(ctx: DrillContext, env: _Env) -> list[str]:
 
 
 def steps_line(result: dict[str, Any]) -> str:
-    """Return the executor's steps and durations on one line."""
-    return ", ".join(f"{s['name']} {s['seconds']}s" for s in result["steps"])
+    """Return the executor's steps and durations on one line; a failed step says why."""
+    return ", ".join(_step_text(s) for s in result["steps"])
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    text = f"{step['name']} {step['seconds']}s"
+    return text if step["status"] != "failed" else f"{text} FAILED ({step['detail']})"
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +134,10 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "lag_sample_age_seconds",
     )
     return {k: result.get(k) for k in keys} | {
-        "steps": [{k: s[k] for k in ("name", "seconds", "status")} for s in result["steps"]],
+        "steps": [
+            {k: s[k] for k in ("name", "seconds", "status")}
+            | ({"detail": s["detail"]} if s["status"] == "failed" else {})
+            for s in result["steps"]
+        ],
         "validation_failures": result.get("validation", {}).get("failures", []),
     }

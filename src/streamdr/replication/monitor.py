@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
@@ -26,10 +27,10 @@ from streamdr.replication.reader import read_heartbeats, read_offset_syncs
 from streamdr.replication.records import OffsetSync
 from streamdr.replication.topology import Flow, Topology
 from streamdr.replication.translate import sync_history
-from streamdr.settings.model import Settings
+from streamdr.settings.model import Settings, SiteSettings
 
 HEARTBEAT_TAIL = 20
-PROBE_TIMEOUT_S = 3.0
+PROBE_TIMEOUT_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -143,77 +144,100 @@ def _measure_flow(
         )
         latest = {tp: hist[-1] for tp, hist in syncs.items() if hist}
         existing, on_target = src.metadata().topics, dst.metadata().topics
-        probe = make_consumer(src_site, "streamdr-lag-probe")
-        try:
-            parts = []
-            for topic in flow.topics:
-                if topic not in existing:
-                    continue
-                remote = names.remote_topic(flow.source, topic)
-                offsets = _Offsets(
-                    src.start_offsets(topic),
-                    src.end_offsets(topic),
-                    dst.end_offsets(remote) if remote in on_target else {},
-                )
-                parts += [
-                    _partition(flow.name, topic, remote, p, offsets, latest, probe, thresholds)
-                    for p in sorted(offsets.end)
-                ]
-        finally:
-            probe.close()
+        positions = {
+            (topic, part): pos
+            for topic in flow.topics
+            if topic in existing
+            for part, pos in _positions(
+                src, dst, names.remote_topic(flow.source, topic), topic, on_target, latest
+            ).items()
+        }
+        first = _first_times(src_site, positions)
     except StreamdrError as exc:
         return FlowLag(flow.name, hb_age, [], exc.message)
+    now_ms = int(time.time() * 1000)
+    parts = [
+        partition_lag(
+            flow=flow.name,
+            topic=topic,
+            remote_topic=names.remote_topic(flow.source, topic),
+            partition=part,
+            source_start=pos.start,
+            source_end=pos.end,
+            target_end=pos.target_end,
+            sync=pos.sync,
+            first_unreplicated_ms=first.get((topic, part)),
+            now_ms=now_ms,
+            thresholds=thresholds,
+        )
+        for (topic, part), pos in sorted(positions.items())
+    ]
     return FlowLag(flow.name, hb_age, parts)
 
 
 @dataclass(frozen=True)
-class _Offsets:
-    start: dict[int, int]
-    end: dict[int, int]
-    target_end: dict[int, int]
+class _Position:
+    """What the two sites report for one partition."""
+
+    start: int
+    end: int
+    target_end: int
+    sync: OffsetSync | None
+
+    @property
+    def replicated(self) -> int:
+        """Return the upstream offset up to which the target holds the partition."""
+        return replicated_position(self.sync, self.start, self.target_end)
 
 
-def _partition(
-    flow: str,
-    topic: str,
+def _positions(
+    src: KafkaAdmin,
+    dst: KafkaAdmin,
     remote: str,
-    part: int,
-    offsets: _Offsets,
+    topic: str,
+    on_target: Container[str],
     latest: dict[tuple[str, int], OffsetSync],
-    probe: Consumer,
-    thresholds: Thresholds,
-) -> PartitionLag:
-    start, end = offsets.start.get(part, 0), offsets.end[part]
-    target_end = offsets.target_end.get(part, 0)
-    sync = latest.get((topic, part))
-    replicated = replicated_position(sync, start, target_end)
-    first_ms = (
-        _record_time(probe, topic, part, max(replicated, start)) if replicated < end else None
-    )
-    return partition_lag(
-        flow=flow,
-        topic=topic,
-        remote_topic=remote,
-        partition=part,
-        source_start=start,
-        source_end=end,
-        target_end=target_end,
-        sync=sync,
-        first_unreplicated_ms=first_ms,
-        now_ms=int(time.time() * 1000),
-        thresholds=thresholds,
-    )
+) -> dict[int, _Position]:
+    """Return each partition's source offsets, target end and newest offset sync."""
+    start, end = src.start_offsets(topic), src.end_offsets(topic)
+    target_end = dst.end_offsets(remote) if remote in on_target else {}
+    return {
+        p: _Position(start.get(p, 0), end[p], target_end.get(p, 0), latest.get((topic, p)))
+        for p in sorted(end)
+    }
 
 
-def _record_time(consumer: Consumer, topic: str, part: int, offset: int) -> int | None:
-    """Return the timestamp of the first record at or after ``offset`` (None if none arrives)."""
-    consumer.assign([TopicPartition(topic, part, offset)])
-    deadline = time.monotonic() + PROBE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is not None and not msg.error():
-            return int(msg.timestamp()[1])
-    return None
+def _first_times(
+    site: SiteSettings, positions: dict[tuple[str, int], _Position]
+) -> dict[tuple[str, int], int]:
+    """Return the timestamp of the first unreplicated record of every partition that is behind.
+
+    All partitions are fetched at once under one deadline: one probe per partition in turn made
+    a sample take seconds on a busy machine and miss records (an unknown lag).
+    """
+    wanted = {
+        tp: max(pos.replicated, pos.start)
+        for tp, pos in positions.items()
+        if pos.replicated < pos.end
+    }
+    if not wanted:
+        return {}
+    probe = make_consumer(site, "streamdr-lag-probe")
+    try:
+        probe.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
+        found: dict[tuple[str, int], int] = {}
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        while len(found) < len(wanted) and time.monotonic() < deadline:
+            msg = probe.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            tp = (msg.topic(), msg.partition())
+            if tp in wanted and tp not in found:
+                found[tp] = int(msg.timestamp()[1])
+                probe.pause([TopicPartition(*tp)])
+        return found
+    finally:
+        probe.close()
 
 
 def _heartbeat_age(settings: Settings, topology: Topology, flow: Flow) -> float | None:

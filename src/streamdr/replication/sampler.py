@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamdr.replication.monitor import measure_lag
+from streamdr.replication.monitor import FlowLag, measure_lag
 from streamdr.replication.supervisor import write_json_atomic
 from streamdr.replication.topology import Topology
 from streamdr.settings.loader import load_settings
@@ -29,23 +29,33 @@ def sample_once(run_dir: Path, last: dict[str, Any]) -> float:
     now = time.time()
     flows = last.setdefault("flows", {})
     for flow in report.flows:
-        entry = flows.setdefault(flow.flow, {})
-        entry["heartbeat_age_seconds"] = flow.heartbeat_age_seconds
-        if flow.error is None:
-            entry.update(
-                {
-                    "sampled_at": now,
-                    "partitions": [p.as_dict() for p in flow.partitions],
-                    "error": None,
-                }
-            )
-        else:
-            entry.update({"error": flow.error, "error_at": now})
+        merge_flow(flows.setdefault(flow.flow, {}), flow, now)
     for name in set(flows) - {f.flow for f in report.flows}:
         flows.pop(name)
     last["updated_at"] = now
     write_json_atomic(run_dir / LAG_FILE, last)
     return 2.0 if _lab(settings) else float(settings.replication.lag_sample_seconds)
+
+
+def merge_flow(entry: dict[str, Any], flow: FlowLag, now: float) -> None:
+    """Merge one flow's measurement into its ``lag.json`` entry (in place).
+
+    Only a complete measurement replaces the partitions: one that failed, or that could not
+    read the age of some partition's first unreplicated record (a source dying mid-sample
+    answers its offsets but not the fetch), keeps the last complete one and records the error.
+    """
+    entry["heartbeat_age_seconds"] = flow.heartbeat_age_seconds
+    unknown = [p for p in flow.partitions if p.seconds_behind is None]
+    if flow.error is None and not unknown:
+        entry.update(
+            {"sampled_at": now, "partitions": [p.as_dict() for p in flow.partitions], "error": None}
+        )
+        return
+    error = flow.error or (
+        f"seconds behind unknown on {len(unknown)} partition(s): the first record not yet "
+        "replicated could not be read from the source"
+    )
+    entry.update({"error": error, "error_at": now})
 
 
 def _lab(settings: Any) -> bool:

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streamdr.errors import StateError, StreamdrError
+import stamina
+
+from streamdr.errors import StateError, StreamdrError, UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.policy.tiers import Tier
 from streamdr.replication.monitor import LagReport, measure_lag
@@ -32,6 +34,7 @@ NEAR_LIVE_SECONDS = 10.0
 NEAR_LIVE_MESSAGES = 1000
 GROUP_EMPTY_TIMEOUT_S = 60.0
 SOFT_STEPS = frozenset({"validate", "notify"})
+VALIDATE_ATTEMPTS = 3
 
 
 @dataclass
@@ -256,7 +259,14 @@ def validate(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
     """Check topics, groups, lag at switch time and loops; raise StateError listing failures."""
     from streamdr.replication.validation import validate_switch
 
-    failures = validate_switch(ctx, plan, st)
+    failures: list[str] = []
+    # Right after the switch the target is busy (workers joining, leaders moving): a timeout or
+    # a moving coordinator is retried rather than reported as a failed switch.
+    for attempt in stamina.retry_context(
+        on=UnreachableError, attempts=VALIDATE_ATTEMPTS, timeout=None, wait_initial=2.0
+    ):
+        with attempt:
+            failures = validate_switch(ctx, plan, st)
     if failures:
         raise StateError("; ".join(failures), hint="The switch is done; fix what is listed.")
     return "topics, groups, RPO and loop checks passed"
