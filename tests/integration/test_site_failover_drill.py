@@ -19,6 +19,7 @@ REQUIRED = {
     "failover",
     "failback",
     "loops",
+    "alerts",
 }
 
 
@@ -48,6 +49,9 @@ def test_site_failover_drill_passes_and_restores_the_site(drill, lab, lab_settin
     assert report["failover"]["passed"] and report["failback"]["passed"]
     assert report["failover"]["rpo_seconds_estimate"] is not None
     assert report["loops"] == []
+    # The failback's CDC starts behind the slot on the returning site; dr answers and holds the
+    # changes in between, so that is a note, not an alert.
+    assert not [a for a in report["alerts"] if "checkpoint-behind-source" in a], report["alerts"]
     # Delivered by the real pipeline: the endpoint saw events from both sites' workers, and
     # every row committed at the source database was applied.
     assert report["applied_by_site"].get("primary", 0) > 0

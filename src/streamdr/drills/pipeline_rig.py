@@ -50,6 +50,7 @@ SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
 SOURCE_RANGE = 1_000_000_000  # change numbers per source
 LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
+ALERT_MARK = "ALERT "  # how the pipeline's processes log an alert (e.g. cdc/reader.py)
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 
@@ -376,6 +377,10 @@ class PipelineRig:
             if isinstance(item["payload"].get("row"), dict)
         ]
 
+    def alerts(self) -> list[str]:
+        """Return every alert the rig's processes logged so far (see :func:`alerts_in`)."""
+        return alerts_in(self.logs)
+
     def applied(self) -> list[int]:
         """Return the change number of every event the endpoint applied (repeats included)."""
         return [no for no, _site, _at in self.applications()]
@@ -462,6 +467,16 @@ class PipelineRig:
         kept = self.close(keep_logs=not report.passed)
         if kept:
             report.figures["logs"] = str(kept)
+
+
+def alerts_in(logs: Path) -> list[str]:
+    """Return the alerts logged in ``logs/*.log`` as ``<process>: <alert text>``, file by file."""
+    out = []
+    for path in sorted(logs.glob("*.log")) if logs.exists() else []:
+        for line in path.read_text(errors="replace").splitlines():
+            if ALERT_MARK in line:
+                out.append(f"{path.stem}: {line.split(ALERT_MARK, 1)[1]}")
+    return out
 
 
 def run_on_rig(

@@ -309,6 +309,7 @@ class SiteFailoverDrill:
                 "failover": helpers.summary(failover),
                 "failback": helpers.summary(failback),
                 "loops": loops,
+                "alerts": env.rig.alerts(),
                 "lab_targets": LAB_TARGETS.as_dict(),
             }
         )

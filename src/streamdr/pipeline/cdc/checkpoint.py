@@ -8,12 +8,14 @@ MirrorMaker 2 replicates it with the data, so a failover finds the checkpoint ne
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from streamdr.errors import UnreachableError
+from streamdr.errors import StreamdrError, UnreachableError
+from streamdr.kafka.admin import KafkaAdmin
 from streamdr.pipeline.topics import CHECKPOINT_TOPIC, read_topic
 from streamdr.settings.model import SiteSettings
 
@@ -42,6 +44,35 @@ class Checkpoint:
     def commit_datetime(self) -> datetime | None:
         """Return the commit time as a datetime."""
         return datetime.fromisoformat(self.commit_time) if self.commit_time else None
+
+
+def checkpoints_elsewhere(
+    sites: Mapping[str, SiteSettings], source: str, *, timeout: float = 2.0
+) -> dict[str, Checkpoint | None] | None:
+    """Return each of ``sites``' newest checkpoint of ``source`` (None: it has none).
+
+    Returns None as a whole when one site does not answer within ``timeout``: that site may
+    hold the newest checkpoint, so nothing can be concluded.
+    """
+    found: dict[str, Checkpoint | None] = {}
+    for name, site in sites.items():
+        try:
+            KafkaAdmin(name, site, timeout=timeout).metadata(timeout=timeout)
+            found[name] = read_checkpoint(name, site, source)
+        except StreamdrError:
+            return None
+    return found
+
+
+def newest_past(
+    found: Mapping[str, Checkpoint | None], position: int
+) -> tuple[str, Checkpoint] | None:
+    """Return the site whose checkpoint is the newest and past ``position`` (None: none is)."""
+    past = [(cp.position, name, cp) for name, cp in found.items() if cp and cp.position > position]
+    if not past:
+        return None
+    _, name, cp = max(past)
+    return name, cp
 
 
 def read_checkpoint(site_name: str, site: SiteSettings, source: str) -> Checkpoint | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from streamdr.errors import UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.observe import metrics
-from streamdr.pipeline.cdc.checkpoint import Checkpoint, CheckpointWriter, read_checkpoint
+from streamdr.pipeline.cdc.checkpoint import (
+    Checkpoint,
+    CheckpointWriter,
+    checkpoints_elsewhere,
+    newest_past,
+    read_checkpoint,
+)
 from streamdr.pipeline.cdc.source import ChangeSource, SourceUnavailable
 from streamdr.pipeline.dlq import Coordinates, DeadLetter, dead_letter_record
 from streamdr.pipeline.events import (
@@ -62,6 +68,7 @@ class ReaderStatus:
     dead_letters: int = 0
     last_error: str | None = None
     alerts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def lag_seconds(self, now: datetime) -> float:
         """Return now minus the time up to which every committed change is in Kafka."""
@@ -81,6 +88,7 @@ class ReaderStatus:
             "dead_letters": self.dead_letters,
             "last_error": self.last_error,
             "alerts": self.alerts[-10:],
+            "notes": self.notes[-10:],
         }
 
 
@@ -99,11 +107,13 @@ class CdcReader:
         *,
         batch_changes: int = 2000,
         idle_wait: float = 0.1,
+        other_sites: Mapping[str, SiteSettings] | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.source = source
         self.site_name, self.site = site_name, site
+        self.other_sites = dict(other_sites or {})
         self.producer = producer
         self.stop = stop
         self.batch_changes = batch_changes
@@ -127,7 +137,9 @@ class CdcReader:
         tables = self.source.open()
         self._ensure_change_topics(tables)
         warning = self.source.resume_from(checkpoint.position if checkpoint else None)
-        if warning:
+        if warning and checkpoint is not None:
+            self._behind_source(warning, checkpoint)
+        elif warning:
             self._alert("checkpoint-behind-source", warning)
         if checkpoint is not None:
             self._position = checkpoint.position
@@ -143,6 +155,27 @@ class CdcReader:
             self.name,
             checkpoint.position_text if checkpoint else "the start",
         )
+
+    def _behind_source(self, warning: str, checkpoint: Checkpoint) -> None:
+        """Alert that the source is past this site's checkpoint, unless another site explains it.
+
+        The source only forgets a change after some site acknowledged it (checkpoint first), so
+        when every other site answers, the newest checkpoint among them covers the source: the
+        changes in between are on that site (a failback's usual state, replication copies them
+        back). A site that does not answer may be the only holder: that is the alert.
+        """
+        found = checkpoints_elsewhere(self.other_sites, self.name)
+        holder = None if found is None else newest_past(found, checkpoint.position)
+        if holder is None:
+            self._alert("checkpoint-behind-source", warning)
+            return
+        site, newest = holder
+        note = (
+            f"{warning}; site {site} answers and acknowledged them (its checkpoint: "
+            f"{newest.position_text}), so they are not lost"
+        )
+        self.status.notes.append(f"{datetime.now(UTC).isoformat()} {note}")
+        log.warning("cdc %s: %s", self.name, note)
 
     def _ensure_change_topics(self, tables: list[str]) -> None:
         wanted = [topic_for(self.settings.topic_prefix, t) for t in tables]

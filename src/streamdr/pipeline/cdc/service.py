@@ -36,7 +36,10 @@ def build_reader(
     site_name, site = settings.site(site_name or source_settings.site)
     source = open_source(name, source_settings, settings.base_dir())
     producer = make_producer(site, **PRODUCER)
-    return CdcReader(name, source_settings, source, site_name, site, producer, stop)
+    others = {n: s for n, s in settings.sites.items() if n != site_name}
+    return CdcReader(
+        name, source_settings, source, site_name, site, producer, stop, other_sites=others
+    )
 
 
 def run_cdc(reader: CdcReader, stop: threading.Event, port: int | None) -> None:
