@@ -171,7 +171,8 @@ class CdcReader:
             return
         site, newest = holder
         note = (
-            f"{warning}; site {site} answers and acknowledged them (its checkpoint: "
+            f"the source is past this site's checkpoint {checkpoint.position_text}; site {site} "
+            f"answers and acknowledged the changes in between (its checkpoint: "
             f"{newest.position_text}), so they are not lost"
         )
         self.status.notes.append(f"{datetime.now(UTC).isoformat()} {note}")
