@@ -1,8 +1,10 @@
 """CDC checkpoints in a compacted Kafka topic on the same site as the change topics.
 
 Key: the source name. Value: JSON with the last position whose changes Kafka acknowledged, the
-commit time of that transaction and when it was written. Compaction keeps the newest per source;
-MirrorMaker 2 replicates it with the data, so a failover finds the checkpoint next to the events.
+commit time of that transaction and when it was written. Compaction keeps the newest per source.
+Each site keeps its own (the topic is not replicated): CDC moved to another site resumes from the
+source's slot, which only advances after a checkpoint, and the other sites' checkpoints tell
+whether changes the slot already forgot are on a site that answers.
 """
 
 from __future__ import annotations
