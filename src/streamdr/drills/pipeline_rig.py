@@ -36,6 +36,7 @@ from streamdr.drills.drill_database import DrillDatabase
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
 from streamdr.lab.ports import free_ports
+from streamdr.pipeline.cdc.reader import ALERT_MARK
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.pipeline.events import topic_for
 from streamdr.pipeline.sandbox import derive, write_settings
@@ -50,7 +51,6 @@ SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
 SOURCE_RANGE = 1_000_000_000  # change numbers per source
 LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
-ALERT_MARK = "ALERT "  # how the pipeline's processes log an alert (e.g. cdc/reader.py)
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 

@@ -44,6 +44,7 @@ from streamdr.pipeline.topics import TopicWant, checkpoint_want, dlq_want, ensur
 from streamdr.settings.model import SiteSettings, SourceSettings
 
 log = logging.getLogger(__name__)
+ALERT_MARK = "ALERT "  # starts every alert line in the log; drills collect them by it
 LAG_ALERT_S = 600.0  # Appendix A: alert if CDC lag > 10 minutes
 RETRY_ATTEMPTS = 8
 RETRY_INITIAL_S = 0.5
@@ -234,7 +235,7 @@ class CdcReader:
     def _alert(self, alert: str, detail: str) -> None:
         metrics.CDC_ALERTS.labels(self.name, alert).inc()
         self.status.alerts.append(f"{datetime.now(UTC).isoformat()} {alert}: {detail}")
-        log.error("ALERT cdc %s %s: %s", self.name, alert, detail)
+        log.error("%scdc %s %s: %s", ALERT_MARK, self.name, alert, detail)
 
     def _export_lag(self) -> None:
         lag = self.status.lag_seconds(datetime.now(UTC))
