@@ -3,6 +3,11 @@
 Settings and workflow files are parsed with ruamel.yaml's round-trip loader so that a validation
 error can name ``file:line:column`` and the field path. Pydantic errors are mapped back onto the
 document with :func:`field_errors`.
+
+Workflow files arrive with git pushes, so every document is hostile until proven otherwise: it is
+at most :data:`MAX_DOCUMENT_BYTES`, nested at most :data:`MAX_DEPTH` deep, and may use neither
+anchors/aliases (a few hundred bytes of aliases expand to billions of nodes) nor custom tags.
+These limits are checked on the parser's event stream, before any node is built.
 """
 
 from __future__ import annotations
@@ -16,9 +21,25 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    Event,
+    NodeEvent,
+)
 
 from streamdr.errors import InputError
+
+MAX_DOCUMENT_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+# Only the YAML core schema's own tags (``!!str``, ``!!int`` …) are allowed.
+CORE_TAG_PREFIX = "tag:yaml.org,2002:"
+_LIMIT_HINT = (
+    "Write the value out in full: streamdr documents allow no anchors, aliases or custom tags, "
+    f"at most {MAX_DOCUMENT_BYTES // 1024} KiB and {MAX_DEPTH} levels of nesting."
+)
 
 
 @dataclass(frozen=True)
@@ -67,9 +88,18 @@ def _yaml() -> YAML:
 def parse_yaml(text: str, source: str) -> Any:
     """Return the round-trip document parsed from ``text``.
 
-    Raises DocumentError naming the line of a syntax error or a duplicate key.
+    Raises DocumentError naming the line of a syntax error, a duplicate key, an anchor, alias or
+    custom tag, nesting deeper than MAX_DEPTH, or a document larger than MAX_DOCUMENT_BYTES.
     """
+    if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(
+            [FieldError(source, 1, 1, "", f"larger than {MAX_DOCUMENT_BYTES} bytes")],
+            hint=_LIMIT_HINT,
+        )
     try:
+        problems = _unsafe_constructs(_yaml().parse(StringIO(text)), source)
+        if problems:
+            raise DocumentError(problems, hint=_LIMIT_HINT)
         return _yaml().load(StringIO(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -79,17 +109,83 @@ def parse_yaml(text: str, source: str) -> Any:
             [FieldError(source, line, col, "", f"YAML syntax: {problem}")],
             hint="Fix the YAML syntax at that position (indentation, quoting, duplicate keys).",
         ) from exc
+    except YAMLError as exc:
+        # Reader errors (e.g. control characters) carry no mark; say what ruamel said.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise DocumentError(
+            [FieldError(source, 1, 1, "", f"YAML syntax: {first}")],
+            hint="Fix the YAML text (it must be printable UTF-8).",
+        ) from exc
 
 
-def read_yaml(path: Path) -> Any:
-    """Return the round-trip document in ``path``; raises InputError if it cannot be read."""
+def _unsafe_constructs(events: Iterable[Event], source: str) -> list[FieldError]:
+    """Return an error for every anchor, alias and custom tag, and for too deep nesting.
+
+    Stops at the first nesting error: deeper events would only repeat it.
+    """
+    errors: list[FieldError] = []
+    depth = 0
+    for event in events:
+        line, col = event.start_mark.line + 1, event.start_mark.column + 1
+        if isinstance(event, AliasEvent):
+            errors.append(FieldError(source, line, col, "", "YAML aliases are not allowed"))
+        elif isinstance(event, NodeEvent) and event.anchor is not None:
+            errors.append(FieldError(source, line, col, "", "YAML anchors are not allowed"))
+        tag = getattr(event, "tag", None)
+        if tag is not None and not str(tag).startswith(CORE_TAG_PREFIX):
+            errors.append(
+                FieldError(source, line, col, "", f"YAML tag {str(tag)!r} is not allowed")
+            )
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                errors.append(FieldError(source, line, col, "", f"nested deeper than {MAX_DEPTH}"))
+                break
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+    return errors
+
+
+def decode_yaml_bytes(data: bytes, source: str) -> str:
+    """Return ``data`` decoded as UTF-8.
+
+    Raises DocumentError for a document over MAX_DOCUMENT_BYTES or bytes that are not UTF-8
+    (naming the line of the first bad byte).
+    """
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(
+            [FieldError(source, 1, 1, "", f"larger than {MAX_DOCUMENT_BYTES} bytes")],
+            hint=_LIMIT_HINT,
+        )
     try:
-        text = path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DocumentError(
+            [FieldError(source, line, 1, "", f"not UTF-8 text ({exc.reason})")],
+            hint="Save the file as UTF-8.",
+        ) from exc
+
+
+def read_yaml_text(path: Path) -> str:
+    """Return the text of the YAML file ``path``.
+
+    Raises InputError if it cannot be read, DocumentError if it is too large or not UTF-8.
+    """
+    try:
+        with path.open("rb") as fh:
+            # Read one byte past the limit: enough to know it is too large, never more.
+            data = fh.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
         raise InputError(
             f"cannot read {path}: {exc.strerror}", hint="Check the path and its permissions."
         ) from exc
-    return parse_yaml(text, str(path))
+    return decode_yaml_bytes(data, str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """Return the round-trip document in ``path``; raises InputError (or DocumentError)."""
+    return parse_yaml(read_yaml_text(path), str(path))
 
 
 def to_plain(node: Any) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -98,6 +100,22 @@ def root(
         logging.getLogger("streamdr.librdkafka").setLevel(logging.CRITICAL)
 
 
+DEBUG_ENV = "STREAMDR_DEBUG"
+
+
+def _internal_error(exc: Exception) -> None:
+    """Print an unexpected exception as one Error/Hint pair (the traceback only when debugging)."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc)
+    print_error(
+        StreamdrError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint=f"This is a bug in streamdr; run again with {DEBUG_ENV}=1 to see the traceback "
+            "and report it.",
+        )
+    )
+
+
 def main() -> None:
     """Run the CLI and exit with streamdr's exit codes (0 ok, 1 failed, 2 input, 3 unreachable)."""
     try:
@@ -116,4 +134,11 @@ def main() -> None:
         if show:
             show()
         sys.exit(getattr(exc, "exit_code", 2))
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`); nothing is left to tell it.
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:  # the last resort: a bug, shown as one line, never a traceback
+        _internal_error(exc)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

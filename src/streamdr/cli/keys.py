@@ -31,20 +31,47 @@ def generate(
     json_out: Json = False,
 ) -> None:
     """Create a signing key pair; list the .pub file under artifacts.trusted_keys."""
-    password = None
-    if password_env:
-        if password_env not in os.environ:
-            raise InputError(f"{password_env} is not set", hint=f"Export {password_env} first.")
-        password = os.environ[password_env].encode()
-    private = out_prefix.with_name(out_prefix.name + ".key")
-    public = out_prefix.with_name(out_prefix.name + ".pub")
-    kid = write_keypair(generate_key(), private, public, password)
+    password = _key_password(password_env)
+    private, public = _key_paths(out_prefix)
+    try:
+        kid = write_keypair(generate_key(), private, public, password)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the key pair {private} / {public}: {exc.strerror or exc}",
+            hint="Choose an --out prefix in a directory you can write to.",
+        ) from exc
     doc = {"key_id": kid, "private_key": str(private), "public_key": str(public)}
     if json_out:
         print_json(doc)
         return
     out.print(f"Key {kid}: private {private} (keep secret), public {public}")
     out.print("Add the public key file to artifacts.trusted_keys in streamdr.yaml.")
+
+
+def _key_password(password_env: str | None) -> bytes | None:
+    """Return the password in ``password_env`` (None without one); raises InputError."""
+    if not password_env:
+        return None
+    value = os.environ.get(password_env)
+    if not value:
+        # An empty password would silently write an unencrypted key.
+        raise InputError(
+            f"{password_env} is not set or empty", hint=f"Export {password_env} first."
+        )
+    return value.encode()
+
+
+def _key_paths(out_prefix: Path) -> tuple[Path, Path]:
+    """Return the private and public key paths for ``--out``; raises InputError."""
+    if not out_prefix.name or out_prefix.name in (".", ".."):
+        raise InputError(
+            f"--out {str(out_prefix)!r} names no file",
+            hint="Pass a path prefix such as keys/release (writes release.key and release.pub).",
+        )
+    return (
+        out_prefix.with_name(out_prefix.name + ".key"),
+        out_prefix.with_name(out_prefix.name + ".pub"),
+    )
 
 
 @app.command("list")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from streamdr.errors import StreamdrError
 
@@ -29,11 +30,33 @@ def print_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
+def one_line(text: str) -> str:
+    """Return ``text`` with line breaks and other control characters shown as spaces.
+
+    Messages quote values from files and Kafka; a newline in one must not forge a second
+    ``Error:``/``Hint:`` line.
+    """
+    return "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+
+
 def print_error(exc: StreamdrError) -> None:
-    """Print ``Error: …`` and ``Hint: …`` on stderr (one line each)."""
-    err.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False)
+    """Print ``Error: …`` and ``Hint: …`` on stderr (one line each).
+
+    The message and hint are printed literally: brackets in a path or topic are not markup.
+    """
+    err.print(f"[bold red]Error:[/] {escape(one_line(exc.message))}", markup=True, highlight=False)
     if exc.hint:
-        err.print(f"[yellow]Hint:[/] {exc.hint}", markup=True, highlight=False)
+        err.print(f"[yellow]Hint:[/] {escape(one_line(exc.hint))}", markup=True, highlight=False)
+
+
+def print_warning(message: str) -> None:
+    """Print one ``Warning: …`` line on stderr (the message literally, not as markup)."""
+    err.print(f"[yellow]Warning:[/] {escape(one_line(message))}", markup=True, highlight=False)
+
+
+def literal(value: object) -> str:
+    """Return ``value`` as text safe to embed in rich markup (brackets are escaped)."""
+    return escape(str(value))
 
 
 def status_mark(ok: bool) -> str:

@@ -18,6 +18,20 @@ def _secret(env_name: str, what: str) -> str:
     return value
 
 
+def jaas_quote(value: str, what: str) -> str:
+    """Return ``value`` as a double-quoted JAAS option value (backslashes and quotes escaped).
+
+    Raises InputError for a control character: JAAS is one line, and a newline in a password
+    could end the login module's options and add new ones.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InputError(
+            f"the {what} contains a newline or another control character",
+            hint="Kafka's JAAS configuration cannot carry it; change the value.",
+        )
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def client_config(site: SiteSettings, **overrides: str | int | bool) -> dict[str, str | int | bool]:
     """Return librdkafka settings for ``site`` plus ``overrides``.
 
@@ -60,9 +74,9 @@ def java_client_properties(site: SiteSettings) -> dict[str, str]:
             else "org.apache.kafka.common.security.scram.ScramLoginModule"
         )
         props["sasl.mechanism"] = sec.sasl_mechanism or "PLAIN"
-        props["sasl.jaas.config"] = (
-            f'{module} required username="{sec.sasl_username}" password="{password}";'
-        )
+        username = jaas_quote(sec.sasl_username or "", "SASL username")
+        quoted = jaas_quote(password, f"SASL password in {sec.sasl_password_env}")
+        props["sasl.jaas.config"] = f"{module} required username={username} password={quoted};"
     if sec.ssl_ca_location:
         props["ssl.truststore.type"] = "PEM"
         props["ssl.truststore.location"] = sec.ssl_ca_location

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from streamdr.errors import InputError
 from streamdr.settings.model import Settings
-from streamdr.yamldoc import DocumentError, field_errors, parse_yaml, to_plain
+from streamdr.yamldoc import DocumentError, field_errors, parse_yaml, read_yaml_text, to_plain
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "STREAMDR_CONFIG"
 LAB_DIR_ENV = "STREAMDR_LAB_DIR"
@@ -66,10 +71,33 @@ def parse_settings(text: str, source: str) -> Settings:
 def load_settings(explicit: Path | None = None) -> Settings:
     """Return the settings found by :func:`find_settings_path`; raises InputError."""
     path = find_settings_path(explicit)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", hint="Check permissions.") from exc
-    settings = parse_settings(text, str(path))
+    settings = parse_settings(read_yaml_text(path), str(path))
     settings._source = path.resolve()
+    for warning in plaintext_warnings(settings):
+        log.warning("%s", warning)
     return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_warnings(settings: Settings) -> list[str]:
+    """Return one warning per S3 store reached over plain http:// on a non-loopback host."""
+    warnings = []
+    for name, store in settings.stores.items():
+        endpoint = store.endpoint_override or ""
+        if store.scheme != "s3" or not endpoint.startswith("http://"):
+            continue
+        host = urlsplit(endpoint).hostname or ""
+        if not _is_loopback(host):
+            warnings.append(
+                f"store {name!r} sends credentials and data over plain http:// to {host}; "
+                "use https:// unless the network is private"
+            )
+    return warnings

@@ -7,9 +7,11 @@ variable that holds the secret, resolved only when a client is built (see
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -21,10 +23,21 @@ from pydantic import (
     model_validator,
 )
 
+from streamdr.errors import InputError
+from streamdr.settings.limits import (
+    MAX_PARTITIONS,
+    MAX_PORT,
+    MAX_REPLICATION_FACTOR,
+    no_control_chars,
+    topic_name,
+)
 from streamdr.settings.replication import ReplicationSettings
 
 SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
+# librdkafka keys whose value is a secret: they must come from an ``_env`` setting instead.
+SECRET_KEY_PARTS = ("password", "secret", "jaas", "token")
+SECRET_KEY_PREFIXES = ("ssl.key.", "ssl_key")
 
 
 def _site_name(name: str) -> str:
@@ -37,10 +50,26 @@ def _site_name(name: str) -> str:
 
 
 SiteName = Annotated[str, AfterValidator(_site_name)]
+PlainText = Annotated[str, AfterValidator(no_control_chars)]
+TopicName = Annotated[str, AfterValidator(topic_name)]
+
+
+def _secret_looking(key: str) -> bool:
+    low = key.lower()
+    return any(p in low for p in SECRET_KEY_PARTS) or low.startswith(SECRET_KEY_PREFIXES)
+
+
+def _url_password(url: str) -> str | None:
+    """Return the password embedded in ``url`` (``scheme://user:pw@host``), if any."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan pass gt=0 checks and then break sleeps and arithmetic; refuse them at load.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SecuritySettings(_Strict):
@@ -48,15 +77,26 @@ class SecuritySettings(_Strict):
 
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
+    sasl_username: PlainText | None = None
     sasl_password_env: str | None = None
-    ssl_ca_location: str | None = None
-    ssl_certificate_location: str | None = None
-    ssl_key_location: str | None = None
+    ssl_ca_location: PlainText | None = None
+    ssl_certificate_location: PlainText | None = None
+    ssl_key_location: PlainText | None = None
     ssl_key_password_env: str | None = None
-    extra: dict[str, str] = Field(
+    extra: dict[str, PlainText] = Field(
         default_factory=dict, description="Further non-secret librdkafka settings."
     )
+
+    @field_validator("extra")
+    @classmethod
+    def _no_secrets(cls, extra: dict[str, str]) -> dict[str, str]:
+        secret = sorted(k for k in extra if _secret_looking(k))
+        if secret:
+            raise ValueError(
+                f"extra must not hold secrets ({', '.join(secret)}): use sasl_password_env or "
+                "ssl_key_password_env, which name the environment variable holding the secret"
+            )
+        return extra
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> SecuritySettings:
@@ -80,6 +120,11 @@ class FaultInjection(_Strict):
     start_broker: str
 
 
+def _valid_host_port(server: str) -> bool:
+    match = HOST_PORT.match(server)
+    return match is not None and 1 <= int(match.group(1)) <= MAX_PORT
+
+
 class SiteSettings(_Strict):
     """One Kafka cluster (a "site")."""
 
@@ -92,7 +137,7 @@ class SiteSettings(_Strict):
     @classmethod
     def _host_ports(cls, value: str) -> str:
         servers = [s.strip() for s in value.split(",") if s.strip()]
-        bad = [s for s in servers if not HOST_PORT.match(s)]
+        bad = [s for s in servers if not _valid_host_port(s)]
         if not servers or bad:
             raise ValueError(f"expected host:port[,host:port…], got {value!r}")
         return ",".join(servers)
@@ -120,10 +165,46 @@ class StoreSettings(_Strict):
         return self.media or ("disk" if self.scheme == "file" else "object")
 
 
-class MetadataDbSettings(_Strict):
-    """Where streamdr keeps deployments, drill history and run state (SQLAlchemy URL)."""
+DEFAULT_METADATA_URL = "sqlite:///.streamdr/streamdr.db"
 
-    url: str = "sqlite:///.streamdr/streamdr.db"
+
+class MetadataDbSettings(_Strict):
+    """Where streamdr keeps deployments, drill history and run state (SQLAlchemy URL).
+
+    A URL with a password is given as ``url_env`` (the environment variable holding the URL),
+    never as ``url``, so the file holds no secret.
+    """
+
+    url: PlainText | None = None
+    url_env: str | None = Field(
+        None, description="Environment variable holding the whole URL (use when it has a password)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MetadataDbSettings:
+        if self.url is not None and self.url_env is not None:
+            raise ValueError("give url or url_env, not both")
+        if self.url is not None and _url_password(self.url):
+            raise ValueError(
+                "url must not contain a password: put the whole URL in an environment variable "
+                "and name it in url_env"
+            )
+        return self
+
+    def resolved_url(self) -> str:
+        """Return the database URL: ``url``, the value of ``url_env``, or the default.
+
+        Raises InputError when the ``url_env`` variable is not set.
+        """
+        if self.url_env is None:
+            return self.url or DEFAULT_METADATA_URL
+        value = os.environ.get(self.url_env)
+        if not value:
+            raise InputError(
+                f"environment variable {self.url_env} (metadata_db.url_env) is not set",
+                hint=f"Export {self.url_env} with the database URL before running streamdr.",
+            )
+        return value
 
 
 class SourceFaultInjection(_Strict):
@@ -149,7 +230,9 @@ class SourceSettings(_Strict):
         default_factory=list,
         description="schema.table names to capture; empty: every table with a primary key.",
     )
-    partitions: int = Field(3, ge=1, description="Partitions of the change topics it creates.")
+    partitions: int = Field(
+        3, ge=1, le=MAX_PARTITIONS, description="Partitions of the change topics it creates."
+    )
     fault_injection: SourceFaultInjection | None = Field(
         None, description="Commands the cdc-source-outage drill uses to stop and start the DB."
     )
@@ -174,9 +257,9 @@ class SourceSettings(_Strict):
 class TopicDeclaration(_Strict):
     """A topic streamdr keeps present and compliant with the HA policy (`topics ensure`)."""
 
-    name: str
-    partitions: int = Field(3, ge=1)
-    replication_factor: int = Field(3, ge=1)
+    name: TopicName
+    partitions: int = Field(3, ge=1, le=MAX_PARTITIONS)
+    replication_factor: int = Field(3, ge=1, le=MAX_REPLICATION_FACTOR)
     config: dict[str, str] = Field(default_factory=dict)
     sites: list[str] | None = Field(None, description="Sites to ensure it on; default: all.")
 
@@ -210,8 +293,12 @@ class ArtifactSettings(_Strict):
     cache_dir: str | None = Field(
         None, description="Where verified artifacts are unpacked; default .streamdr/artifact-cache."
     )
-    historical_days: int = Field(90, ge=1, description="Unreferenced versions stay this long.")
-    archive_years: int = Field(7, ge=1, description="Archived versions are deleted after this.")
+    historical_days: int = Field(
+        90, ge=1, le=36_500, description="Unreferenced versions stay this long."
+    )
+    archive_years: int = Field(
+        7, ge=1, le=100, description="Archived versions are deleted after this."
+    )
 
 
 class Settings(_Strict):

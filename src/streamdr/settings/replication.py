@@ -10,11 +10,14 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamdr.settings.limits import MAX_SECONDS
+
 SEPARATOR = re.compile(r"^[^\sA-Za-z0-9]{1,3}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan pass gt=0 checks and then break sleeps; every interval is also capped.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class WorkloadCommands(_Strict):
@@ -27,7 +30,7 @@ class WorkloadCommands(_Strict):
     stop: str
     start: str
     fenced: str | None = None
-    timeout_seconds: float = Field(120.0, gt=0)
+    timeout_seconds: float = Field(120.0, gt=0, le=MAX_SECONDS)
 
 
 class ReplicationSettings(_Strict):
@@ -42,23 +45,31 @@ class ReplicationSettings(_Strict):
     emit_interval_seconds: float | None = Field(
         None,
         gt=0,
+        le=MAX_SECONDS,
         description="Checkpoint/offset-sync/group-sync interval; default 1 s on the lab, "
         "else a tenth of the tightest replicated tier's RPO (at most 60 s).",
     )
     refresh_interval_seconds: float | None = Field(
-        None, gt=0, description="How often MM2 looks for new topics and groups."
+        None, gt=0, le=MAX_SECONDS, description="How often MM2 looks for new topics and groups."
     )
-    offset_lag_max: int = Field(100, ge=1, description="MM2 offset.lag.max (sync spacing).")
+    offset_lag_max: int = Field(
+        100, ge=1, le=10**12, description="MM2 offset.lag.max (sync spacing)."
+    )
     tasks_max: int = Field(4, ge=1, le=256)
-    replication_factor: int = Field(3, ge=1, description="RF of remote and internal topics.")
-    heap_mb: int = Field(512, ge=128)
-    lag_warning_seconds: float = Field(300.0, gt=0)
-    lag_critical_seconds: float = Field(600.0, gt=0)
+    replication_factor: int = Field(
+        3, ge=1, le=32_767, description="RF of remote and internal topics."
+    )
+    heap_mb: int = Field(512, ge=128, le=1_048_576)
+    lag_warning_seconds: float = Field(300.0, gt=0, le=MAX_SECONDS)
+    lag_critical_seconds: float = Field(600.0, gt=0, le=MAX_SECONDS)
     lag_alert_seconds: float = Field(
-        60.0, gt=0, description="Alert threshold (Appendix A: alert on lag > 1 minute)."
+        60.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Alert threshold (Appendix A: alert on lag > 1 minute).",
     )
     lag_sample_seconds: float = Field(
-        5.0, gt=0, description="How often the supervisor samples lag."
+        5.0, gt=0, le=MAX_SECONDS, description="How often the supervisor samples lag."
     )
     switch_hook: str | None = Field(
         None, description="Command run when the active site changes (e.g. a DNS update)."

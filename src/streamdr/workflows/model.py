@@ -5,6 +5,7 @@ Tier defaults for RTO/RPO come from the strategy; a workflow may tighten them, n
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ from pydantic import (
 )
 
 from streamdr.policy.tiers import TIER_TARGETS, Tier
+from streamdr.settings.limits import MAX_SECONDS, topic_name
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
@@ -30,14 +32,21 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_duration(text: str | int | float) -> timedelta:
     """Return ``"90s"``, ``"5m"``, ``"1h"`` (or plain seconds) as a timedelta.
 
-    Raises ValueError for anything else.
+    Raises ValueError for anything else, including booleans, negative, infinite or NaN values
+    and durations over 30 days (which would overflow timedelta or mean nothing as an RTO).
     """
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    match = DURATION.match(text.strip())
-    if not match:
+    if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        match = DURATION.match(text.strip())
+        if not match:
+            raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_SECONDS:
+        raise ValueError(f"duration {text!r} must be between 0 and {MAX_SECONDS:.0f} seconds")
+    return timedelta(seconds=seconds)
 
 
 def _name(value: str) -> str:
@@ -50,8 +59,13 @@ Name = Annotated[str, AfterValidator(_name)]
 Duration = Annotated[timedelta, Field(description="e.g. 30s, 5m, 1h")]
 
 
+TopicName = Annotated[str, AfterValidator(topic_name)]
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan pass gt=0 checks and then break sleeps and backoff arithmetic; refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Source(_Strict):
@@ -59,7 +73,7 @@ class Source(_Strict):
 
     database: str | None = Field(None, description="A source named in streamdr.yaml `sources`.")
     tables: list[str] = Field(default_factory=list, description="schema.table names")
-    topic: str | None = Field(None, description="An existing topic instead of CDC tables.")
+    topic: TopicName | None = Field(None, description="An existing topic instead of CDC tables.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
@@ -92,7 +106,7 @@ class Sink(_Strict):
 
     kind: Literal["http", "kafka"] = "http"
     url: str | None = None
-    topic: str | None = None
+    topic: TopicName | None = None
     signing_secret_env: str | None = Field(
         None, description="Environment variable holding the HMAC-SHA256 signing secret."
     )
@@ -111,22 +125,22 @@ class Retry(_Strict):
     """Delivery retries: exponential backoff with jitter (1, 2, 4 … capped)."""
 
     max_attempts: int = Field(5, ge=1, le=100)
-    initial_backoff_seconds: float = Field(1.0, gt=0)
-    max_backoff_seconds: float = Field(60.0, gt=0)
+    initial_backoff_seconds: Seconds = 1.0
+    max_backoff_seconds: Seconds = 60.0
 
 
 class Breaker(_Strict):
     """Circuit breaker on the sink: opens after N consecutive failures for a while."""
 
-    failure_threshold: int = Field(3, ge=1)
-    reset_timeout_seconds: float = Field(60.0, gt=0)
+    failure_threshold: int = Field(3, ge=1, le=1_000_000)
+    reset_timeout_seconds: Seconds = 60.0
 
 
 class Dlq(_Strict):
     """Dead-letter queue for records that exhausted their retries."""
 
     enabled: bool = True
-    topic: str | None = Field(None, description="Default: <workflow>.dlq")
+    topic: TopicName | None = Field(None, description="Default: <workflow>.dlq")
 
 
 class Workflow(_Strict):

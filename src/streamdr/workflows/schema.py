@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamdr.settings.limits import MAX_SECONDS
 from streamdr.workflows.model import DURATION, NAME, SEMVER, Workflow
 
 SCHEMA_ID = "https://streamdr.dev/schemas/workflow-v1.json"
@@ -16,7 +17,7 @@ def workflow_json_schema() -> dict[str, Any]:
     duration = {
         "anyOf": [
             {"type": "string", "pattern": DURATION.pattern},
-            {"type": "number", "minimum": 0},
+            {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
             {"type": "null"},
         ],
         "default": None,
