@@ -6,7 +6,8 @@ document with :func:`field_errors`.
 
 Workflow files arrive with git pushes, so every document is hostile until proven otherwise: it is
 at most :data:`MAX_DOCUMENT_BYTES`, nested at most :data:`MAX_DEPTH` deep, and may use neither
-anchors/aliases (a few hundred bytes of aliases expand to billions of nodes) nor custom tags.
+anchors/aliases (a few hundred bytes of aliases expand to billions of nodes) nor explicit tags
+(``!!python/…``, ``!custom``; even ``!!str`` would reach the models as an unconverted object).
 These limits are checked on the parser's event stream, before any node is built.
 """
 
@@ -34,10 +35,8 @@ from streamdr.errors import InputError
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_DEPTH = 64
-# Only the YAML core schema's own tags (``!!str``, ``!!int`` …) are allowed.
-CORE_TAG_PREFIX = "tag:yaml.org,2002:"
 _LIMIT_HINT = (
-    "Write the value out in full: streamdr documents allow no anchors, aliases or custom tags, "
+    "Write the value out in full: streamdr documents allow no anchors, aliases or tags, "
     f"at most {MAX_DOCUMENT_BYTES // 1024} KiB and {MAX_DEPTH} levels of nesting."
 )
 
@@ -89,7 +88,7 @@ def parse_yaml(text: str, source: str) -> Any:
     """Return the round-trip document parsed from ``text``.
 
     Raises DocumentError naming the line of a syntax error, a duplicate key, an anchor, alias or
-    custom tag, nesting deeper than MAX_DEPTH, or a document larger than MAX_DOCUMENT_BYTES.
+    explicit tag, nesting deeper than MAX_DEPTH, or a document larger than MAX_DOCUMENT_BYTES.
     """
     if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
         raise DocumentError(
@@ -119,7 +118,7 @@ def parse_yaml(text: str, source: str) -> Any:
 
 
 def _unsafe_constructs(events: Iterable[Event], source: str) -> list[FieldError]:
-    """Return an error for every anchor, alias and custom tag, and for too deep nesting.
+    """Return an error for every anchor, alias and explicit tag, and for too deep nesting.
 
     Stops at the first nesting error: deeper events would only repeat it.
     """
@@ -132,7 +131,7 @@ def _unsafe_constructs(events: Iterable[Event], source: str) -> list[FieldError]
         elif isinstance(event, NodeEvent) and event.anchor is not None:
             errors.append(FieldError(source, line, col, "", "YAML anchors are not allowed"))
         tag = getattr(event, "tag", None)
-        if tag is not None and not str(tag).startswith(CORE_TAG_PREFIX):
+        if tag is not None:
             errors.append(
                 FieldError(source, line, col, "", f"YAML tag {str(tag)!r} is not allowed")
             )

@@ -36,7 +36,7 @@ def test_good_settings_parse():
     assert s.primary_site == "primary"
     assert s.stores["offsite"].scheme == "s3"
     assert s.stores["offsite"].media_kind == "object"
-    assert s.metadata_db.url.startswith("sqlite:///")
+    assert s.metadata_db.resolved_url().startswith("sqlite:///")
 
 
 def test_every_error_is_reported_with_line_and_field():

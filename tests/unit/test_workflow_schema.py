@@ -173,7 +173,9 @@ def test_json_schema_describes_the_format():
     assert set(schema["required"]) == {"name", "client", "tier", "source", "transformation", "sink"}
     assert schema["additionalProperties"] is False
     assert schema["properties"]["name"]["pattern"].startswith("^[a-z0-9]")
-    assert {"type": "number", "minimum": 0} in schema["properties"]["rto"]["anyOf"]
+    assert {"type": "number", "minimum": 0, "maximum": 30 * 86400.0} in schema["properties"]["rto"][
+        "anyOf"
+    ]
     assert "pattern" in schema["$defs"]["TransformationRef"]["properties"]["version"]
 
 

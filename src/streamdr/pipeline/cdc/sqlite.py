@@ -22,14 +22,28 @@ SCHEMA = "main"
 
 
 def _q(name: str) -> str:
+    """Return ``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
+def _lit(text: str) -> str:
+    """Return ``text`` as a quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def trigger_sql(table: str, columns: list[str], keys: list[str]) -> list[str]:
-    """Return the CREATE TRIGGER statements that capture ``table``'s changes."""
+    """Return the CREATE TRIGGER statements that capture ``table``'s changes.
+
+    ``columns`` and ``keys`` must be the table's real columns (see :func:`table_columns`); every
+    name is quoted as an identifier or a string literal, never pasted in as is.
+    Raises ValueError when a key is not one of the columns.
+    """
+    unknown = [k for k in keys if k not in columns]
+    if unknown:
+        raise ValueError(f"key columns {unknown} are not columns of {table!r}")
 
     def obj(ref: str, cols: list[str]) -> str:
-        return "json_object(" + ", ".join(f"'{c}', {ref}.{_q(c)}" for c in cols) + ")"
+        return "json_object(" + ", ".join(f"{_lit(c)}, {ref}.{_q(c)}" for c in cols) + ")"
 
     stmts = []
     for op, when, ref_key, before, after in (
@@ -40,7 +54,7 @@ def trigger_sql(table: str, columns: list[str], keys: list[str]) -> list[str]:
         stmts.append(
             f"CREATE TRIGGER IF NOT EXISTS {_q(f'_streamdr_{table}_{op}')} AFTER {when} ON "
             f"{_q(table)} BEGIN INSERT INTO {CHANGE_TABLE}(tbl, op, pk, before, after, changed_at)"
-            f" VALUES ('{table}', '{op}', {obj(ref_key, keys)}, {before}, {after}, "
+            f" VALUES ({_lit(table)}, '{op}', {obj(ref_key, keys)}, {before}, {after}, "
             "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')); END"
         )
     return stmts
@@ -70,6 +84,22 @@ def change_from_row(
         key = {}
     change = SourceChange(table, op, key, rows[0], rows[1], 0, problem=problem)
     return SourceTransaction(str(seq), seq, commit_time, (change,))
+
+
+def table_columns(db: sqlite3.Connection, table: str) -> tuple[list[str], list[str]]:
+    """Return ``(columns, primary-key columns)`` of ``table``; both empty if it is no table.
+
+    The name is looked up in ``sqlite_master`` with a bound parameter first, so a configured
+    name that is not a real table never reaches a PRAGMA or a trigger.
+    """
+    found = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    if found is None:
+        return [], []
+    cols = db.execute(f"PRAGMA table_info({_q(found[0])})").fetchall()
+    keys = [c[1] for c in sorted(cols, key=lambda c: c[5]) if c[5] > 0]
+    return [c[1] for c in cols], keys
 
 
 class SqliteSource:
@@ -107,14 +137,13 @@ class SqliteSource:
             )
         ]
         for table in names:
-            cols = db.execute(f"PRAGMA table_info({_q(table)})").fetchall()
-            keys = [c[1] for c in sorted(cols, key=lambda c: c[5]) if c[5] > 0]
-            if not cols or not keys:
+            columns, keys = table_columns(db, table)
+            if not columns or not keys:
                 raise StateError(
                     f"table {table!r} of source {self.name!r} is missing or has no primary key",
                     hint="Only tables with a primary key can be captured (events are keyed by it).",
                 )
-            for stmt in trigger_sql(table, [c[1] for c in cols], keys):
+            for stmt in trigger_sql(table, columns, keys):
                 db.execute(stmt)
         return [f"{SCHEMA}.{t}" for t in names]
 
