@@ -146,7 +146,7 @@ class SiteSettings(_Strict):
 class StoreSettings(_Strict):
     """An object-store target: a local directory or a pyarrow.fs URI (s3://, gs://, abfs://)."""
 
-    url: str
+    url: PlainText = Field(..., min_length=1)
     endpoint_override: str | None = None
     region: str | None = None
     access_key_env: str | None = None
@@ -175,7 +175,7 @@ class MetadataDbSettings(_Strict):
     never as ``url``, so the file holds no secret.
     """
 
-    url: PlainText | None = None
+    url: PlainText | None = Field(None, min_length=1)
     url_env: str | None = Field(
         None, description="Environment variable holding the whole URL (use when it has a password)."
     )
@@ -223,7 +223,9 @@ class SourceSettings(_Strict):
     )
     password_env: str | None = Field(None, description="Environment variable with the password.")
     path: str | None = Field(None, description="Database file (sqlite demo source).")
-    topic_prefix: str = Field(..., description="Changes go to <topic_prefix>.<schema>.<table>.")
+    topic_prefix: TopicName = Field(
+        ..., description="Changes go to <topic_prefix>.<schema>.<table>."
+    )
     slot: str | None = Field(None, description="Logical replication slot; default streamdr_<name>.")
     site: str | None = Field(None, description="Kafka site to write to; default the active site.")
     tables: list[str] = Field(
@@ -267,7 +269,9 @@ class TopicDeclaration(_Strict):
 class ConfigRepoSettings(_Strict):
     """The git repository holding workflow configs (``workflows/<client>/<name>.yaml``)."""
 
-    path: str = Field(..., description="Repository directory (bare or with a work tree).")
+    path: str = Field(
+        ..., min_length=1, description="Repository directory (bare or with a work tree)."
+    )
     branch: str = Field("main", description="The branch that is deployed.")
     backup_store: str | None = Field(
         None, description="Store (under `stores`) receiving git bundles from `config backup`."
@@ -335,11 +339,25 @@ class Settings(_Strict):
         home = self.replication.home_site
         if home is not None and home not in self.sites:
             raise ValueError(f"replication.home_site {home!r} is not one of the sites")
+        for field, store in self._store_references():
+            if store not in self.stores:
+                raise ValueError(f"{field} {store!r} is not one of the stores")
         for topic in self.topics:
             unknown = set(topic.sites or []) - set(self.sites)
             if unknown:
                 raise ValueError(f"topic {topic.name!r} names unknown sites {sorted(unknown)}")
         return self
+
+    def _store_references(self) -> list[tuple[str, str]]:
+        """Return ``(field, store name)`` for every setting that names a store."""
+        refs = []
+        if self.config_repo and self.config_repo.backup_store:
+            refs.append(("config_repo.backup_store", self.config_repo.backup_store))
+        if self.artifacts:
+            refs.append(("artifacts.registry_store", self.artifacts.registry_store))
+            if self.artifacts.archive_store:
+                refs.append(("artifacts.archive_store", self.artifacts.archive_store))
+        return refs
 
     @property
     def source(self) -> Path | None:
