@@ -103,6 +103,10 @@ def test_non_utf8_names_the_line_of_the_bad_byte():
         ("replication: {lag_sample_seconds: .nan}", "replication.lag_sample_seconds"),
         ("replication: {lag_alert_seconds: -1}", "replication.lag_alert_seconds"),
         ("replication: {tasks_max: 1e300}", "replication.tasks_max"),
+        ("stores: {x: {url: ''}}", "stores.x.url"),
+        ("metadata_db: {url: ''}", "metadata_db.url"),
+        ("sources: {s: {kind: sqlite, path: x, topic_prefix: 'a b'}}", "sources.s.topic_prefix"),
+        ("artifacts: {registry_store: nope}", ""),
     ],
 )
 def test_careless_settings_values_are_refused(extra, field):

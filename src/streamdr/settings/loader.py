@@ -35,8 +35,9 @@ def find_settings_path(explicit: Path | None = None) -> Path:
     chosen = explicit or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
     if chosen is not None:
         if not chosen.is_file():
+            what = "is not a regular file" if chosen.exists() else "does not exist"
             raise InputError(
-                f"settings file {chosen} does not exist",
+                f"settings file {chosen} {what}",
                 hint="Pass an existing file with --config or fix STREAMDR_CONFIG.",
             )
         return chosen

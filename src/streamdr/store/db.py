@@ -34,6 +34,11 @@ def resolve_url(url: str, base_dir: Path, *, create_parent: bool = False) -> str
         path = Path(parsed.database)
         if not path.is_absolute():
             path = base_dir / path
+        if path.is_dir():
+            raise InputError(
+                f"metadata DB {path} is a directory",
+                hint="Point metadata_db.url at a file, e.g. sqlite:///.streamdr/streamdr.db.",
+            )
         if create_parent:
             ensure_dir(path.parent)
         elif not path.parent.is_dir():
