@@ -107,6 +107,8 @@ def test_non_utf8_names_the_line_of_the_bad_byte():
         ("metadata_db: {url: ''}", "metadata_db.url"),
         ("sources: {s: {kind: sqlite, path: x, topic_prefix: 'a b'}}", "sources.s.topic_prefix"),
         ("artifacts: {registry_store: nope}", ""),
+        ("sources: {s: {dsn: 'host=db password=pw', topic_prefix: p}}", "sources.s.dsn"),
+        ("sources: {s: {dsn: 'postgresql://u:pw@db/x', topic_prefix: p}}", "sources.s.dsn"),
     ],
 )
 def test_careless_settings_values_are_refused(extra, field):

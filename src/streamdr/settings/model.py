@@ -38,6 +38,7 @@ HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
 # librdkafka keys whose value is a secret: they must come from an ``_env`` setting instead.
 SECRET_KEY_PARTS = ("password", "secret", "jaas", "token")
 SECRET_KEY_PREFIXES = ("ssl.key.", "ssl_key")
+DSN_PASSWORD = re.compile(r"(^|\s)password\s*=", re.IGNORECASE)
 
 
 def _site_name(name: str) -> str:
@@ -246,6 +247,13 @@ class SourceSettings(_Strict):
         if bad:
             raise ValueError(f"tables must be schema.table: {bad}")
         return tables
+
+    @field_validator("dsn")
+    @classmethod
+    def _no_password(cls, dsn: str | None) -> str | None:
+        if dsn is not None and (DSN_PASSWORD.search(dsn) or _url_password(dsn)):
+            raise ValueError("dsn must not contain a password: name its variable in password_env")
+        return dsn
 
     @model_validator(mode="after")
     def _location(self) -> SourceSettings:
