@@ -218,3 +218,14 @@ def test_interrupted_publish_is_not_a_version(registry, key):
     registry.store.put_bytes(format_artifact_key("demo", "3.0.0", ARCHIVE_FILE), b"partial")
     assert registry.versions() == []
     assert registry.incomplete() == [("demo", "3.0.0")]
+
+
+def test_write_keypair_leaves_no_half_pair_when_the_public_half_fails(tmp_path) -> None:
+    """A failure writing the .pub file removes the .key written before it."""
+    from streamdr.artifacts.signing import generate_key, write_keypair
+
+    blocker = tmp_path / "pub-dir"
+    blocker.write_text("a file where a directory is needed")
+    with pytest.raises(OSError):
+        write_keypair(generate_key(), tmp_path / "k.key", blocker / "k.pub")
+    assert not (tmp_path / "k.key").exists()

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from streamdr.artifacts.errors import ArtifactRejectedError
 from streamdr.errors import InputError
+from streamdr.fsutil import fsync_dir
 
 ALGORITHM = "ed25519"
 TrustedKeys = Mapping[str, Ed25519PublicKey]
@@ -38,11 +39,21 @@ def generate_key() -> Ed25519PrivateKey:
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to a file that must not exist yet (never overwrite a key)."""
+    """Write ``data`` durably to a file that must not exist yet (never overwrite a key).
+
+    Raises OSError when the file exists or cannot be written; a partial file is removed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def write_keypair(
@@ -70,7 +81,13 @@ def write_keypair(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     _write_new(private_path, private_pem, 0o600)
-    _write_new(public_path, public_pem, 0o644)
+    try:
+        _write_new(public_path, public_pem, 0o644)
+    except BaseException:
+        # Never leave half a key pair: a private key without its public half is unusable and
+        # would make the next `keys generate` refuse to overwrite it.
+        private_path.unlink(missing_ok=True)
+        raise
     return key_id(key.public_key())
 
 
