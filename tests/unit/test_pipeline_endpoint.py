@@ -4,6 +4,7 @@ import asyncio
 import json
 import stat
 import time
+from pathlib import Path
 
 import httpx
 
@@ -215,5 +216,10 @@ def test_store_file_is_private_in_a_private_new_directory(tmp_path):
         assert stat.S_IMODE((path.parent / name).stat().st_mode) == 0o600, name
     store.close()
     path.chmod(0o644)
-    IdempotencyStore(path).close()
+    wal = Path(f"{path}-wal")
+    wal.touch()
+    wal.chmod(0o644)
+    again = IdempotencyStore(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+    again.close()

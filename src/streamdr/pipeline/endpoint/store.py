@@ -74,7 +74,9 @@ def _create_private(path: Path) -> None:
     ensure_dir(path.parent)
     try:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
-        os.chmod(path, PRIVATE_FILE)
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if name.exists():  # files of an older run may be wider
+                os.chmod(name, PRIVATE_FILE)
     except OSError as exc:
         raise InputError(
             f"cannot create the endpoint store {path}: {exc.strerror or exc}",
