@@ -15,7 +15,14 @@ from streamdr.pipeline.delivery import (
     SinkError,
     counts_against_endpoint,
 )
-from streamdr.pipeline.signing import SignatureError, parse_signature, sign, verify
+from streamdr.pipeline.signing import (
+    SIGNATURE_HEADER,
+    SignatureError,
+    SignedFields,
+    parse_signature,
+    sign,
+    verify,
+)
 from streamdr.pipeline.transform import Delivery
 from streamdr.workflows.model import Workflow
 
@@ -76,20 +83,20 @@ def test_failed_trial_reopens_and_permanent_errors_do_not_count():
 
 
 def test_signature_round_trip_and_rejections():
-    body = b'{"a":1}'
-    header = sign(b"s3cret", body, 1_700_000_000)
-    verify(b"s3cret", body, header, now=1_700_000_010)
+    body, fields = b'{"a":1}', SignedFields("k", "wf", "2026-01-01T00:00:00+00:00")
+    header = sign(b"s3cret", body, 1_700_000_000, fields)
+    verify(b"s3cret", body, header, fields, now=1_700_000_010)
     assert parse_signature(header)[0] == 1_700_000_000
-    with pytest.raises(SignatureError, match="wrong secret"):
-        verify(b"other", body, header, now=1_700_000_010)
-    with pytest.raises(SignatureError, match="wrong secret"):
-        verify(b"s3cret", body + b" ", header, now=1_700_000_010)
-    with pytest.raises(SignatureError, match="away from now"):
-        verify(b"s3cret", body, header, now=1_700_009_999)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(b"other", body, header, fields, now=1_700_000_010)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(b"s3cret", body + b" ", header, fields, now=1_700_000_010)
+    with pytest.raises(SignatureError, match="old"):
+        verify(b"s3cret", body, header, fields, now=1_700_009_999)
     with pytest.raises(SignatureError, match="missing"):
-        verify(b"s3cret", body, None, now=0)
+        verify(b"s3cret", body, None, fields, now=0)
     with pytest.raises(SignatureError, match="needs"):
-        verify(b"s3cret", body, "garbage", now=0)
+        verify(b"s3cret", body, "garbage", fields, now=0)
 
 
 def _workflow(**retry):
@@ -170,3 +177,15 @@ def test_http_sink_names_the_delivering_site_only_when_it_knows_it():
     with_site = HttpSink(wf, b"s", site="dr").headers(_delivery())
     assert with_site[SITE_HEADER] == "dr" and with_site["Idempotency-Key"] == "e1"
     assert SITE_HEADER not in HttpSink(wf, None).headers(_delivery())
+
+
+def test_http_sink_signs_the_headers_it_sends():
+    sent = HttpSink(_workflow(), b"s").headers(_delivery())
+    fields = SignedFields(
+        sent["Idempotency-Key"], sent["Streamdr-Workflow"], sent["Streamdr-Event-Time"]
+    )
+    assert fields.workflow == "wf" and sent[SIGNATURE_HEADER].split(",")[1].startswith("v2=")
+    verify(b"s", b"{}", sent[SIGNATURE_HEADER], fields, now=time.time())
+    replayed = SignedFields("e1/1", fields.workflow, fields.event_time)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(b"s", b"{}", sent[SIGNATURE_HEADER], replayed, now=time.time())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 
 from streamdr.cli.render import err, out, print_json
 from streamdr.errors import InputError
-from streamdr.pipeline.endpoint.app import EndpointState
+from streamdr.pipeline.endpoint.app import DEFAULT_MAX_BODY_BYTES, EndpointState
 from streamdr.pipeline.endpoint.client import EndpointClient
 from streamdr.pipeline.endpoint.server import serve as serve_endpoint
 from streamdr.pipeline.signing import secret_from_env
@@ -19,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 DEFAULT_SECRET_ENV = "STREAMDR_ENDPOINT_SECRET"
+DEFAULT_ADMIN_TOKEN_ENV = "STREAMDR_ENDPOINT_ADMIN_TOKEN"
 
 
 @app.command()
@@ -40,13 +42,36 @@ def serve(
     down: Annotated[
         bool, typer.Option("--down", help="Start answering 503 to every event.")
     ] = False,
+    admin_token_env: Annotated[
+        str,
+        typer.Option(help="Environment variable holding the /admin bearer token (unset: 403)."),
+    ] = DEFAULT_ADMIN_TOKEN_ENV,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1, help="Refuse bodies larger than this with 413.")
+    ] = DEFAULT_MAX_BODY_BYTES,
+    accept_v1: Annotated[
+        bool,
+        typer.Option(
+            "--accept-v1",
+            help="Also accept v1 signatures (body only) while senders are upgraded.",
+        ),
+    ] = False,
 ) -> None:
     """Serve POST /events[/CHANNEL], GET /stats and GET /applied until interrupted."""
     secret = None if insecure else secret_from_env(secret_env, "endpoint signing secret")
     if host not in ("127.0.0.1", "localhost", "::1") and insecure:
         raise InputError("--insecure is only allowed on loopback", hint="Drop --insecure.")
+    admin_token = os.environ.get(admin_token_env) or None
+    state = EndpointState(
+        secret,
+        fail_rate=fail_rate,
+        down=down,
+        admin_token=admin_token.encode() if admin_token else None,
+        max_body_bytes=max_body_bytes,
+        accept_v1=accept_v1,
+    )
     err.print(f"Reference endpoint on http://{host}:{port}/events (store {db})")
-    serve_endpoint(host, port, db, EndpointState(secret, fail_rate=fail_rate, down=down))
+    serve_endpoint(host, port, db, state)
 
 
 @app.command()

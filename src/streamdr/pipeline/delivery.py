@@ -16,7 +16,7 @@ import httpx
 from streamdr.observe import metrics
 from streamdr.pipeline.backoff import backoff_delay
 from streamdr.pipeline.breaker import Breaker, BreakerOpen, wait_for_trial
-from streamdr.pipeline.signing import SIGNATURE_HEADER, sign
+from streamdr.pipeline.signing import SIGNATURE_HEADER, SignedFields, sign
 from streamdr.pipeline.transform import Delivery
 from streamdr.workflows.model import Workflow
 
@@ -70,18 +70,27 @@ class HttpSink:
         )
 
     def headers(self, delivery: Delivery) -> dict[str, str]:
-        """Return the request headers for ``delivery`` (signature over the exact body)."""
+        """Return the request headers for ``delivery``.
+
+        The v2 signature covers the exact body and the idempotency key, workflow and event time
+        headers, so none of them can be changed on a captured request.
+        """
+        fields = SignedFields(
+            idempotency_key=delivery.idempotency_key,
+            workflow=self.workflow,
+            event_time=delivery.event.commit_time.isoformat(),
+        )
         headers = {
             "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: delivery.idempotency_key,
-            EVENT_TIME_HEADER: delivery.event.commit_time.isoformat(),
-            WORKFLOW_HEADER: self.workflow,
+            IDEMPOTENCY_HEADER: fields.idempotency_key,
+            EVENT_TIME_HEADER: fields.event_time,
+            WORKFLOW_HEADER: fields.workflow,
             **{f"Streamdr-Header-{k}": v for k, v in delivery.headers.items()},
         }
         if self.site is not None:
             headers[SITE_HEADER] = self.site
         if self.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self.secret, delivery.body, int(time.time()))
+            headers[SIGNATURE_HEADER] = sign(self.secret, delivery.body, int(time.time()), fields)
         return headers
 
     def send(self, delivery: Delivery) -> None:

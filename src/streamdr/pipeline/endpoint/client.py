@@ -14,9 +14,12 @@ from streamdr.errors import UnreachableError
 class EndpointClient:
     """Reads ``/stats`` and ``/applied`` and flips ``/admin/down|up``."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, *, admin_token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.admin_token = admin_token  # for /admin (Authorization: Bearer)
 
     def _get(self, path: str, **params: Any) -> Any:
         try:
@@ -56,9 +59,14 @@ class EndpointClient:
             after = doc["next"]
 
     def set_down(self, down: bool) -> None:
-        """Switch the endpoint to answer 503 to every event (``down``) or back."""
+        """Switch the endpoint to answer 503 to every event (``down``) or back.
+
+        Raises UnreachableError when the endpoint does not answer or refuses the admin token.
+        """
+        headers = {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
         try:
-            self.http.post("/admin/down" if down else "/admin/up").raise_for_status()
+            path = "/admin/down" if down else "/admin/up"
+            self.http.post(path, headers=headers).raise_for_status()
         except httpx.HTTPError as exc:
             raise UnreachableError(f"reference endpoint {self.base_url}: {exc}") from exc
 

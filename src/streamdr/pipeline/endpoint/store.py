@@ -7,12 +7,16 @@ a key applied without being counted or counted without being applied. WAL with
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from streamdr.errors import InputError
+from streamdr.fsutil import PRIVATE_FILE, ensure_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied (
@@ -61,11 +65,30 @@ class Applied:
         return self.__dict__.copy()
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (its directory 0700 when new) before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so they stay private
+    too. An existing file is narrowed to 0600: it holds the client's payloads.
+    """
+    ensure_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if name.exists():  # files of an older run may be wider
+                os.chmod(name, PRIVATE_FILE)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the endpoint store {path}: {exc.strerror or exc}",
+            hint="Choose a --db path in a directory you can write to.",
+        ) from exc
+
+
 class IdempotencyStore:
     """Applied keys and counters in one SQLite file; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
