@@ -60,7 +60,8 @@ ALWAYS_REFUSED = (
     "os.utime",
     "shutil.",
 )
-REFUSED_IMPORTS = frozenset({"_posixsubprocess", "_ctypes", "ctypes"})
+# Loaded (and defused) before the hook; importing them afresh would bring the originals back.
+REFUSED_IMPORTS = frozenset({"_posixsubprocess", "_ctypes"})
 
 
 class IsolationUnavailable(Exception):
@@ -189,12 +190,24 @@ def _frames(stream: Any) -> Iterable[dict[str, Any]]:
         yield frame
 
 
+def _refused_fork_exec(*args: Any) -> None:
+    raise PermissionError("streamdr transformation host: starting programs is not allowed")
+
+
+def defuse_fork_exec() -> None:
+    """Replace ``_posixsubprocess.fork_exec``, which starts programs without an audit event."""
+    import _posixsubprocess
+
+    _posixsubprocess.fork_exec = _refused_fork_exec
+
+
 def confine(config: dict[str, Any]) -> str:
     """Confine this process as ``config`` says; return the network mode (see isolate_network)."""
     libc = ctypes.CDLL(None, use_errno=True)
     mode = isolate_network(libc.unshare, bool(config["network"]))
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     set_limits(int(config["cpu_seconds"]), int(config["memory_bytes"]))
+    defuse_fork_exec()
     sys.addaudithook(audit_hook(readable_roots(Path(config["directory"])), config["network"]))
     return mode
 
