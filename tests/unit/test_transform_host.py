@@ -208,3 +208,21 @@ def test_cli_publish_of_an_artifact_exiting_at_import_says_why(tmp_path):
         done.stderr
     )
     assert "Hint: " in done.stderr
+
+
+def test_declared_network_reaches_a_local_listener(tmp_path):
+    listener = socket.create_server(("127.0.0.1", 0))
+    (tmp_path / "transform.py").write_text(
+        HEAD + f"import socket\nPORT = {listener.getsockname()[1]}\n"
+        "def transform(e):\n"
+        "    socket.create_connection(('127.0.0.1', PORT), timeout=5).close()\n"
+        "    return [OutputEvent({'got': 'connected'})]\n"
+    )
+    host = TransformHost(HostSpec(tmp_path, "transform:transform", "_t", "t@1.0.0", network=True))
+    try:
+        host.start()
+        assert host(event("e1"))[0].payload == {"got": "connected"}
+        assert host.network_mode == "declared"
+    finally:
+        host.close()
+        listener.close()
