@@ -157,12 +157,12 @@ def output_doc(index: int, out: object) -> dict[str, Any]:
     return {"payload": payload, "key": out.key, "headers": headers}
 
 
-def transform_one(func: Callable[..., Any], doc: dict[str, Any]) -> dict[str, Any]:
+def transform_one(func: Callable[..., Any], doc: dict[str, Any]) -> bytes:
     """Return the reply frame for one event document: its outputs or the error."""
     try:
         outputs = func(event_from_doc(doc))
     except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the event fails, not us
-        return {"error": f"transformation raised {type(exc).__name__}: {exc}"}
+        return _error_frame(f"transformation raised {_describe(exc)}")
     try:
         if not isinstance(outputs, list):
             raise ValueError(
@@ -170,18 +170,31 @@ def transform_one(func: Callable[..., Any], doc: dict[str, Any]) -> dict[str, An
             )
         if len(outputs) > MAX_OUTPUTS:
             raise ValueError(f"transformation returned {len(outputs)} outputs (max {MAX_OUTPUTS})")
-        reply = {"outputs": [output_doc(i, out) for i, out in enumerate(outputs)]}
-        encode_frame(reply)  # too large or unencodable fails here, as this event's error
-        return reply
+        # A reply too large or not encodable fails here, as this event's error.
+        return encode_frame({"outputs": [output_doc(i, out) for i, out in enumerate(outputs)]})
     except BaseException as exc:  # a payload's __str__/__iter__ is artifact code as well
-        return {"error": str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}"}
+        return _error_frame(str(exc) if isinstance(exc, ValueError) else type(exc).__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except BaseException:  # an exception's __str__ is artifact code too
+        return type(exc).__name__
+
+
+def _error_frame(reason: str) -> bytes:
+    try:
+        return encode_frame({"error": reason})
+    except BaseException:  # e.g. an error message too large for a frame
+        return encode_frame({"error": "transformation failed (error message not encodable)"})
 
 
 def serve(func: Callable[..., Any], frames: Iterable[dict[str, Any]], out: Any) -> None:
     """Answer each batch frame with one reply frame per event, flushed as it is ready."""
     for frame in frames:
         for doc in frame.get("events", []):
-            out.write(encode_frame(transform_one(func, doc)))
+            out.write(transform_one(func, doc))
             out.flush()
 
 
