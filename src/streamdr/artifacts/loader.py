@@ -1,43 +1,41 @@
-"""Loading a transformation for execution: fetch, verify, unpack privately, import in isolation.
+"""Loading a transformation for execution: fetch, verify, unpack privately, run confined.
 
 Every load verifies the ed25519 signature and the archive digest against the trusted keys, then
 checks each unpacked file against the manifest (the cache directory is not trusted either). The
-artifact is imported under a synthetic package named after name, version and digest, so two
-versions of one transformation can run in the same process without sharing modules. Modules
-inside an artifact must import each other relatively (``from . import rules``).
+artifact is never imported into this process: it runs in its own transformation host
+(:mod:`streamdr.pipeline.transform_host`, no secrets, limits, no network unless declared),
+imported there under a synthetic package named after name, version and digest. Modules inside
+an artifact must import each other relatively (``from . import rules``).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
 import os
 import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from streamdr.artifacts.api import TransformV1
-from streamdr.artifacts.errors import ArtifactLoadError, ArtifactRejectedError
+from streamdr.artifacts.errors import ArtifactRejectedError
 from streamdr.artifacts.manifest import Manifest
 from streamdr.artifacts.package import unpack_archive, verify_files
 from streamdr.artifacts.registry import verify_stored
 from streamdr.artifacts.service import artifact_settings, open_registry, trusted_keys
+from streamdr.pipeline.transform_host import HostLimits, HostSpec, TransformHost
 from streamdr.settings.model import Settings
 from streamdr.workflows.model import TransformationRef
 
 
 @dataclass(frozen=True)
 class LoadedArtifact:
-    """A verified artifact, unpacked and imported."""
+    """A verified artifact, unpacked and running in its own transformation host."""
 
     manifest: Manifest
     directory: Path
     package: str
-    transform: TransformV1
+    transform: TransformHost
 
 
 def cache_root(settings: Settings) -> Path:
@@ -50,23 +48,33 @@ def cache_root(settings: Settings) -> Path:
 
 
 def load_transform(settings: Settings, ref: TransformationRef) -> TransformV1:
-    """Return the verified, imported entry point of ``ref``.
+    """Return the verified entry point of ``ref``, running in a started transformation host.
 
-    Raises ArtifactNotFoundError, ArtifactRejectedError (unsigned, tampered, unknown key) or
-    ArtifactLoadError (import failed); all exit 2.
+    Raises ArtifactNotFoundError, ArtifactRejectedError (unsigned, tampered, unknown key),
+    ArtifactLoadError (import failed) or TransformIsolationError (no network namespace for a
+    workflow that did not declare network); all exit 2.
     """
-    return load_artifact(settings, ref.name, ref.version).transform
+    return load_artifact(settings, ref.name, ref.version, network=ref.network).transform
 
 
-def load_artifact(settings: Settings, name: str, version: str) -> LoadedArtifact:
-    """Return ``name@version`` verified, unpacked into the cache and imported."""
+def load_artifact(
+    settings: Settings,
+    name: str,
+    version: str,
+    *,
+    network: bool = False,
+    limits: HostLimits | None = None,
+) -> LoadedArtifact:
+    """Return ``name@version`` verified, unpacked into the cache and started in its host."""
     stored = open_registry(settings).read(name, version)
     manifest = verify_stored(stored, trusted_keys(settings))
     assert stored.archive is not None  # verify_stored refuses a missing archive
     directory = ensure_unpacked(cache_root(settings), manifest, stored.archive)
     package = isolated_package_name(manifest)
-    transform = import_entry_point(directory, manifest.entry_point, package, manifest.ref)
-    return LoadedArtifact(manifest, directory, package, transform)
+    spec = HostSpec(directory, manifest.entry_point, package, manifest.ref, network)
+    host = TransformHost(spec, limits)
+    host.start()
+    return LoadedArtifact(manifest, directory, package, host)
 
 
 def ensure_unpacked(root: Path, manifest: Manifest, archive: bytes) -> Path:
@@ -98,43 +106,3 @@ def isolated_package_name(manifest: Manifest) -> str:
     """Return the synthetic package name ``manifest``'s modules are imported under."""
     ident = re.sub(r"\W", "_", f"{manifest.name}_{manifest.version}")
     return f"_streamdr_artifact_{ident}_{manifest.sha256[:12]}"
-
-
-def _package(name: str, directory: Path) -> None:
-    """Register an empty package ``name`` whose submodules are found in ``directory``."""
-    existing = sys.modules.get(name)
-    if existing is not None and list(getattr(existing, "__path__", [])) == [str(directory)]:
-        return
-    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
-    spec.submodule_search_locations = [str(directory)]
-    sys.modules[name] = importlib.util.module_from_spec(spec)
-
-
-def import_entry_point(directory: Path, entry_point: str, package: str, label: str) -> TransformV1:
-    """Return the callable ``module:attr`` of ``directory`` imported under ``package``.
-
-    Raises ArtifactLoadError when the import fails or the attribute is not callable.
-    """
-    module_name, attr = entry_point.split(":", 1)
-    _package(package, directory)
-    try:
-        module = importlib.import_module(f"{package}.{module_name}")
-    except Exception as exc:  # an artifact's import may raise anything; report, do not crash
-        raise ArtifactLoadError(
-            f"artifact {label}: importing {module_name} failed: {type(exc).__name__}: {exc}",
-            hint="Fix the transformation and publish a new version; inside an artifact, "
-            "import sibling modules relatively (from . import x).",
-        ) from exc
-    func = getattr(module, attr, None)
-    if not callable(func):
-        raise ArtifactLoadError(
-            f"artifact {label}: {entry_point} is not a callable",
-            hint="The entry point must name a function transform(event) -> list[OutputEvent].",
-        )
-    return func  # type: ignore[no-any-return]
-
-
-def unload_package(package: str) -> None:
-    """Forget every module imported under ``package`` (used after publish-time checks)."""
-    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-        del sys.modules[name]

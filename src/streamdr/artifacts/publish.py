@@ -10,7 +10,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streamdr.artifacts.errors import ArtifactExistsError
-from streamdr.artifacts.loader import import_entry_point, unload_package
 from streamdr.artifacts.manifest import Manifest
 from streamdr.artifacts.package import (
     BuiltArchive,
@@ -24,6 +23,7 @@ from streamdr.artifacts.registry import Registry, verify_stored
 from streamdr.artifacts.service import open_registry, parse_ref, signing_key, trusted_keys
 from streamdr.artifacts.signing import TrustedKeys, key_id, sign
 from streamdr.errors import InputError
+from streamdr.pipeline.transform_host import HostSpec, TransformHost
 from streamdr.settings.model import Settings
 
 
@@ -103,15 +103,18 @@ def publish_to(
 
 
 def smoke_import(built: BuiltArchive, entry_point: str, label: str) -> None:
-    """Unpack ``built`` into a scratch directory and import its entry point in isolation.
+    """Unpack ``built`` into a scratch directory and import its entry point in a host.
 
-    This checks the archive exactly as a worker will load it. Raises ArtifactLoadError when
-    the entry point cannot be imported or is not callable.
+    This checks the archive exactly as a worker will load it, confined the same way: the code
+    is never imported into this process. Raises ArtifactLoadError when the entry point cannot
+    be imported, is not callable or ends the host, and TransformIsolationError when no
+    network namespace can be made.
     """
     package = f"_streamdr_publish_check_{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory(prefix="streamdr-publish-") as scratch:
         unpack_archive(built.data, Path(scratch), list(built.files), label)
+        host = TransformHost(HostSpec(Path(scratch), entry_point, package, label))
         try:
-            import_entry_point(Path(scratch), entry_point, package, label)
+            host.start()
         finally:
-            unload_package(package)
+            host.close()

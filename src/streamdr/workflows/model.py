@@ -92,6 +92,8 @@ class TransformationRef(_Strict):
 
     name: Name
     version: str
+    # The transformation runs without network (its own network namespace) unless declared.
+    network: bool = False
 
     @field_validator("version")
     @classmethod
