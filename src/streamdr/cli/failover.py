@@ -15,6 +15,7 @@ from rich.table import Table
 from streamdr.cli.render import err, out, print_json, status_mark
 from streamdr.cli.state import CliState, state
 from streamdr.errors import InputError
+from streamdr.lab.switch_hook import lab_switch_hook
 from streamdr.replication import runs
 from streamdr.replication.plan import SwitchKind, SwitchPlan, SwitchRequest
 from streamdr.replication.runner import Mm2Runner
@@ -54,6 +55,7 @@ def _context(st: CliState, json_out: bool) -> SwitchContext:
         st.store(),
         Mm2Runner(settings),
         workload_from_settings(settings),
+        switch_hook=lab_switch_hook(settings),
         on_step=None if json_out else _progress,
     )
 

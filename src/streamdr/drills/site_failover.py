@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from streamdr.clock import now_ms
 from streamdr.drills import site_helpers as helpers
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import PipelineRig, RigSource
@@ -133,7 +134,7 @@ class SiteFailoverDrill:
     # ----- the scenario -------------------------------------------------------------------
     def _scenario(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: _Env) -> None:
         with report.step("start MirrorMaker 2 (the drill's own instance)") as st:
-            since = int(time.time() * 1000)
+            since = now_ms()
             env.runner.apply(env.topology)
             st.detail = f"ready after {wait_ready(ctx.settings, env.runner, env.topology, since)}s"
         self._start_pipeline(ctx, report, env)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from streamdr.clock import utcnow
 from streamdr.drills.history import last_passed
 from streamdr.errors import StreamdrError
 from streamdr.lab.runtime import KafkaRuntime, ensure_runtime
@@ -64,14 +65,12 @@ def run_checks(
                 QuorumStatus(error=runtime_error),
             )
         results += evaluate_site(snap, policy)
-    results.append(
-        check_drill_recency(last_passed(store, "broker-failover"), now or datetime.now(UTC))
-    )
+    results.append(check_drill_recency(last_passed(store, "broker-failover"), now or utcnow()))
     if site is None:
         results += evaluate_replication(gather_replication(settings, store))
         config = gather_config(settings, store)
         if config is not None:
-            results += evaluate_config(config, now or datetime.now(UTC))
+            results += evaluate_config(config, now or utcnow())
         artifacts = gather_artifacts(settings)
         if artifacts is not None:
             results.append(evaluate_artifacts(artifacts))

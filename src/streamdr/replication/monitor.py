@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from streamdr.clock import now_ms
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.kafka.clients import make_consumer
@@ -155,7 +156,7 @@ def _measure_flow(
         first = _first_times(src_site, positions)
     except StreamdrError as exc:
         return FlowLag(flow.name, hb_age, [], exc.message)
-    now_ms = int(time.time() * 1000)
+    now = now_ms()
     parts = [
         partition_lag(
             flow=flow.name,
@@ -167,7 +168,7 @@ def _measure_flow(
             target_end=pos.target_end,
             sync=pos.sync,
             first_unreplicated_ms=first.get((topic, part)),
-            now_ms=now_ms,
+            now_ms=now,
             thresholds=thresholds,
         )
         for (topic, part), pos in sorted(positions.items())
@@ -249,4 +250,4 @@ def _heartbeat_age(settings: Settings, topology: Topology, flow: Flow) -> float 
     except StreamdrError:
         return None
     newest = max((b.timestamp_ms for b in beats if b.target == flow.source), default=None)
-    return heartbeat_age(newest, int(time.time() * 1000))
+    return heartbeat_age(newest, now_ms())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import desc, select
 
+from streamdr.clock import iso, utcnow
 from streamdr.errors import InputError
+from streamdr.steps import Step
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import failover_runs, failover_steps
 
@@ -16,39 +17,28 @@ RUNNING, SUCCEEDED, FAILED, ABANDONED = "running", "succeeded", "failed", "aband
 DONE = "done"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)  # SQLite drops the zone; we always store UTC.
-    return ts.isoformat(timespec="milliseconds")
-
-
 @dataclass
-class StepRecord:
-    """One executed step."""
+class StepRecord(Step):
+    """One executed step of a run, as stored (``id`` is its row, ``seq`` its place in the plan)."""
 
-    id: int
-    seq: int
-    name: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    status: str = RUNNING
-    detail: str = ""
+    id: int = 0
+    seq: int = 0
+
+    @property
+    def status(self) -> str:
+        """Return running, done or failed."""
+        if self.finished_at is None:
+            return RUNNING
+        return DONE if self.ok else FAILED
 
     def as_dict(self) -> dict[str, Any]:
         """Return the step as JSON-ready data."""
-        took = (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
         return {
             "seq": self.seq,
             "name": self.name,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "seconds": None if took is None else round(took, 3),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "seconds": self.seconds,
             "status": self.status,
             "detail": self.detail,
         }
@@ -64,7 +54,7 @@ def create_run(store: MetadataStore, plan: dict[str, Any]) -> int:
                 from_site=plan["from"],
                 to_site=plan["to"],
                 planned=plan["planned"],
-                started_at=_now(),
+                started_at=utcnow(),
                 status=RUNNING,
                 plan=plan,
             )
@@ -74,24 +64,23 @@ def create_run(store: MetadataStore, plan: dict[str, Any]) -> int:
 
 def start_step(store: MetadataStore, run_id: int, seq: int, name: str) -> StepRecord:
     """Record that a step started; return its record."""
-    now = _now()
+    now = utcnow()
     with store.begin() as conn:
         result = conn.execute(
             failover_steps.insert().values(
                 run_id=run_id, seq=seq, name=name, started_at=now, status=RUNNING, detail=""
             )
         )
-    return StepRecord(int(result.inserted_primary_key[0]), seq, name, now)
+    return StepRecord(name, now, id=int(result.inserted_primary_key[0]), seq=seq)
 
 
-def finish_step(store: MetadataStore, step: StepRecord, status: str, detail: str) -> None:
-    """Record a step's outcome."""
-    step.finished_at, step.status, step.detail = _now(), status, detail
+def finish_step(store: MetadataStore, step: StepRecord) -> None:
+    """Store a finished step's outcome (its status, end time and detail)."""
     with store.begin() as conn:
         conn.execute(
             failover_steps.update()
             .where(failover_steps.c.id == step.id)
-            .values(finished_at=step.finished_at, status=status, detail=detail)
+            .values(finished_at=step.finished_at, status=step.status, detail=step.detail)
         )
 
 
@@ -101,7 +90,7 @@ def finish_run(store: MetadataStore, run_id: int, status: str, result: dict[str,
         conn.execute(
             failover_runs.update()
             .where(failover_runs.c.id == run_id)
-            .values(finished_at=_now(), status=status, result=result)
+            .values(finished_at=utcnow(), status=status, result=result)
         )
 
 
@@ -119,7 +108,15 @@ def load_run(store: MetadataStore, run_id: int) -> tuple[dict[str, Any], list[St
             .order_by(failover_steps.c.seq, failover_steps.c.id)
         ).all()
     records = [
-        StepRecord(s.id, s.seq, s.name, s.started_at, s.finished_at, s.status, s.detail)
+        StepRecord(
+            s.name,
+            s.started_at,
+            None if s.status == RUNNING else s.finished_at,
+            s.status != FAILED,
+            s.detail,
+            id=s.id,
+            seq=s.seq,
+        )
         for s in steps
     ]
     return dict(row._mapping), records
@@ -163,8 +160,8 @@ def list_runs(store: MetadataStore, scope: str | None, limit: int = 20) -> list[
             "to": r.to_site,
             "planned": r.planned,
             "status": r.status,
-            "started_at": _iso(r.started_at),
-            "finished_at": _iso(r.finished_at),
+            "started_at": iso(r.started_at),
+            "finished_at": iso(r.finished_at),
             "passed": (r.result or {}).get("passed"),
             "rto_seconds": (r.result or {}).get("rto_seconds"),
         }

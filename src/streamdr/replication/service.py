@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from streamdr.clock import now_ms
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.runtime import KAFKA_VERSION
@@ -86,7 +87,7 @@ def start(
     settings: Settings, runner: Mm2Runner, topology: Topology, *, wait: bool = True
 ) -> dict[str, Any]:
     """Run MM2 for ``topology`` and (with ``wait``) until every flow replicates."""
-    since_ms = int(time.time() * 1000)
+    since_ms = now_ms()
     changed = runner.apply(topology)
     ready = wait_ready(settings, runner, topology, since_ms if changed else 0) if wait else None
     return {"changed": changed, "ready_seconds": ready, **runner.status().as_dict()}

@@ -31,6 +31,7 @@ from streamdr.replication.topology import Topology, topology_for
 from streamdr.replication.translate import last_checkpoints
 from streamdr.replication.workload import NoWorkload, WorkloadControl
 from streamdr.settings.model import Settings
+from streamdr.steps import describe_error, record_step
 from streamdr.store.db import MetadataStore
 
 
@@ -155,24 +156,53 @@ def execute(ctx: SwitchContext, plan: SwitchPlan, run_id: int | None = None) -> 
             continue
         if step.name == "validate" and not plan.request.planned:
             rpo_from_samples(ctx, plan, st)
-        rec = runs.start_step(ctx.store, run_id, seq, step.name)
-        records.append(rec)
         try:
-            detail = STEPS[step.name](ctx, plan, st)
+            _run_step(ctx, plan, st, records, run_id, seq, step.name)
         except StreamdrError as exc:
-            runs.finish_step(ctx.store, rec, "failed", f"{exc.message}")
-            _report(ctx, rec)
             if step.name in SOFT_STEPS:
                 soft_failed = True
                 continue
             result = _result(ctx, plan, st, records, passed=False)
             runs.finish_run(ctx.store, run_id, runs.FAILED, result)
             raise _stopped(plan, run_id, step.name, records, exc) from exc
-        runs.finish_step(ctx.store, rec, runs.DONE, detail)
-        _report(ctx, rec)
+        except Exception:
+            # A bug must not leave the run "running": end it failed, then let the bug show.
+            runs.finish_run(
+                ctx.store, run_id, runs.FAILED, _result(ctx, plan, st, records, passed=False)
+            )
+            raise
     result = _result(ctx, plan, st, records, passed=not soft_failed)
     runs.finish_run(ctx.store, run_id, runs.SUCCEEDED, result)
     return result
+
+
+def _run_step(
+    ctx: SwitchContext,
+    plan: SwitchPlan,
+    st: RunState,
+    records: list[StepRecord],
+    run_id: int,
+    seq: int,
+    name: str,
+) -> None:
+    """Run step ``name``, recorded in the metadata DB; raises what the step raises."""
+
+    def finished(rec: StepRecord) -> None:
+        runs.finish_step(ctx.store, rec)
+        _report(ctx, rec)
+
+    with record_step(
+        records,
+        name,
+        finished,
+        start=lambda n: runs.start_step(ctx.store, run_id, seq, n),
+        describe=_message,
+    ) as rec:
+        rec.detail = STEPS[name](ctx, plan, st)
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, StreamdrError) else describe_error(exc)
 
 
 def _report(ctx: SwitchContext, rec: StepRecord) -> None:

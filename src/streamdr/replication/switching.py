@@ -1,25 +1,22 @@
 """The active site: where it is kept (metadata DB), who is told when it changes (hook, webhook).
 
 The metadata DB is the truth; the settings' ``active_site`` is the fallback before the first
-switch. The default switch hook on the lab rewrites the lab's ``streamdr.yaml`` so every later
-command (and ``lab up``) sees the new active site; elsewhere ``replication.switch_hook`` runs a
-command (a DNS update, a config push) with ``{site}`` and ``{from_site}`` filled in.
+switch. ``replication.switch_hook`` runs a command (a DNS update, a config push) with ``{site}``
+and ``{from_site}`` filled in; a caller may pass its own hook instead (the lab passes one that
+rewrites the lab's ``streamdr.yaml``, see ``lab/settings_file.py``), so nothing here knows the lab.
 """
 
 from __future__ import annotations
 
 import shlex
 import subprocess
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from streamdr.errors import StateError, UnreachableError
-from streamdr.lab.cluster import Lab
-from streamdr.lab.settings_file import render_lab_settings
+from streamdr.clock import utcnow
+from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import site_state
@@ -42,7 +39,7 @@ def record_active_site(
     store: MetadataStore, scope: str, site: str, run_id: int | None = None
 ) -> None:
     """Make ``site`` the active site of ``scope`` in the metadata DB."""
-    now = datetime.now(UTC)
+    now = utcnow()
     with store.begin() as conn:
         updated = conn.execute(
             site_state.update()
@@ -66,14 +63,22 @@ def forget_scope(store: MetadataStore, scope: str) -> None:
 def run_switch_hook(settings: Settings, site: str, from_site: str) -> str:
     """Tell the world ``site`` is active; return what was done.
 
-    Raises StateError when the configured command fails.
+    Raises InputError when the command template cannot be filled in, StateError when the
+    command fails or does not finish within HOOK_TIMEOUT_S.
     """
     hook = settings.replication.switch_hook
     if hook:
-        cmd = hook.format(site=shlex.quote(site), from_site=shlex.quote(from_site))
-        done = subprocess.run(
-            cmd, shell=True, capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False
-        )
+        cmd = hook_command(hook, site, from_site)
+        try:
+            done = subprocess.run(
+                cmd, shell=True, capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise StateError(
+                f"the switch hook did not finish within {HOOK_TIMEOUT_S:g}s: {cmd}",
+                hint="Make replication.switch_hook finish sooner (it must be safe to run "
+                "again), then resume.",
+            ) from exc
         if done.returncode != 0:
             raise StateError(
                 f"the switch hook exited with {done.returncode}: "
@@ -81,26 +86,22 @@ def run_switch_hook(settings: Settings, site: str, from_site: str) -> str:
                 hint="Fix replication.switch_hook (it must be safe to run again), then resume.",
             )
         return f"ran switch hook: {cmd}"
-    if _is_lab_settings_file(settings):
-        rewrite_lab_active_site(settings, site)
-        return f"rewrote active_site: {site} in {settings.source}"
     return "no switch hook configured (replication.switch_hook): point clients at the site yourself"
 
 
-def _is_lab_settings_file(settings: Settings) -> bool:
-    if not settings.lab_dir or settings.source is None:
-        return False
-    return settings.source.resolve() == (Path(settings.lab_dir) / "streamdr.yaml").resolve()
+def hook_command(template: str, site: str, from_site: str) -> str:
+    """Return the switch hook command with ``{site}`` and ``{from_site}`` filled in (quoted).
 
-
-def rewrite_lab_active_site(settings: Settings, site: str) -> None:
-    """Rewrite the lab's settings file with ``active_site: site`` (atomically)."""
-    lab = Lab(Path(str(settings.lab_dir)))
-    layout = lab.require_layout()
-    path = lab.settings_file
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(render_lab_settings(lab.dir, layout, site))
-    tmp.replace(path)
+    Raises InputError when the template has other fields or unbalanced braces.
+    """
+    try:
+        return template.format(site=shlex.quote(site), from_site=shlex.quote(from_site))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InputError(
+            f"replication.switch_hook {template!r} cannot be filled in: "
+            f"{type(exc).__name__}: {exc}",
+            hint="Only {site} and {from_site} are filled in; write a literal brace as {{ or }}.",
+        ) from exc
 
 
 def notify_clients(settings: Settings, payload: dict[str, Any]) -> str:

@@ -13,13 +13,13 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from streamdr.artifacts.api import ChangeEvent
 from streamdr.artifacts.loader import load_transform
 from streamdr.artifacts.publish import publish_artifact
 from streamdr.artifacts.signing import generate_key, write_keypair
+from streamdr.clock import utcnow
 from streamdr.objectstore.store import ObjectStore
 from streamdr.settings.model import (
     ArtifactSettings,
@@ -174,7 +174,7 @@ def smoke_test(settings: Settings, workflows: list[Workflow]) -> dict[str, str]:
             key={"id": 1},
             before=None,
             after={"id": 1, "customer_id": 7},
-            commit_time=datetime.now(UTC),
+            commit_time=utcnow(),
             position="0/1",
         )
         try:
