@@ -114,7 +114,7 @@ def test_command_workload(tmp_path):
 def test_switch_hook_that_times_out_is_a_state_error(tmp_path, monkeypatch):
     monkeypatch.setattr(switching, "HOOK_TIMEOUT_S", 0.2)
     s = settings(tmp_path, "replication: {switch_hook: 'sleep 5'}\n")
-    with pytest.raises(StateError, match="did not finish within 0.2s") as caught:
+    with pytest.raises(StateError, match=r"did not finish within 0\.2s") as caught:
         run_switch_hook(s, "dr", "primary")
     assert "switch_hook" in caught.value.hint
 
