@@ -12,7 +12,6 @@ from confluent_kafka import TopicPartition
 
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
-from streamdr.lab import process
 from streamdr.replication.naming import ReplicationNames
 from streamdr.replication.reader import read_raw
 from streamdr.replication.records import (
@@ -24,6 +23,7 @@ from streamdr.replication.records import (
     parse_offset_sync,
 )
 from streamdr.replication.runner import Mm2Runner
+from streamdr.runtime import process
 from tests.conftest import run_cli
 
 NAMES = ReplicationNames("_")

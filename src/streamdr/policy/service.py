@@ -7,7 +7,6 @@ from datetime import datetime
 from streamdr.clock import utcnow
 from streamdr.drills.history import last_passed
 from streamdr.errors import StreamdrError
-from streamdr.lab.runtime import KafkaRuntime, ensure_runtime
 from streamdr.policy.checks import (
     CheckResult,
     SiteSnapshot,
@@ -25,6 +24,7 @@ from streamdr.policy.inspect import snapshot_site
 from streamdr.policy.quorum import QuorumStatus
 from streamdr.policy.replication_checks import evaluate_replication, gather_replication
 from streamdr.policy.topic_policy import TopicPolicy
+from streamdr.runtime.distribution import KafkaRuntime, ensure_runtime
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.errors import InputError, StateError
-from streamdr.lab import process
-from streamdr.lab.runtime import MIRROR_MAKER_MAIN, KafkaRuntime, ensure_runtime
+from streamdr.fsutil import atomic_write_text, write_json_atomic
 from streamdr.replication.mm2config import (
     DEFAULT_INSTANCE,
     Mm2Tuning,
@@ -36,8 +35,9 @@ from streamdr.replication.mm2config import (
     render_properties,
     validate_instance,
 )
-from streamdr.replication.supervisor import write_json_atomic
 from streamdr.replication.topology import Topology
+from streamdr.runtime import process
+from streamdr.runtime.distribution import MIRROR_MAKER_MAIN, KafkaRuntime, ensure_runtime
 from streamdr.settings.model import Settings
 
 SUPERVISOR_STALE_S = 10.0
@@ -299,6 +299,4 @@ def _fingerprint(props: dict[str, str], target: str, sites: tuple[str, ...]) -> 
 def _write_if_changed(path: Path, text: str) -> None:
     if path.exists() and path.read_text() == text:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from streamdr.fsutil import write_json_atomic
 from streamdr.replication.monitor import FlowLag, measure_lag
-from streamdr.replication.supervisor import write_json_atomic
 from streamdr.replication.topology import Topology
 from streamdr.settings.loader import load_settings
 

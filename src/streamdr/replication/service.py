@@ -9,7 +9,6 @@ from typing import Any
 from streamdr.clock import now_ms
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.lab.runtime import KAFKA_VERSION
 from streamdr.policy.tiers import Tier
 from streamdr.replication.lag import LagStatus
 from streamdr.replication.mm2config import Mm2Tuning, mm2_properties, render_properties
@@ -25,6 +24,7 @@ from streamdr.replication.topology import (
     sets_from_workflows,
     topology_for,
 )
+from streamdr.runtime.distribution import KAFKA_VERSION
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.deployments import deployed_workflows

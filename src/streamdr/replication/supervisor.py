@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamdr.lab import process
+from streamdr.fsutil import write_json_atomic
+from streamdr.replication.sampler import sample_once
+from streamdr.runtime import process
 
 LOOP_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -32,13 +35,6 @@ STOP_TIMEOUT_S = 20.0
 RELOAD_STOP_S = 8.0
 EVENTS_KEPT = 50
 LOG = logging.getLogger("streamdr.mm2.supervisor")
-
-
-def write_json_atomic(path: Path, doc: Any) -> None:
-    """Write ``doc`` as JSON to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
 
 
 @dataclass
@@ -265,8 +261,6 @@ class Supervisor:
             self.write_status("stopped")
 
     def _sample_loop(self) -> None:
-        from streamdr.replication.sampler import sample_once
-
         last: dict[str, Any] = {}
         while not self.stopping.is_set():
             interval = 5.0
@@ -276,8 +270,6 @@ class Supervisor:
 
 
 def _own_pid() -> int:
-    import os
-
     return os.getpid()
 
 

@@ -1,4 +1,4 @@
-"""Starting, finding and signalling lab JVMs.
+"""Starting, finding and signalling marked local processes (lab JVMs, MM2, supervisors).
 
 A lab JVM carries ``-Dstreamdr.lab=<lab dir>#<site>#<node>`` on its command line, so a PID is
 trusted only when ``/proc/<pid>/cmdline`` still carries that marker (a stale PID file that now
@@ -18,6 +18,8 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+
+from streamdr.fsutil import atomic_write_text
 
 PROC = Path("/proc")
 SUPERVISOR = "supervisor"
@@ -68,10 +70,8 @@ def read_pid(pid_file: Path) -> int | None:
 
 
 def write_pid(pid_file: Path, pid: int) -> None:
-    """Write ``pid`` to ``pid_file`` atomically."""
-    tmp = pid_file.with_suffix(".tmp")
-    tmp.write_text(f"{pid}\n")
-    tmp.replace(pid_file)
+    """Write ``pid`` to ``pid_file`` atomically and durably."""
+    atomic_write_text(pid_file, f"{pid}\n")
 
 
 def spawn(cmd: list[str], *, cwd: Path, log_file: Path) -> subprocess.Popen[bytes]:

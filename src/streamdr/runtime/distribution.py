@@ -1,7 +1,7 @@
 """The Kafka 4.1 runtime (broker, StorageTool, tools, MirrorMaker 2) from the official jars.
 
 Jars are resolved from Maven Central with ``mvn dependency:copy-dependencies`` on the pom shipped
-in ``streamdr/lab/runtime/pom.xml`` into ``~/.cache/streamdr/kafka-<version>/libs`` and reused.
+in ``streamdr/runtime/pom.xml`` into ``~/.cache/streamdr/kafka-<version>/libs`` and reused.
 Without Maven, the official Apache binary tarball is downloaded and its SHA-512 checked against
 the checksum Apache publishes. The directory is filled under a temporary name and renamed, so a
 half-finished download is never mistaken for a runtime.
@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from streamdr.errors import UnreachableError
+from streamdr.fsutil import atomic_write_text
 
 KAFKA_VERSION = "4.1.2"
 SCALA_VERSION = "2.13"
@@ -155,12 +156,10 @@ def ensure_runtime(*, progress: bool = False) -> KafkaRuntime:
 
 
 def _write_log4j_config(home: Path) -> None:
-    text = resources.files("streamdr.lab").joinpath("runtime/log4j2.properties").read_text()
+    text = resources.files("streamdr.runtime").joinpath("log4j2.properties").read_text()
     target = home / "log4j2.properties"
     if not target.exists() or target.read_text() != text:
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(target)
+        atomic_write_text(target, text)
 
 
 def install_runtime(home: Path, *, progress: bool = False) -> None:
@@ -187,7 +186,7 @@ def install_runtime(home: Path, *, progress: bool = False) -> None:
 
 
 def _resolve_with_maven(libs: Path, *, quiet: bool) -> None:
-    pom = resources.files("streamdr.lab").joinpath("runtime/pom.xml")
+    pom = resources.files("streamdr.runtime").joinpath("pom.xml")
     with resources.as_file(pom) as pom_path:
         cmd = [
             "mvn",
