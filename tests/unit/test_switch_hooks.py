@@ -10,19 +10,20 @@ import pytest
 
 from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.policy.tiers import Tier
-from streamdr.replication import switching
-from streamdr.replication.plan import SwitchFacts, SwitchKind, SwitchRequest, plan_switch
-from streamdr.replication.runs import list_runs, load_run
-from streamdr.replication.switch import SwitchContext, execute
-from streamdr.replication.switching import (
+from streamdr.replication.failover import active_site as switching
+from streamdr.replication.failover.active_site import (
     active_site,
     hook_command,
     notify_clients,
     record_active_site,
     run_switch_hook,
 )
+from streamdr.replication.failover.context import SwitchContext
+from streamdr.replication.failover.execute import execute
+from streamdr.replication.failover.plan import SwitchFacts, SwitchKind, SwitchRequest, plan_switch
+from streamdr.replication.failover.runs import list_runs, load_run
+from streamdr.replication.failover.workload import CommandWorkload, NoWorkload, wait_fenced
 from streamdr.replication.topology import ReplicatedSet, plan_topology
-from streamdr.replication.workload import CommandWorkload, NoWorkload, wait_fenced
 from streamdr.settings.loader import parse_settings
 from streamdr.settings.replication import WorkloadCommands
 from streamdr.store.db import MetadataStore

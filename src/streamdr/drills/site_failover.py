@@ -39,11 +39,12 @@ from streamdr.errors import StateError
 from streamdr.lab.cluster import Lab
 from streamdr.pipeline.topics import TopicWant, ensure_topics
 from streamdr.policy.tiers import DRILL_TARGETS, Targets, Tier
-from streamdr.replication.plan import SwitchKind, SwitchRequest
-from streamdr.replication.runner import Mm2Runner
+from streamdr.replication.failover.active_site import forget_scope, record_active_site
+from streamdr.replication.failover.context import SwitchContext
+from streamdr.replication.failover.execute import execute, prepare
+from streamdr.replication.failover.plan import SwitchKind, SwitchRequest
+from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
-from streamdr.replication.switch import SwitchContext, execute, prepare
-from streamdr.replication.switching import forget_scope, record_active_site
 from streamdr.replication.topology import Topology, explicit_set, plan_topology, subscriptions
 
 PARTITIONS = 3

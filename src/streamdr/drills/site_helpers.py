@@ -10,9 +10,9 @@ from streamdr.drills.context import DrillContext
 from streamdr.errors import InputError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
-from streamdr.replication.reader import describe_group, read_checkpoints
+from streamdr.replication.mm2.internal_topics import describe_group, read_checkpoints
+from streamdr.replication.mm2.offset_translation import last_checkpoints
 from streamdr.replication.topology import existing_only
-from streamdr.replication.translate import last_checkpoints
 
 if TYPE_CHECKING:
     from streamdr.drills.site_failover import _Env

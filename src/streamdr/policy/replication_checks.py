@@ -90,8 +90,8 @@ class _Gathered:
 def gather_replication(settings: object, store: object) -> ReplicationSnapshot:
     """Return the snapshot of the default MM2 instance for ``settings``."""
     from streamdr.policy.tiers import Tier
-    from streamdr.replication.monitor import measure_lag
-    from streamdr.replication.runner import Mm2Runner
+    from streamdr.replication.lag.monitor import measure_lag
+    from streamdr.replication.mm2.runner import Mm2Runner
     from streamdr.replication.service import deployed_sets
 
     rep = settings.replication  # type: ignore[attr-defined]

@@ -10,13 +10,13 @@ from streamdr.clock import now_ms
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.policy.tiers import Tier
-from streamdr.replication.lag import LagStatus
-from streamdr.replication.mm2config import Mm2Tuning, mm2_properties, render_properties
-from streamdr.replication.monitor import measure_lag
-from streamdr.replication.reader import read_heartbeats
-from streamdr.replication.runner import Mm2Runner, lab_settings
-from streamdr.replication.strimzi import render_yaml, strimzi_resources
-from streamdr.replication.switching import active_site
+from streamdr.replication.failover.active_site import active_site
+from streamdr.replication.lag.arithmetic import LagStatus
+from streamdr.replication.lag.monitor import measure_lag
+from streamdr.replication.mm2.config import Mm2Tuning, mm2_properties, render_properties
+from streamdr.replication.mm2.internal_topics import read_heartbeats
+from streamdr.replication.mm2.runner import Mm2Runner, lab_settings
+from streamdr.replication.mm2.strimzi import render_yaml, strimzi_resources
 from streamdr.replication.topology import (
     ReplicatedSet,
     Topology,

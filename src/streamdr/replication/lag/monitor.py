@@ -1,4 +1,4 @@
-"""Measuring replication lag on live sites (the I/O around :mod:`streamdr.replication.lag`)."""
+"""Measuring replication lag on live sites (the I/O around :mod:`.arithmetic`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from streamdr.clock import now_ms
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.kafka.clients import make_consumer
-from streamdr.replication.lag import (
+from streamdr.replication.lag.arithmetic import (
     LagStatus,
     LagSummary,
     PartitionLag,
@@ -24,10 +24,10 @@ from streamdr.replication.lag import (
     summarize,
     worst,
 )
-from streamdr.replication.reader import read_heartbeats, read_offset_syncs
-from streamdr.replication.records import OffsetSync
+from streamdr.replication.mm2.internal_topics import read_heartbeats, read_offset_syncs
+from streamdr.replication.mm2.offset_translation import sync_history
+from streamdr.replication.mm2.records import OffsetSync
 from streamdr.replication.topology import Flow, Topology
-from streamdr.replication.translate import sync_history
 from streamdr.settings.model import Settings, SiteSettings
 
 HEARTBEAT_TAIL = 20

@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from streamdr.replication.mm2config import POLICY_CLASS, Mm2Tuning, topic_regex
+from streamdr.replication.mm2.config import POLICY_CLASS, Mm2Tuning, topic_regex
 from streamdr.replication.topology import Flow, Topology
 from streamdr.settings.model import SiteSettings
 

@@ -1,8 +1,8 @@
 """Failover and failback as a pure plan: refusals first, then the printable list of steps.
 
-The executor (:mod:`streamdr.replication.switch`) runs these steps in order and records each with
-timestamps; every step says how to revert it, so a run that stops midway tells the operator
-exactly where the system is.
+The executor (:mod:`streamdr.replication.failover.execute`) runs these steps in order and
+records each with timestamps; every step says how to revert it, so a run that stops midway
+tells the operator exactly where the system is.
 """
 
 from __future__ import annotations

@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import stamina
 
 from streamdr.errors import StateError, StreamdrError, UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.policy.tiers import Tier
-from streamdr.replication.monitor import LagReport, measure_lag
-from streamdr.replication.plan import SwitchPlan
-from streamdr.replication.positions import GroupTranslation, translate_group
-from streamdr.replication.reader import commit_group_offsets, describe_group
-from streamdr.replication.sampler import read_samples
-from streamdr.replication.switching import notify_clients, record_active_site, run_switch_hook
+from streamdr.replication.failover.active_site import (
+    notify_clients,
+    record_active_site,
+    run_switch_hook,
+)
+from streamdr.replication.failover.context import RunState, SwitchContext
+from streamdr.replication.failover.plan import SwitchPlan
+from streamdr.replication.failover.workload import wait_fenced
+from streamdr.replication.lag.monitor import LagReport, measure_lag
+from streamdr.replication.lag.sampler import read_samples
+from streamdr.replication.mm2.group_positions import translate_group
+from streamdr.replication.mm2.internal_topics import commit_group_offsets, describe_group
 from streamdr.replication.topology import Topology, existing_only, subscriptions
-from streamdr.replication.workload import wait_fenced
-
-if TYPE_CHECKING:
-    from streamdr.replication.switch import SwitchContext
 
 NEAR_LIVE_SECONDS = 10.0
 # Under live traffic a few records are always in flight; a lag probe that times out on a busy
@@ -35,19 +36,6 @@ NEAR_LIVE_MESSAGES = 1000
 GROUP_EMPTY_TIMEOUT_S = 60.0
 SOFT_STEPS = frozenset({"validate", "notify"})
 VALIDATE_ATTEMPTS = 3
-
-
-@dataclass
-class RunState:
-    """Figures the steps collect for the result document."""
-
-    started_at: float = field(default_factory=time.time)
-    restored_at: float | None = None
-    translations: list[GroupTranslation] = field(default_factory=list)
-    validation: dict[str, Any] = field(default_factory=dict)
-    rpo_seconds: float | None = None
-    messages_not_replicated: int | None = None
-    lag_sample_age_seconds: float | None = None
 
 
 def _admin(ctx: SwitchContext, site: str, timeout: float = 10.0) -> KafkaAdmin:
@@ -257,7 +245,7 @@ def start_workers(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
 
 def validate(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
     """Check topics, groups, lag at switch time and loops; raise StateError listing failures."""
-    from streamdr.replication.validation import validate_switch
+    from streamdr.replication.failover.validation import validate_switch
 
     failures: list[str] = []
     # Right after the switch the target is busy (workers joining, leaders moving): a timeout or

@@ -1,8 +1,8 @@
 """The MM2 supervisor: a small detached Python process that keeps MM2 JVMs running.
 
-Run as ``python -m streamdr.replication.supervisor RUN_DIR -Dstreamdr.lab=MARKER``; the marker
+Run as ``python -m streamdr.replication.supervise RUN_DIR -Dstreamdr.lab=MARKER``; the marker
 argument lets ``lab down`` and ``replicate stop`` find it like a lab JVM. It reads ``run.json``
-(written atomically by :mod:`streamdr.replication.runner`), starts one MM2 JVM per child spec,
+(written atomically by :mod:`streamdr.replication.mm2.runner`), starts one MM2 JVM per child spec,
 restarts a child that dies (backoff 1, 2, 4 … 30 s; reset after a minute of uptime), reloads when
 ``run.json`` changes (restarting only children whose spec changed), samples lag into ``lag.json``
 in a thread, and writes ``status.json`` every loop. SIGTERM stops every child, then itself.
@@ -19,12 +19,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streamdr.fsutil import write_json_atomic
-from streamdr.replication.sampler import sample_once
 from streamdr.runtime import process
 
 LOOP_S = 0.5
@@ -167,6 +167,9 @@ class Supervisor:
     config_mtime: int = -1
     kick_mtime: int = -1
     started_at: float = field(default_factory=time.time)
+    # Samples replication lag beside the JVMs (``lag.sampler.sample_once``); the entry point
+    # ``replication.supervise`` passes it in, so MM2 code does not import the lag package.
+    sample: Callable[[Path, dict[str, Any]], float] | None = None
 
     def load(self) -> dict[str, Any] | None:
         path = self.run_dir / "run.json"
@@ -242,8 +245,9 @@ class Supervisor:
         )
 
     def run(self) -> None:
-        sampler = threading.Thread(target=self._sample_loop, name="lag-sampler", daemon=True)
-        sampler.start()
+        if self.sample is not None:
+            sampler = threading.Thread(target=self._sample_loop, name="lag-sampler", daemon=True)
+            sampler.start()
         try:
             while not self.stopping.is_set():
                 doc = self.load()
@@ -261,11 +265,12 @@ class Supervisor:
             self.write_status("stopped")
 
     def _sample_loop(self) -> None:
+        assert self.sample is not None
         last: dict[str, Any] = {}
         while not self.stopping.is_set():
             interval = 5.0
             with contextlib.suppress(Exception):
-                interval = sample_once(self.run_dir, last)
+                interval = self.sample(self.run_dir, last)
             self.stopping.wait(interval)
 
 
@@ -273,10 +278,13 @@ def _own_pid() -> int:
     return os.getpid()
 
 
-def main(argv: list[str]) -> int:
-    """Run the supervisor for ``argv[0]`` (the run directory); other arguments are markers."""
+def main(argv: list[str], sample: Callable[[Path, dict[str, Any]], float] | None = None) -> int:
+    """Run the supervisor for ``argv[0]`` (the run directory); return the exit code.
+
+    Other arguments are markers; ``sample`` (if given) runs beside the loop.
+    """
     if not argv:
-        sys.stderr.write("usage: python -m streamdr.replication.supervisor RUN_DIR [-D…]\n")
+        sys.stderr.write("usage: python -m streamdr.replication.supervise RUN_DIR [-D…]\n")
         return 2
     run_dir = Path(argv[0])
     logging.basicConfig(
@@ -284,14 +292,10 @@ def main(argv: list[str]) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
     )
-    sup = Supervisor(run_dir)
+    sup = Supervisor(run_dir, sample=sample)
     signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: sup.stopping.set())
     LOG.info("supervisor starting in %s", run_dir)
     sup.run()
     LOG.info("supervisor stopped")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -28,7 +28,7 @@ from typing import Any
 
 from streamdr.errors import InputError, StateError
 from streamdr.fsutil import atomic_write_text, write_json_atomic
-from streamdr.replication.mm2config import (
+from streamdr.replication.mm2.config import (
     DEFAULT_INSTANCE,
     Mm2Tuning,
     mm2_properties,
@@ -138,7 +138,7 @@ class Mm2Runner:
         cmd = [
             sys.executable,
             "-m",
-            "streamdr.replication.supervisor",
+            "streamdr.replication.supervise",
             str(self.dir),
             f"-Dstreamdr.lab={self.supervisor_marker}",
         ]

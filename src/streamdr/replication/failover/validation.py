@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.replication.reader import describe_group
-
-if TYPE_CHECKING:
-    from streamdr.replication.plan import SwitchPlan
-    from streamdr.replication.switch import SwitchContext
-    from streamdr.replication.switch_steps import RunState
+from streamdr.replication.failover.context import RunState, SwitchContext
+from streamdr.replication.failover.plan import SwitchPlan
+from streamdr.replication.mm2.internal_topics import describe_group
 
 
 def validate_switch(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.fsutil import write_json_atomic
-from streamdr.replication.monitor import FlowLag, measure_lag
+from streamdr.replication.lag.monitor import FlowLag, measure_lag
 from streamdr.replication.topology import Topology
 from streamdr.settings.loader import load_settings
 

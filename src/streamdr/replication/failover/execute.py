@@ -7,14 +7,14 @@ fails stops the run: the error names the steps that ran and how to resume or rev
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.replication import runs
-from streamdr.replication.plan import (
+from streamdr.replication.failover import runs
+from streamdr.replication.failover.active_site import active_site
+from streamdr.replication.failover.context import RunState, SwitchContext
+from streamdr.replication.failover.plan import (
     GroupFacts,
     SwitchFacts,
     SwitchKind,
@@ -22,34 +22,13 @@ from streamdr.replication.plan import (
     SwitchRequest,
     plan_switch,
 )
-from streamdr.replication.reader import describe_group, read_checkpoints
-from streamdr.replication.runner import Mm2Runner
-from streamdr.replication.runs import StepRecord
-from streamdr.replication.switch_steps import SOFT_STEPS, STEPS, RunState, rpo_from_samples
-from streamdr.replication.switching import active_site
+from streamdr.replication.failover.runs import StepRecord
+from streamdr.replication.failover.steps import SOFT_STEPS, STEPS, rpo_from_samples
+from streamdr.replication.failover.workload import NoWorkload
+from streamdr.replication.mm2.internal_topics import describe_group, read_checkpoints
+from streamdr.replication.mm2.offset_translation import last_checkpoints
 from streamdr.replication.topology import Topology, topology_for
-from streamdr.replication.translate import last_checkpoints
-from streamdr.replication.workload import NoWorkload, WorkloadControl
-from streamdr.settings.model import Settings
 from streamdr.steps import describe_error, record_step
-from streamdr.store.db import MetadataStore
-
-
-@dataclass
-class SwitchContext:
-    """Everything a switch touches; drills substitute the workload, hook and notifier."""
-
-    settings: Settings
-    store: MetadataStore
-    runner: Mm2Runner
-    workload: WorkloadControl
-    switch_hook: Callable[[str, str], str] | None = None
-    notify: Callable[[dict[str, Any]], str] | None = None
-    fault_at: float | None = None
-    catch_up_timeout: float = 300.0
-    fence_timeout: float = 120.0
-    on_step: Callable[[StepRecord], None] | None = None
-    run_id: int | None = None
 
 
 def current_topology(ctx: SwitchContext, scope: str, fallback_sets: list[Any]) -> Topology:
@@ -281,7 +260,6 @@ def abandon(ctx: SwitchContext, run_id: int) -> dict[str, Any]:
 
 
 __all__ = [
-    "SwitchContext",
     "SwitchKind",
     "SwitchRequest",
     "abandon",

@@ -13,9 +13,12 @@ from typing import Any, Literal
 
 from streamdr.errors import InputError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.replication.reader import describe_group, read_checkpoints, read_offset_syncs
-from streamdr.replication.topology import Topology
-from streamdr.replication.translate import (
+from streamdr.replication.mm2.internal_topics import (
+    describe_group,
+    read_checkpoints,
+    read_offset_syncs,
+)
+from streamdr.replication.mm2.offset_translation import (
     Translation,
     from_checkpoints,
     from_offset_syncs,
@@ -23,6 +26,7 @@ from streamdr.replication.translate import (
     last_checkpoints,
     sync_history,
 )
+from streamdr.replication.topology import Topology
 from streamdr.settings.model import Settings
 
 Method = Literal["auto", "checkpoints", "offset-syncs"]

@@ -22,7 +22,7 @@ from confluent_kafka import (
 from streamdr.errors import StateError, UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.kafka.clients import make_consumer, translate
-from streamdr.replication.records import (
+from streamdr.replication.mm2.records import (
     Checkpoint,
     Heartbeat,
     OffsetSync,

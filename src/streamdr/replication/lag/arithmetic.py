@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from streamdr.replication.records import OffsetSync
+from streamdr.replication.mm2.records import OffsetSync
 
 
 class LagStatus(StrEnum):

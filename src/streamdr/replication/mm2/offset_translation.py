@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamdr.replication.records import Checkpoint, OffsetSync
+from streamdr.replication.mm2.records import Checkpoint, OffsetSync
 
 TopicPartition = tuple[str, int]
 
