@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from streamdr.checks.site import SiteSnapshot
 from streamdr.errors import StreamdrError, UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.policy.checks import SiteSnapshot
 from streamdr.policy.quorum import describe_quorum
 from streamdr.runtime.distribution import KafkaRuntime
 from streamdr.settings.model import SiteSettings

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from streamdr.artifacts.registry import verify_stored
 from streamdr.artifacts.service import open_registry, trusted_keys
+from streamdr.checks.site import CheckResult, _result, drill_recency
 from streamdr.drills.history import last_passed
 from streamdr.errors import StreamdrError
 from streamdr.objectstore.store import open_store
-from streamdr.policy.checks import CheckResult, _result, drill_recency
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.bundles import list_bundles

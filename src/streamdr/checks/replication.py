@@ -7,8 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from streamdr.checks.site import CheckResult, _result
 from streamdr.errors import StreamdrError
-from streamdr.policy.checks import CheckResult, _result
+from streamdr.policy.tiers import Tier
+from streamdr.replication.lag.monitor import measure_lag
+from streamdr.replication.mm2.runner import Mm2Runner
+from streamdr.replication.service import deployed_sets
+from streamdr.settings.model import Settings
+from streamdr.store.db import MetadataStore
 
 APPENDIX_A_LAG_ALERT_S = 60.0
 
@@ -87,23 +93,18 @@ class _Gathered:
     error: str | None = None
 
 
-def gather_replication(settings: object, store: object) -> ReplicationSnapshot:
+def gather_replication(settings: Settings, store: MetadataStore) -> ReplicationSnapshot:
     """Return the snapshot of the default MM2 instance for ``settings``."""
-    from streamdr.policy.tiers import Tier
-    from streamdr.replication.lag.monitor import measure_lag
-    from streamdr.replication.mm2.runner import Mm2Runner
-    from streamdr.replication.service import deployed_sets
-
-    rep = settings.replication  # type: ignore[attr-defined]
-    runner = Mm2Runner(settings)  # type: ignore[arg-type]
+    rep = settings.replication
+    runner = Mm2Runner(settings)
     topology = runner.topology()
-    required = any(s.tier is not Tier.NON_CRITICAL for s in deployed_sets(settings, store))  # type: ignore[arg-type]
+    required = any(s.tier is not Tier.NON_CRITICAL for s in deployed_sets(settings, store))
     if topology is None:
         return ReplicationSnapshot(required, False, alert_threshold_seconds=rep.lag_alert_seconds)
     status = runner.status()
     got = _Gathered()
     try:
-        report = measure_lag(settings, topology)  # type: ignore[arg-type]
+        report = measure_lag(settings, topology)
         ages = {f.flow: (f.heartbeat_age_seconds, f.error) for f in report.flows}
         got.lagging = [
             f"{p.topic}-{p.partition} ({p.seconds_behind}s)"

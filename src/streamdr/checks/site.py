@@ -1,6 +1,6 @@
 """Appendix A's Kafka items and cluster health, evaluated purely from a snapshot.
 
-:mod:`streamdr.policy.inspect` gathers a :class:`SiteSnapshot` from a live site; everything here
+:mod:`streamdr.checks.inspect` gathers a :class:`SiteSnapshot` from a live site; everything here
 is a pure function of it, so each rule is unit-tested without a cluster.
 """
 
