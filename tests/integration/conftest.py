@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import Settings
 from tests.integration.pipeline_env import PipelineEnv

@@ -12,12 +12,12 @@ from streamdr.checks.config import (
     gather_config,
 )
 from streamdr.checks.site import Status
+from streamdr.harness.config_sandbox import Sandbox
 from streamdr.objectstore.store import open_store
 from streamdr.settings.loader import parse_settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.bundles import backup_repo
 from streamdr.workflows.drift import Relation
-from streamdr.workflows.sandbox import Sandbox
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = """

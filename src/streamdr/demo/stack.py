@@ -27,9 +27,9 @@ from streamdr.artifacts.signing import generate_key, write_keypair
 from streamdr.demo.generator import RetailDb
 from streamdr.errors import InputError, StateError
 from streamdr.fsutil import atomic_write_text
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.harness.derived_settings import derive, write_settings
+from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.pipeline.endpoint.client import EndpointClient
-from streamdr.pipeline.sandbox import derive, write_settings
 from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import (
     ArtifactSettings,

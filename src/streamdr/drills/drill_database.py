@@ -17,7 +17,7 @@ import psycopg
 
 from streamdr.drills.context import DrillContext
 from streamdr.errors import InputError, StateError
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.runtime.ports import free_ports
 
 
