@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamdr.errors import StreamdrError
+from streamdr.errors import StateError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.replication.failover import runs
 from streamdr.replication.failover.active_site import active_site
@@ -102,8 +102,6 @@ def prepare(ctx: SwitchContext, request: SwitchRequest, fallback_sets: list[Any]
     """Return the plan for ``request``; raises the refusal when it must not run."""
     unfinished = runs.unfinished_run(ctx.store, request.scope)
     if unfinished is not None:
-        from streamdr.errors import StateError
-
         raise StateError(
             f"{unfinished['kind']} run {unfinished['id']} ({unfinished['from_site']} → "
             f"{unfinished['to_site']}) is {unfinished['status']} and was not resolved",
@@ -238,8 +236,6 @@ def resume(ctx: SwitchContext, run_id: int) -> dict[str, Any]:
     """Resume a failed run from its first step that is not done."""
     row, _ = runs.load_run(ctx.store, run_id)
     if row["status"] not in (runs.FAILED, runs.RUNNING):
-        from streamdr.errors import StateError
-
         raise StateError(
             f"run {run_id} is {row['status']}; only a failed run can be resumed",
             hint="`streamdr failover --history` lists runs.",

@@ -22,6 +22,7 @@ from streamdr.replication.failover.active_site import (
 )
 from streamdr.replication.failover.context import RunState, SwitchContext
 from streamdr.replication.failover.plan import SwitchPlan
+from streamdr.replication.failover.validation import validate_switch
 from streamdr.replication.failover.workload import wait_fenced
 from streamdr.replication.lag.monitor import LagReport, measure_lag
 from streamdr.replication.lag.sampler import read_samples
@@ -245,8 +246,6 @@ def start_workers(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
 
 def validate(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
     """Check topics, groups, lag at switch time and loops; raise StateError listing failures."""
-    from streamdr.replication.failover.validation import validate_switch
-
     failures: list[str] = []
     # Right after the switch the target is busy (workers joining, leaders moving): a timeout or
     # a moving coordinator is retried rather than reported as a failed switch.
