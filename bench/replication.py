@@ -40,7 +40,7 @@ from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
 from streamdr.lab.cluster import Lab
 from streamdr.policy.tiers import Tier
-from streamdr.replication.runner import Mm2Runner
+from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
 from streamdr.replication.topology import explicit_set, plan_topology
 from streamdr.settings import load_settings

@@ -58,7 +58,7 @@ def s3_server() -> Iterator[str]:
     """A real S3 API server (moto in server mode) on loopback; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    from streamdr.lab.ports import free_ports
+    from streamdr.runtime.ports import free_ports
 
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

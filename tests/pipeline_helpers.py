@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from streamdr.artifacts.api import ChangeEvent, OutputEvent
-from streamdr.lab.ports import free_ports
+from streamdr.runtime.ports import free_ports
 
 
 @contextmanager

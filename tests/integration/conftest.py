@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streamdr.lab.ports import free_ports
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.harness.local_postgres import LocalPostgres
+from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import Settings
 from tests.integration.pipeline_env import PipelineEnv
 

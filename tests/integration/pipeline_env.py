@@ -21,11 +21,11 @@ from typing import Any
 
 import psycopg
 
-from streamdr.lab.ports import free_ports
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.harness.derived_settings import derive, write_settings
+from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.pipeline.cdc.service import build_reader, run_cdc
 from streamdr.pipeline.endpoint.server import EndpointProcess
-from streamdr.pipeline.sandbox import derive, write_settings
+from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import Settings, SourceSettings
 from streamdr.workflows.model import Workflow
 

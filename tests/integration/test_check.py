@@ -3,8 +3,8 @@
 import json
 import uuid
 
+from streamdr.checks.service import run_checks
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
-from streamdr.policy.service import run_checks
 from streamdr.store.db import MetadataStore
 from tests.conftest import run_cli
 

@@ -6,9 +6,9 @@ import socket
 import pytest
 
 from streamdr.errors import StateError
-from streamdr.lab import process
 from streamdr.lab.cluster import Lab
 from streamdr.lab.layout import node_dir
+from streamdr.runtime import process
 
 
 def marked(lab: Lab) -> list[int]:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from streamdr.lab.ports import free_ports
+from streamdr.runtime.ports import free_ports
 from tests.conftest import run_cli
 from tests.integration.pipeline_env import wait_until
 

@@ -8,7 +8,6 @@ import signal
 
 import pytest
 
-from streamdr.lab.ports import free_ports
 from streamdr.pipeline.events import (
     COMMIT_TIME_HEADER,
     EVENT_ID_HEADER,
@@ -16,6 +15,7 @@ from streamdr.pipeline.events import (
     header_map,
 )
 from streamdr.pipeline.topics import read_topic
+from streamdr.runtime.ports import free_ports
 from tests.integration.pipeline_env import (
     Writer,
     duplicates_applied,

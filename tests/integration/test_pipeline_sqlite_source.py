@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
+from streamdr.harness.derived_settings import derive
 from streamdr.pipeline.cdc.checkpoint import read_checkpoint
 from streamdr.pipeline.cdc.service import build_reader, run_cdc
 from streamdr.pipeline.dlq import entry_from_message
 from streamdr.pipeline.events import EVENT_ID_HEADER, header_map
-from streamdr.pipeline.sandbox import derive
 from streamdr.pipeline.topics import read_topic
 from streamdr.settings.model import SourceSettings
 from tests.integration.pipeline_env import wait_until

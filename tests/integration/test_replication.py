@@ -12,10 +12,8 @@ from confluent_kafka import TopicPartition
 
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
-from streamdr.lab import process
-from streamdr.replication.naming import ReplicationNames
-from streamdr.replication.reader import read_raw
-from streamdr.replication.records import (
+from streamdr.replication.mm2.internal_topics import read_raw
+from streamdr.replication.mm2.records import (
     encode_checkpoint,
     encode_heartbeat,
     encode_offset_sync,
@@ -23,7 +21,9 @@ from streamdr.replication.records import (
     parse_heartbeat,
     parse_offset_sync,
 )
-from streamdr.replication.runner import Mm2Runner
+from streamdr.replication.mm2.runner import Mm2Runner
+from streamdr.replication.naming import ReplicationNames
+from streamdr.runtime import process
 from tests.conftest import run_cli
 
 NAMES = ReplicationNames("_")

@@ -7,8 +7,8 @@ from confluent_kafka import KafkaError, Producer
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_producer
-from streamdr.lab.runtime import ensure_runtime
 from streamdr.policy.quorum import describe_quorum
+from streamdr.runtime.distribution import ensure_runtime
 
 
 def produce_one(producer: Producer, topic: str) -> KafkaError | None:

@@ -6,8 +6,8 @@ import uuid
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_producer
 from streamdr.policy.tiers import Tier
-from streamdr.replication.lag import LagStatus
-from streamdr.replication.monitor import measure_lag
+from streamdr.replication.lag.arithmetic import LagStatus
+from streamdr.replication.lag.monitor import measure_lag
 from streamdr.replication.topology import explicit_set, plan_topology
 
 

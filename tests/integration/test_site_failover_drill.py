@@ -5,7 +5,7 @@ import json
 import pytest
 
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.replication.switching import active_site
+from streamdr.replication.failover.active_site import active_site
 from streamdr.store.db import MetadataStore
 from tests.conftest import run_cli
 

@@ -1,15 +1,18 @@
 from datetime import UTC, datetime, timedelta
 
-from streamdr.kafka.admin import Broker, ClusterMetadata, PartitionState, TopicState
-from streamdr.policy.checks import (
+from streamdr.checks import service
+from streamdr.checks.site import (
     SiteSnapshot,
     Status,
     check_drill_recency,
     evaluate_site,
     overall_exit_code,
 )
+from streamdr.kafka.admin import Broker, ClusterMetadata, PartitionState, TopicState
 from streamdr.policy.quorum import QuorumMember, QuorumStatus
 from streamdr.policy.topic_policy import TopicPolicy
+from streamdr.settings.loader import parse_settings
+from streamdr.store.db import MetadataStore
 
 BROKERS = tuple(Broker(i, "127.0.0.1", 9000 + i) for i in (1, 2, 3))
 QUORUM = QuorumStatus(
@@ -117,3 +120,25 @@ def test_drill_recency():
     assert check_drill_recency(None, now).status is Status.FAIL
     assert check_drill_recency(now - timedelta(days=40), now).status is Status.FAIL
     assert check_drill_recency(now - timedelta(days=3), now).status is Status.PASS
+
+
+def test_site_check_is_not_blocked_by_an_overdue_drill(tmp_path, monkeypatch):
+    # `check --site primary` is the failback precondition: a healthy site must pass it even when
+    # the monthly broker drill is overdue (never run here); platform-wide `check` still fails.
+    settings = parse_settings(
+        "version: 1\nsites:\n  primary: {bootstrap_servers: '127.0.0.1:1'}\n"
+        f"metadata_db: {{url: 'sqlite:///{tmp_path}/m.db'}}\n",
+        "s.yaml",
+    )
+    store = MetadataStore.from_settings(settings)
+    monkeypatch.setattr(service, "_runtime", lambda: (object(), None))
+    monkeypatch.setattr(service, "snapshot_site", lambda *a: snapshot([topic("orders")]))
+    results, code = service.run_checks(settings, store, site="primary")
+    assert code == 0 and "drills.broker-failover-recent" not in by_id(results)
+    monkeypatch.setattr(service, "_platform_results", lambda s, st, now: [drill_only(now)])
+    results, code = service.run_checks(settings, store)
+    assert code == 1 and by_id(results)["drills.broker-failover-recent"].status is Status.FAIL
+
+
+def drill_only(now):
+    return check_drill_recency(None, now)

@@ -4,20 +4,20 @@ from datetime import UTC, datetime, timedelta
 
 from streamdr.artifacts.layout import ARCHIVE_FILE, format_artifact_key
 from streamdr.artifacts.service import open_registry
-from streamdr.objectstore.store import open_store
-from streamdr.policy.checks import Status
-from streamdr.policy.config_checks import (
+from streamdr.checks.config import (
     ConfigFacts,
     evaluate_artifacts,
     evaluate_config,
     gather_artifacts,
     gather_config,
 )
+from streamdr.checks.site import Status
+from streamdr.harness.config_sandbox import Sandbox
+from streamdr.objectstore.store import open_store
 from streamdr.settings.loader import parse_settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.bundles import backup_repo
 from streamdr.workflows.drift import Relation
-from streamdr.workflows.sandbox import Sandbox
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = """

@@ -4,7 +4,7 @@ import pytest
 
 from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.policy.tiers import Tier
-from streamdr.replication.plan import (
+from streamdr.replication.failover.plan import (
     GroupFacts,
     SwitchFacts,
     SwitchKind,
@@ -13,7 +13,7 @@ from streamdr.replication.plan import (
     plan_switch,
     refusals,
 )
-from streamdr.replication.switch_steps import never_backwards
+from streamdr.replication.failover.steps import never_backwards
 from streamdr.replication.topology import ReplicatedSet, plan_topology
 
 STD = ReplicatedSet("orders", Tier.STANDARD, ("retail.orders",), ("orders",), 300.0)

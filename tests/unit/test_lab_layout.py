@@ -4,9 +4,9 @@ import pytest
 
 from streamdr.lab.cluster import new_cluster_id
 from streamdr.lab.layout import LabLayout, broker_properties, plan_layout, render_properties
-from streamdr.lab.ports import free_ports, port_is_free
-from streamdr.lab.runtime import parse_java_major, parse_sha512_file
 from streamdr.lab.settings_file import render_lab_settings
+from streamdr.runtime.distribution import parse_java_major, parse_sha512_file
+from streamdr.runtime.ports import free_ports, port_is_free
 from streamdr.settings import parse_settings
 
 
@@ -101,7 +101,7 @@ def test_sha512_file_layouts():
 
 def test_missing_java_is_a_clear_unreachable_error(monkeypatch, tmp_path):
     from streamdr.errors import UnreachableError
-    from streamdr.lab.runtime import find_java
+    from streamdr.runtime.distribution import find_java
 
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -112,7 +112,7 @@ def test_missing_java_is_a_clear_unreachable_error(monkeypatch, tmp_path):
 
 def test_too_old_java_is_refused(monkeypatch, tmp_path):
     from streamdr.errors import UnreachableError
-    from streamdr.lab.runtime import find_java
+    from streamdr.runtime.distribution import find_java
 
     fake = tmp_path / "bin" / "java"
     fake.parent.mkdir()

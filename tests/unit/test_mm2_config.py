@@ -7,13 +7,13 @@ from ruamel.yaml import YAML
 
 from streamdr.errors import InputError
 from streamdr.policy.tiers import Tier
-from streamdr.replication.mm2config import (
+from streamdr.replication.mm2.config import (
     Mm2Tuning,
     mm2_properties,
     render_properties,
     topic_regex,
 )
-from streamdr.replication.strimzi import render_yaml, strimzi_resources
+from streamdr.replication.mm2.strimzi import render_yaml, strimzi_resources
 from streamdr.replication.topology import ReplicatedSet, plan_topology
 from streamdr.settings.loader import parse_settings
 

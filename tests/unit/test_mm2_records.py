@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamdr.replication.records import (
+from streamdr.replication.mm2.records import (
     Checkpoint,
     Heartbeat,
     OffsetSync,

@@ -6,9 +6,10 @@ import sys
 import threading
 import time
 
-from streamdr.lab import process
+from streamdr.fsutil import write_json_atomic
 from streamdr.lab.cluster import Lab
-from streamdr.replication.supervisor import Supervisor, write_json_atomic
+from streamdr.replication.mm2.supervisor import Supervisor
+from streamdr.runtime import process
 
 SLEEPER = "import time\nwhile True: time.sleep(1)"
 CRASHER = "import time; time.sleep(0.3); raise SystemExit(3)"
@@ -106,7 +107,7 @@ def test_lab_down_stops_the_supervisor_before_anything_else(tmp_path):
         [
             sys.executable,
             "-m",
-            "streamdr.replication.supervisor",
+            "streamdr.replication.supervise",
             str(run_dir),
             f"-Dstreamdr.lab={mark}",
         ],

@@ -1,7 +1,6 @@
 """Offset translation rules: last checkpoint wins; sync.downstream + (equal ? 0 : 1); reverse."""
 
-from streamdr.replication.records import Checkpoint, OffsetSync
-from streamdr.replication.translate import (
+from streamdr.replication.mm2.offset_translation import (
     from_checkpoints,
     from_offset_syncs,
     from_reverse_syncs,
@@ -10,6 +9,7 @@ from streamdr.replication.translate import (
     translate_downstream,
     translate_upstream,
 )
+from streamdr.replication.mm2.records import Checkpoint, OffsetSync
 
 SYNCS = [OffsetSync("t", 0, 0, 0), OffsetSync("t", 0, 101, 101), OffsetSync("t", 0, 166, 166)]
 

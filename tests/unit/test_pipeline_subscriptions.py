@@ -9,7 +9,7 @@ from streamdr.pipeline.subscriptions import (
     topology_subscriptions,
     with_replicated,
 )
-from streamdr.replication.switching import PLATFORM_SCOPE, record_active_site
+from streamdr.replication.failover.active_site import PLATFORM_SCOPE, record_active_site
 from streamdr.settings.loader import parse_settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.model import Workflow

@@ -1,6 +1,6 @@
 """Appendix A replication items, evaluated purely."""
 
-from streamdr.policy.replication_checks import (
+from streamdr.checks.replication import (
     FlowHealth,
     ReplicationSnapshot,
     check_lag_alert,

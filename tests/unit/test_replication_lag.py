@@ -1,6 +1,6 @@
 """Lag arithmetic: replicated position from the newest sync, messages and seconds behind."""
 
-from streamdr.replication.lag import (
+from streamdr.replication.lag.arithmetic import (
     LagStatus,
     Thresholds,
     heartbeat_age,
@@ -11,7 +11,7 @@ from streamdr.replication.lag import (
     summarize,
     worst,
 )
-from streamdr.replication.records import OffsetSync
+from streamdr.replication.mm2.records import OffsetSync
 
 T = Thresholds(300, 600)
 

@@ -1,8 +1,8 @@
 """Lag samples: only a complete measurement replaces the one a failover will use as its RPO."""
 
-from streamdr.replication.lag import LagStatus, PartitionLag
-from streamdr.replication.monitor import FlowLag
-from streamdr.replication.sampler import merge_flow
+from streamdr.replication.lag.arithmetic import LagStatus, PartitionLag
+from streamdr.replication.lag.monitor import FlowLag
+from streamdr.replication.lag.sampler import merge_flow
 
 
 def part(n, secs):

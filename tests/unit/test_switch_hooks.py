@@ -2,19 +2,28 @@
 
 import json
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
 
 import pytest
 
-from streamdr.errors import StateError, UnreachableError
-from streamdr.replication.switching import (
+from streamdr.errors import InputError, StateError, UnreachableError
+from streamdr.policy.tiers import Tier
+from streamdr.replication.failover import active_site as switching
+from streamdr.replication.failover.active_site import (
     active_site,
+    hook_command,
     notify_clients,
     record_active_site,
     run_switch_hook,
 )
-from streamdr.replication.workload import CommandWorkload, NoWorkload, wait_fenced
+from streamdr.replication.failover.context import SwitchContext
+from streamdr.replication.failover.execute import execute
+from streamdr.replication.failover.plan import SwitchFacts, SwitchKind, SwitchRequest, plan_switch
+from streamdr.replication.failover.runs import list_runs, load_run
+from streamdr.replication.failover.workload import CommandWorkload, NoWorkload, wait_fenced
+from streamdr.replication.topology import ReplicatedSet, plan_topology
 from streamdr.settings.loader import parse_settings
 from streamdr.settings.replication import WorkloadCommands
 from streamdr.store.db import MetadataStore
@@ -101,3 +110,70 @@ def test_command_workload(tmp_path):
     with pytest.raises(StateError, match="exited with 2"):
         broken.stop("dr")
     assert NoWorkload().fenced("dr") and "no workload" in NoWorkload().stop("dr")
+
+
+def test_switch_hook_that_times_out_is_a_state_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(switching, "HOOK_TIMEOUT_S", 0.2)
+    s = settings(tmp_path, "replication: {switch_hook: 'sleep 5'}\n")
+    with pytest.raises(StateError, match=r"did not finish within 0\.2s") as caught:
+        run_switch_hook(s, "dr", "primary")
+    assert "switch_hook" in caught.value.hint
+
+
+def test_switch_hook_with_stray_braces_is_an_input_error(tmp_path):
+    s = settings(tmp_path, """replication: {switch_hook: 'echo {"site": "{site}"}'}\n""")
+    with pytest.raises(InputError, match="cannot be filled in") as caught:
+        run_switch_hook(s, "dr", "primary")
+    assert "{{" in caught.value.hint
+    literal = settings(tmp_path, """replication: {switch_hook: 'echo {{"site": {site}}}'}\n""")
+    assert hook_command(literal.replication.switch_hook, "dr", "primary") == 'echo {"site": dr}'
+
+
+def _switch_only_plan():
+    request = SwitchRequest(SwitchKind.FAILOVER, "dr", False, "platform")
+    sets = [ReplicatedSet("orders", Tier.STANDARD, ("retail.orders",), ("orders",), 300.0)]
+    before = plan_topology(
+        sets,
+        ["primary", "dr"],
+        home="primary",
+        active="primary",
+        separator="_",
+        emit_interval=lambda r: 1.0,
+    )
+    facts = SwitchFacts("primary", False, True, True, (), "DrillWorkload")
+    plan = plan_switch(request, facts, before)
+    return replace(plan, steps=tuple(s for s in plan.steps if s.name == "switch-active"))
+
+
+def _run_status(store):
+    (row,) = list_runs(store, "platform")
+    _, steps = load_run(store, row["id"])
+    return row["status"], [(s.name, s.status) for s in steps]
+
+
+@pytest.mark.parametrize(
+    ("hook", "error", "text"),
+    [("sleep 5", StateError, "did not finish"), ("echo {oops}", InputError, "cannot be filled")],
+)
+def test_failing_switch_hook_ends_the_run_failed(tmp_path, monkeypatch, hook, error, text):
+    monkeypatch.setattr(switching, "HOOK_TIMEOUT_S", 0.2)
+    s = settings(tmp_path, f"replication: {{switch_hook: '{hook}'}}\n")
+    store = MetadataStore.from_settings(s)
+    ctx = SwitchContext(s, store, None, NoWorkload())  # switch-active needs no MM2
+    with pytest.raises(error, match=f"stopped at step 'switch-active'.*{text}") as caught:
+        execute(ctx, _switch_only_plan())
+    assert "--resume" in caught.value.hint
+    assert _run_status(store) == ("failed", [("switch-active", "failed")])
+
+
+def test_a_bug_in_a_step_still_ends_the_run_failed(tmp_path):
+    s = settings(tmp_path)
+    store = MetadataStore.from_settings(s)
+
+    def broken(site, old):
+        raise RuntimeError("bug")
+
+    ctx = SwitchContext(s, store, None, NoWorkload(), switch_hook=broken)
+    with pytest.raises(RuntimeError):
+        execute(ctx, _switch_only_plan())
+    assert _run_status(store) == ("failed", [("switch-active", "failed")])

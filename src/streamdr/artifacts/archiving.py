@@ -22,7 +22,7 @@ from streamdr.artifacts.retention import (
     plan_retention,
 )
 from streamdr.artifacts.service import artifact_settings, open_archive, open_registry
-from streamdr.drills.report import iso, utcnow
+from streamdr.clock import iso, utcnow
 from streamdr.errors import InputError, StreamdrError
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
@@ -97,7 +97,7 @@ def plan_artifact_retention(
     settings: Settings, store: MetadataStore, now: datetime | None = None
 ) -> RetentionRun:
     """Return the retention plan as of ``now`` (default: the current time)."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    moment = (now or utcnow()).astimezone(UTC)
     referenced = referenced_artifacts(store) | head_references(settings)
     versions = stored_versions(open_registry(settings), open_archive(settings))
     actions = plan_retention(versions, referenced, moment, policy_of(settings))

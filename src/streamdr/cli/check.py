@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from streamdr.checks.service import run_checks
+from streamdr.checks.site import CheckResult
 from streamdr.cli.render import out, print_json, status_mark
 from streamdr.cli.state import state
-from streamdr.policy.checks import CheckResult
-from streamdr.policy.service import run_checks
 
 
 def check(

@@ -12,7 +12,8 @@ from streamdr.cli.state import state
 from streamdr.drills.context import DrillContext
 from streamdr.drills.history import list_reports
 from streamdr.drills.registry import DRILLS, get_drill, run_drill
-from streamdr.drills.report import DrillReport, Step
+from streamdr.drills.report import DrillReport
+from streamdr.steps import Step
 
 app = typer.Typer(
     help="DR drills: inject a fault, measure RTO and RPO, keep the history.", no_args_is_help=True

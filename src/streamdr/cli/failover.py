@@ -15,14 +15,16 @@ from rich.table import Table
 from streamdr.cli.render import err, out, print_json, status_mark
 from streamdr.cli.state import CliState, state
 from streamdr.errors import InputError
-from streamdr.replication import runs
-from streamdr.replication.plan import SwitchKind, SwitchPlan, SwitchRequest
-from streamdr.replication.runner import Mm2Runner
-from streamdr.replication.runs import StepRecord
+from streamdr.lab.switch_hook import lab_switch_hook
+from streamdr.replication.failover import runs
+from streamdr.replication.failover.active_site import PLATFORM_SCOPE
+from streamdr.replication.failover.context import SwitchContext
+from streamdr.replication.failover.execute import abandon, execute, prepare, resume
+from streamdr.replication.failover.plan import SwitchKind, SwitchPlan, SwitchRequest
+from streamdr.replication.failover.runs import StepRecord
+from streamdr.replication.failover.workload import workload_from_settings
+from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import deployed_sets
-from streamdr.replication.switch import SwitchContext, abandon, execute, prepare, resume
-from streamdr.replication.switching import PLATFORM_SCOPE
-from streamdr.replication.workload import workload_from_settings
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")]
@@ -54,6 +56,7 @@ def _context(st: CliState, json_out: bool) -> SwitchContext:
         st.store(),
         Mm2Runner(settings),
         workload_from_settings(settings),
+        switch_hook=lab_switch_hook(settings),
         on_step=None if json_out else _progress,
     )
 

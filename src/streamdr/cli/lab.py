@@ -14,7 +14,7 @@ from streamdr.cli.render import err, out, print_json
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
-from streamdr.lab.runtime import ensure_runtime
+from streamdr.runtime.distribution import ensure_runtime
 from streamdr.settings.loader import default_lab_dir
 from streamdr.settings.model import SITE_NAME, SiteSettings
 

@@ -14,10 +14,10 @@ from rich.table import Table
 from streamdr.cli.render import out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
-from streamdr.replication.positions import translate_group
-from streamdr.replication.runner import Mm2Runner
+from streamdr.replication.failover.active_site import PLATFORM_SCOPE, active_site
+from streamdr.replication.mm2.group_positions import translate_group
+from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import deployed_sets
-from streamdr.replication.switching import PLATFORM_SCOPE, active_site
 from streamdr.replication.topology import topology_for
 
 

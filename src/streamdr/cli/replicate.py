@@ -12,9 +12,9 @@ from streamdr.cli.state import state
 from streamdr.errors import InputError
 from streamdr.policy.tiers import Tier
 from streamdr.replication import service
-from streamdr.replication.mm2config import DEFAULT_INSTANCE
-from streamdr.replication.runner import Mm2Runner
-from streamdr.replication.switching import PLATFORM_SCOPE
+from streamdr.replication.failover.active_site import PLATFORM_SCOPE
+from streamdr.replication.mm2.config import DEFAULT_INSTANCE
+from streamdr.replication.mm2.runner import Mm2Runner
 
 app = typer.Typer(
     help="MirrorMaker 2 between sites: tiered flows, supervision, lag.", no_args_is_help=True

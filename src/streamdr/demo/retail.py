@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from streamdr.clock import utcnow
 
 CATEGORIES = ("grocery", "household", "apparel", "garden", "toys")
 WAREHOUSES = ("north", "south", "east")
@@ -56,7 +57,7 @@ class Statement:
 
 def now_text() -> str:
     """Return the current UTC time as ISO 8601 text."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return utcnow().isoformat(timespec="milliseconds")
 
 
 def seed_catalog(rng: random.Random, skus: int = 200) -> list[Statement]:

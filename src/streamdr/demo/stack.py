@@ -26,10 +26,11 @@ from streamdr.artifacts.publish import publish_artifact
 from streamdr.artifacts.signing import generate_key, write_keypair
 from streamdr.demo.generator import RetailDb
 from streamdr.errors import InputError, StateError
-from streamdr.lab.ports import free_ports
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.fsutil import atomic_write_text
+from streamdr.harness.derived_settings import derive, write_settings
+from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.pipeline.endpoint.client import EndpointClient
-from streamdr.pipeline.sandbox import derive, write_settings
+from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import (
     ArtifactSettings,
     ConfigRepoSettings,
@@ -85,10 +86,8 @@ class DemoState:
         state = cls(
             pg_port, str(pg_dir_for(demo_dir)), endpoint_port, worker_port, secrets.token_hex(16)
         )
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.__dict__, indent=2))
-        tmp.chmod(0o600)  # it holds the demo's signing secret
-        tmp.replace(path)
+        # Private (0600) by default: it holds the demo's signing secret.
+        atomic_write_text(path, json.dumps(state.__dict__, indent=2))
         return state
 
 

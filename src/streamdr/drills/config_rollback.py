@@ -1,6 +1,6 @@
 """Drill ``config-rollback``: deploy a bad config, detect it, roll back; RTO < 30 min, RPO 0.
 
-Runs in a sandbox config environment (see :mod:`streamdr.workflows.sandbox`) with the real git,
+Runs in a sandbox config environment (see :mod:`streamdr.harness.config_sandbox`) with the real git,
 registry, signing and loader code. Two faults, as in the strategy's "Deploy bad config, rollback":
 
 1. A commit that breaks validation (unknown field, an RTO above the tier limit, a missing
@@ -19,12 +19,19 @@ import time
 from streamdr.drills.context import DrillContext
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
+from streamdr.harness.config_sandbox import (
+    ACTOR,
+    BUGGY,
+    WORKFLOWS,
+    Sandbox,
+    smoke_test,
+    workflow_yaml,
+)
 from streamdr.policy.tiers import DRILL_TARGETS
 from streamdr.workflows.context import ConfigContext
 from streamdr.workflows.deploy import deploy
 from streamdr.workflows.deployments import Deployment, current_deployment, deployed_workflows
 from streamdr.workflows.rollback import rollback_config
-from streamdr.workflows.sandbox import ACTOR, BUGGY, WORKFLOWS, Sandbox, smoke_test, workflow_yaml
 from streamdr.yamldoc import DocumentError
 
 BROKEN_FILE = "workflows/client-b/stock-feed.yaml"

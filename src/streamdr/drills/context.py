@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from streamdr.drills.report import DrillReport, Step
+from streamdr.drills.report import DrillReport
 from streamdr.policy.tiers import Targets
 from streamdr.settings.model import Settings
+from streamdr.steps import Step
 from streamdr.store.db import MetadataStore
 
 

@@ -17,8 +17,8 @@ import psycopg
 
 from streamdr.drills.context import DrillContext
 from streamdr.errors import InputError, StateError
-from streamdr.lab.ports import free_ports
-from streamdr.pipeline.cdc.localpg import LocalPostgres
+from streamdr.harness.local_postgres import LocalPostgres
+from streamdr.runtime.ports import free_ports
 
 
 class DrillDatabase:

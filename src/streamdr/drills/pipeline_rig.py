@@ -35,15 +35,15 @@ from streamdr.drills.context import DrillContext
 from streamdr.drills.drill_database import DrillDatabase
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
-from streamdr.lab.ports import free_ports
+from streamdr.harness.config_sandbox import Sandbox
+from streamdr.harness.derived_settings import derive, write_settings
 from streamdr.pipeline.cdc.reader import ALERT_MARK
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.pipeline.events import topic_for
-from streamdr.pipeline.sandbox import derive, write_settings
+from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import SourceSettings
 from streamdr.workflows.deploy import deploy
 from streamdr.workflows.rollback import rollback_transformation
-from streamdr.workflows.sandbox import Sandbox
 
 TRANSFORM = "drill-passthrough"
 GOOD, BUGGY = "1.0.0", "1.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streamdr.clock import utcnow
 from streamdr.drills.broker_failover import BrokerFailoverDrill
 from streamdr.drills.cdc_source_outage import CdcSourceOutageDrill
 from streamdr.drills.config_rollback import ConfigRollbackDrill
@@ -9,7 +10,7 @@ from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.endpoint_outage import EndpointOutageDrill
 from streamdr.drills.history import save_report
 from streamdr.drills.repo_recovery import RepoRecoveryDrill
-from streamdr.drills.report import DrillReport, utcnow
+from streamdr.drills.report import DrillReport
 from streamdr.drills.site_failover import ActiveActiveFailoverDrill, SiteFailoverDrill
 from streamdr.drills.topic_restore import TopicRestoreDrill
 from streamdr.drills.workflow_failure import WorkflowFailureDrill

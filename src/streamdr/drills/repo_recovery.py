@@ -1,6 +1,6 @@
 """Drill ``repo-recovery``: force-reset the config repository and recover (Scenario 3).
 
-Runs in a sandbox config environment (see :mod:`streamdr.workflows.sandbox`). The known-good
+Runs in a sandbox config environment (see :mod:`streamdr.harness.config_sandbox`). The known-good
 configuration is deployed, one more valid commit is made (not deployed) and the repository is
 backed up as a bundle. Then the branch is hard-reset to its first commit, as an accidental
 ``git reset --hard`` + ``git push --force`` would leave it.
@@ -22,6 +22,7 @@ from typing import Any
 from streamdr.drills.context import DrillContext
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
+from streamdr.harness.config_sandbox import ACTOR, Sandbox
 from streamdr.objectstore.store import open_store
 from streamdr.policy.tiers import Targets
 from streamdr.workflows.bundles import backup_repo, restore_bundle
@@ -30,7 +31,6 @@ from streamdr.workflows.deploy import deploy
 from streamdr.workflows.drift import LOST, branch_relation
 from streamdr.workflows.recover import blob_id, recover
 from streamdr.workflows.repo import ConfigRepo
-from streamdr.workflows.sandbox import ACTOR, Sandbox
 
 # Strategy, Scenario 3: "RTO: 15 minutes (reflog recovery + validation); RPO: 0".
 TARGETS = Targets(rpo=timedelta(0), rto=timedelta(minutes=15))

@@ -2,67 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from streamdr.clock import iso, utcnow
 from streamdr.policy.tiers import Targets
-
-
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def iso(ts: datetime | None) -> str | None:
-    """Return ``ts`` as ISO 8601 with milliseconds, or None."""
-    return ts.isoformat(timespec="milliseconds") if ts else None
-
-
-@dataclass
-class Step:
-    """One step of a drill, with its outcome."""
-
-    name: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    ok: bool = True
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the step as a JSON-ready mapping."""
-        return {
-            "name": self.name,
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "ok": self.ok,
-            "detail": self.detail,
-        }
-
-
-@contextmanager
-def record_step(
-    steps: list[Step], name: str, on_done: Callable[[Step], None] | None = None
-) -> Iterator[Step]:
-    """Append a step for ``name`` to ``steps`` and time the block around it.
-
-    Yields the step (its ``detail`` may be set inside); an exception marks it failed, keeps the
-    first detail, and propagates. ``on_done`` sees the finished step.
-    """
-    st = Step(name, utcnow())
-    steps.append(st)
-    try:
-        yield st
-    except BaseException as exc:
-        st.ok = False
-        st.detail = st.detail or f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        st.finished_at = utcnow()
-        if on_done:
-            on_done(st)
+from streamdr.steps import Step, record_step
 
 
 @dataclass

@@ -25,25 +25,27 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from streamdr.clock import now_ms
 from streamdr.drills import site_helpers as helpers
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import PipelineRig, RigSource
 from streamdr.drills.report import DrillReport
+from streamdr.drills.site_helpers import DrillEnv
 from streamdr.drills.site_pipeline import SitePipeline
 from streamdr.errors import StateError
 from streamdr.lab.cluster import Lab
 from streamdr.pipeline.topics import TopicWant, ensure_topics
 from streamdr.policy.tiers import DRILL_TARGETS, Targets, Tier
-from streamdr.replication.plan import SwitchKind, SwitchRequest
-from streamdr.replication.runner import Mm2Runner
+from streamdr.replication.failover.active_site import forget_scope, record_active_site
+from streamdr.replication.failover.context import SwitchContext
+from streamdr.replication.failover.execute import execute, prepare
+from streamdr.replication.failover.plan import SwitchKind, SwitchRequest
+from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
-from streamdr.replication.switch import SwitchContext, execute, prepare
-from streamdr.replication.switching import forget_scope, record_active_site
-from streamdr.replication.topology import Topology, explicit_set, plan_topology, subscriptions
+from streamdr.replication.topology import explicit_set, plan_topology, subscriptions
 
 PARTITIONS = 3
 RATE_PER_S = 50.0  # committed rows per second, all sources together
@@ -54,21 +56,6 @@ LOST_GRACE_S = 20.0  # after the survivor drained the copy: CDC's re-read of the
 DRAIN_TIMEOUT_S = 120.0
 LAB_UP_TIMEOUT_S = 300.0
 LAB_TARGETS = Targets(rpo=timedelta(seconds=10), rto=timedelta(seconds=60))
-
-
-@dataclass
-class _Env:
-    """Names and handles of one drill run."""
-
-    victim: str
-    survivor: str
-    topic: str
-    group: str
-    scope: str
-    runner: Mm2Runner
-    rig: PipelineRig
-    workload: SitePipeline
-    topology: Topology
 
 
 class SiteFailoverDrill:
@@ -94,7 +81,7 @@ class SiteFailoverDrill:
         """Return the home sites of the drill's source databases (active-passive: one)."""
         return (victim,)
 
-    def _setup(self, ctx: DrillContext, report: DrillReport) -> _Env:
+    def _setup(self, ctx: DrillContext, report: DrillReport) -> DrillEnv:
         victim = ctx.site
         survivor = next(s for s in ctx.settings.sites if s != victim)
         rig = PipelineRig(ctx, self.name, tier=str(self.tier))
@@ -128,12 +115,12 @@ class SiteFailoverDrill:
         record_active_site(ctx.store, scope, victim)
         workload = SitePipeline(rig, topology.names)
         runner = Mm2Runner(ctx.settings, f"drill-{rig.id}")
-        return _Env(victim, survivor, rig.topic, group, scope, runner, rig, workload, topology)
+        return DrillEnv(victim, survivor, rig.topic, group, scope, runner, rig, workload, topology)
 
     # ----- the scenario -------------------------------------------------------------------
-    def _scenario(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: _Env) -> None:
+    def _scenario(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: DrillEnv) -> None:
         with report.step("start MirrorMaker 2 (the drill's own instance)") as st:
-            since = int(time.time() * 1000)
+            since = now_ms()
             env.runner.apply(env.topology)
             st.detail = f"ready after {wait_ready(ctx.settings, env.runner, env.topology, since)}s"
         self._start_pipeline(ctx, report, env)
@@ -156,7 +143,7 @@ class SiteFailoverDrill:
         back = self._failback(ctx, report, env)
         self._drain_and_judge(ctx, report, env, fault_at, rto, lost_at_failover, result, back)
 
-    def _start_pipeline(self, ctx: DrillContext, report: DrillReport, env: _Env) -> None:
+    def _start_pipeline(self, ctx: DrillContext, report: DrillReport, env: DrillEnv) -> None:
         """Start CDC and workers where they serve, then the load; wait for MM2 checkpoints.
 
         Raises StateError when a worker, the first events or the checkpoints do not come.
@@ -179,11 +166,11 @@ class SiteFailoverDrill:
             st.detail = f"{'; '.join(started)}; {warm} applied in warm-up"
 
     @staticmethod
-    def _serves(ctx: DrillContext, env: _Env, site: str) -> dict[str, list[str]]:
+    def _serves(ctx: DrillContext, env: DrillEnv, site: str) -> dict[str, list[str]]:
         """Return group → topics present on ``site`` that it serves before the fault."""
         return helpers.present(ctx, site, subscriptions(env.topology, site))
 
-    def _context(self, ctx: DrillContext, env: _Env, fault_at: float | None) -> SwitchContext:
+    def _context(self, ctx: DrillContext, env: DrillEnv, fault_at: float | None) -> SwitchContext:
         return SwitchContext(
             ctx.settings,
             ctx.store,
@@ -196,7 +183,7 @@ class SiteFailoverDrill:
         )
 
     def _failover(
-        self, ctx: DrillContext, report: DrillReport, env: _Env, fault_at: float
+        self, ctx: DrillContext, report: DrillReport, env: DrillEnv, fault_at: float
     ) -> dict[str, Any]:
         with report.step(f"unplanned failover to {env.survivor} (streamdr failover)") as st:
             sctx = self._context(ctx, env, fault_at)
@@ -206,11 +193,11 @@ class SiteFailoverDrill:
             st.detail = helpers.steps_line(result)
         return result
 
-    def _rto_source(self, env: _Env) -> RigSource | None:
+    def _rto_source(self, env: DrillEnv) -> RigSource | None:
         """Return whose events count for RTO (None: any event through the survivor)."""
         return None
 
-    def _first_through_survivor(self, env: _Env, fault_at: float) -> float | None:
+    def _first_through_survivor(self, env: DrillEnv, fault_at: float) -> float | None:
         origin = self._rto_source(env)
         times = [
             at
@@ -219,7 +206,7 @@ class SiteFailoverDrill:
         ]
         return min(times, default=None)
 
-    def _wait_rto(self, report: DrillReport, env: _Env, fault_at: float) -> float | None:
+    def _wait_rto(self, report: DrillReport, env: DrillEnv, fault_at: float) -> float | None:
         with report.step(f"wait for the first event applied through {env.survivor}") as st:
             env.rig.wait_quietly(
                 lambda: self._first_through_survivor(env, fault_at) is not None,
@@ -232,7 +219,7 @@ class SiteFailoverDrill:
         return rto
 
     def _measure_rpo(
-        self, ctx: DrillContext, report: DrillReport, env: _Env, fault_at: float
+        self, ctx: DrillContext, report: DrillReport, env: DrillEnv, fault_at: float
     ) -> dict[int, float]:
         """Deliver through the survivor until it drained the copy; return rows still missing."""
         with report.step(f"deliver through {env.survivor}; drain the replicated backlog") as st:
@@ -255,13 +242,13 @@ class SiteFailoverDrill:
         return lost
 
     @staticmethod
-    def _missing(env: _Env, before: float) -> dict[int, float]:
+    def _missing(env: DrillEnv, before: float) -> dict[int, float]:
         applied = set(env.rig.applied())
         return {
             no: at for no, at in env.rig.committed().items() if at < before and no not in applied
         }
 
-    def _failback(self, ctx: DrillContext, report: DrillReport, env: _Env) -> dict[str, Any]:
+    def _failback(self, ctx: DrillContext, report: DrillReport, env: DrillEnv) -> dict[str, Any]:
         with report.step(f"failback to {env.victim} (streamdr failback)") as st:
             sctx = self._context(ctx, env, None)
             request = SwitchRequest(SwitchKind.FAILBACK, env.victim, True, env.scope)
@@ -273,7 +260,7 @@ class SiteFailoverDrill:
         self,
         ctx: DrillContext,
         report: DrillReport,
-        env: _Env,
+        env: DrillEnv,
         fault_at: float,
         rto: float | None,
         lost_at_failover: dict[int, float],
@@ -316,7 +303,7 @@ class SiteFailoverDrill:
         self._judge(report, rto, rpo_s, verdict, loops, failover, failback)
 
     @staticmethod
-    def _by_site(env: _Env) -> dict[str, int]:
+    def _by_site(env: DrillEnv) -> dict[str, int]:
         return dict(Counter(site or "?" for _no, site, _at in env.rig.applications()))
 
     def _judge(
@@ -349,7 +336,7 @@ class SiteFailoverDrill:
         )
 
     # ----- clean-up -----------------------------------------------------------------------
-    def _cleanup(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: _Env) -> None:
+    def _cleanup(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: DrillEnv) -> None:
         with report.step("clean up: pipeline, MM2 instance, drill topics") as st:
             try:
                 env.rig.stop_all()
@@ -380,7 +367,7 @@ class ActiveActiveFailoverDrill(SiteFailoverDrill):
         """Return both sites: each serves the clients of its own regional database."""
         return (victim, survivor)
 
-    def _rto_source(self, env: _Env) -> RigSource | None:
+    def _rto_source(self, env: DrillEnv) -> RigSource | None:
         """Return the killed site's database: the survivor served its own all along."""
         return next(s for s in env.rig.sources.values() if s.site == env.victim)
 

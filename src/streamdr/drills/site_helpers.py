@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streamdr.drills.context import DrillContext
+from streamdr.drills.pipeline_rig import PipelineRig
+from streamdr.drills.site_pipeline import SitePipeline
 from streamdr.errors import InputError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
-from streamdr.replication.reader import describe_group, read_checkpoints
-from streamdr.replication.topology import existing_only
-from streamdr.replication.translate import last_checkpoints
-
-if TYPE_CHECKING:
-    from streamdr.drills.site_failover import _Env
+from streamdr.replication.mm2.internal_topics import describe_group, read_checkpoints
+from streamdr.replication.mm2.offset_translation import last_checkpoints
+from streamdr.replication.mm2.runner import Mm2Runner
+from streamdr.replication.topology import Topology, existing_only
 
 ISR_TIMEOUT_S = 300.0
+
+
+@dataclass
+class DrillEnv:
+    """Names and handles of one site-failover drill run."""
+
+    victim: str
+    survivor: str
+    topic: str
+    group: str
+    scope: str
+    runner: Mm2Runner
+    rig: PipelineRig
+    workload: SitePipeline
+    topology: Topology
 
 
 def lab_of(ctx: DrillContext) -> Lab:
@@ -40,7 +56,7 @@ def site_admin(ctx: DrillContext, site: str) -> KafkaAdmin:
     return KafkaAdmin(site, ctx.settings.sites[site], timeout=10.0)
 
 
-def checkpointed(ctx: DrillContext, env: _Env) -> bool:
+def checkpointed(ctx: DrillContext, env: DrillEnv) -> bool:
     """Return True once MM2 checkpointed the drill group on the survivor."""
     topic = env.topology.names.checkpoints_topic(env.victim)
     try:
@@ -58,7 +74,7 @@ def group_empty(ctx: DrillContext, site: str, group: str) -> bool:
         return False
 
 
-def survivor_drained(ctx: DrillContext, env: _Env) -> bool:
+def survivor_drained(ctx: DrillContext, env: DrillEnv) -> bool:
     """Return True when the survivor's group committed the end of the victim's remote copy."""
     remote = env.topology.names.remote_topic(env.victim, env.topic)
     admin = site_admin(ctx, env.survivor)
@@ -93,7 +109,7 @@ def wait_isr(ctx: DrillContext, site: str) -> None:
     )
 
 
-def loop_check(ctx: DrillContext, env: _Env) -> list[str]:
+def loop_check(ctx: DrillContext, env: DrillEnv) -> list[str]:
     """Return loop topics, or a note when drill topics keep growing at rest (empty: fine)."""
     names, sites = env.topology.names, env.topology.sites
     problems, counts = [], []

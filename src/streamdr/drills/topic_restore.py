@@ -30,6 +30,7 @@ from streamdr.backup.service import BackupOptions, BackupService
 from streamdr.backup.store import BackupStore
 from streamdr.backup.targets import default_target
 from streamdr.backup.writer import RollPolicy
+from streamdr.clock import now_ms
 from streamdr.drills.context import DrillContext
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
@@ -83,7 +84,7 @@ class _Traffic:
         self.lock = threading.Lock()
 
     def send(self) -> None:
-        partition, rec = _record(self.seq, int(time.time() * 1000))
+        partition, rec = _record(self.seq, now_ms())
         self.seq += 1
 
         def done(err: Any, msg: Any, rec: Record = rec) -> None:

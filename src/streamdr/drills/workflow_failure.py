@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig, run_on_rig, steady_load
 from streamdr.drills.report import DrillReport
@@ -53,7 +54,7 @@ class WorkflowFailureDrill:
     def _exercise(self, ctx: DrillContext, rig: PipelineRig, report: DrillReport) -> None:
         load = steady_load(rig, report, RATE, WARMUP_S, "steady load on the good version")
         with report.step(f"deploy the buggy version {BUGGY} and restart the workflow") as st:
-            bad_deploy_at = datetime.now(UTC)
+            bad_deploy_at = utcnow()
             rig.deploy(BUGGY, f"pin {BUGGY}")
             rig.stop("worker")
             rig.start_worker(wait_ready=False)

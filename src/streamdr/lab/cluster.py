@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamdr.errors import StateError, StreamdrError, UnreachableError
+from streamdr.fsutil import atomic_write_text
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.lab import process
 from streamdr.lab.layout import (
     DEFAULT_BROKERS,
     DEFAULT_SITES,
@@ -33,9 +33,15 @@ from streamdr.lab.layout import (
     plan_layout,
     render_properties,
 )
-from streamdr.lab.ports import free_ports, port_is_free
-from streamdr.lab.runtime import BROKER_MAIN, STORAGE_TOOL_MAIN, KafkaRuntime, ensure_runtime
 from streamdr.lab.settings_file import write_lab_settings
+from streamdr.runtime import process
+from streamdr.runtime.distribution import (
+    BROKER_MAIN,
+    STORAGE_TOOL_MAIN,
+    KafkaRuntime,
+    ensure_runtime,
+)
+from streamdr.runtime.ports import free_ports, port_is_free
 from streamdr.settings.model import SiteSettings
 
 BROKER_HEAP_MB = 384
@@ -111,9 +117,7 @@ class Lab:
         return layout
 
     def _save(self, layout: LabLayout) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(layout.to_json())
-        tmp.replace(self.state_file)
+        atomic_write_text(self.state_file, layout.to_json())
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamdr.errors import StreamdrError
+from streamdr.fsutil import atomic_write_text
 from streamdr.lab.layout import LabLayout
+from streamdr.settings.loader import parse_settings
 
 HEADER = "# Written by `streamdr lab up`; describes the local lab. Regenerated on every `lab up`.\n"
 
@@ -37,14 +39,10 @@ def write_lab_settings(path: Path, lab_dir: Path, layout: LabLayout) -> None:
     silently switch it back.
     """
     active = _previous_active_site(path, {s.name for s in layout.sites})
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(render_lab_settings(lab_dir, layout, active))
-    tmp.replace(path)
+    atomic_write_text(path, render_lab_settings(lab_dir, layout, active))
 
 
 def _previous_active_site(path: Path, sites: set[str]) -> str | None:
-    from streamdr.settings.loader import parse_settings
-
     try:
         previous = parse_settings(path.read_text(), str(path))
     except (OSError, StreamdrError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.replication.switching import PLATFORM_SCOPE, active_site
+from streamdr.replication.failover.active_site import PLATFORM_SCOPE, active_site
 from streamdr.replication.topology import sets_from_workflows, subscriptions, topology_for
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamdr.kafka.config import java_client_properties
-from streamdr.lab.runtime import QUORUM_TOOL_MAIN, KafkaRuntime
+from streamdr.runtime.distribution import QUORUM_TOOL_MAIN, KafkaRuntime
 from streamdr.settings.model import SiteSettings
 
 STALE_AFTER_MS = 10_000

@@ -6,17 +6,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from streamdr.clock import now_ms
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.lab.runtime import KAFKA_VERSION
 from streamdr.policy.tiers import Tier
-from streamdr.replication.lag import LagStatus
-from streamdr.replication.mm2config import Mm2Tuning, mm2_properties, render_properties
-from streamdr.replication.monitor import measure_lag
-from streamdr.replication.reader import read_heartbeats
-from streamdr.replication.runner import Mm2Runner, lab_settings
-from streamdr.replication.strimzi import render_yaml, strimzi_resources
-from streamdr.replication.switching import active_site
+from streamdr.replication.failover.active_site import active_site
+from streamdr.replication.lag.arithmetic import LagStatus
+from streamdr.replication.lag.monitor import measure_lag
+from streamdr.replication.mm2.config import Mm2Tuning, mm2_properties, render_properties
+from streamdr.replication.mm2.internal_topics import read_heartbeats
+from streamdr.replication.mm2.runner import Mm2Runner, lab_settings
+from streamdr.replication.mm2.strimzi import render_yaml, strimzi_resources
 from streamdr.replication.topology import (
     ReplicatedSet,
     Topology,
@@ -24,6 +24,7 @@ from streamdr.replication.topology import (
     sets_from_workflows,
     topology_for,
 )
+from streamdr.runtime.distribution import KAFKA_VERSION
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.deployments import deployed_workflows
@@ -86,7 +87,7 @@ def start(
     settings: Settings, runner: Mm2Runner, topology: Topology, *, wait: bool = True
 ) -> dict[str, Any]:
     """Run MM2 for ``topology`` and (with ``wait``) until every flow replicates."""
-    since_ms = int(time.time() * 1000)
+    since_ms = now_ms()
     changed = runner.apply(topology)
     ready = wait_ready(settings, runner, topology, since_ms if changed else 0) if wait else None
     return {"changed": changed, "ready_seconds": ready, **runner.status().as_dict()}

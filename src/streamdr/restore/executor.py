@@ -37,6 +37,7 @@ from streamdr.restore.produce import (
 )
 from streamdr.restore.readback import ReadBack, ReadBackThread
 from streamdr.settings.model import Settings
+from streamdr.steps import Step, record_step
 from streamdr.store.db import MetadataStore
 
 
@@ -192,9 +193,7 @@ class RestoreExecutor:
         else:
             with self._step(result, "prepare target topic") as st:
                 base, result.created_topic = self._prepare_target(admin, plan)
-                st["detail"] = (
-                    "created" if result.created_topic else "existing"
-                ) + f", base {base}"
+                st.detail = ("created" if result.created_topic else "existing") + f", base {base}"
             result.restore_id = state.create_run(self.db, request.as_dict(), plan.as_dict(), base)
             state.update_run(self.db, result.restore_id, steps=result.steps)
         try:
@@ -224,7 +223,7 @@ class RestoreExecutor:
         try:
             with self._step(result, "produce records") as st:
                 result.outcomes = self._produce(admin, plan, base)
-                st["detail"] = (
+                st.detail = (
                     f"{sum(o.produced for o in result.outcomes)} produced, "
                     f"{sum(o.skipped for o in result.outcomes)} already restored"
                 )
@@ -237,14 +236,14 @@ class RestoreExecutor:
             back = reader.result()
             result.verification = self._verify(admin, plan, result.outcomes, back)
             bad = [p for p, v in result.verification.items() if not v["ok"]]
-            st["detail"] = f"mismatch on partitions {bad}" if bad else "counts and digests match"
+            st.detail = f"mismatch on partitions {bad}" if bad else "counts and digests match"
         if not result.verified:
             return
         request = plan.request
         if request.groups or request.all_groups:
             with self._step(result, "restore consumer-group offsets") as st:
                 result.groups = self._restore_groups(admin, plan, result.outcomes)
-                st["detail"] = f"{len({g.group for g in result.groups})} groups"
+                st.detail = f"{len({g.group for g in result.groups})} groups"
 
     def _prepare_target(self, admin: KafkaAdmin, plan: RestorePlan) -> tuple[dict[int, int], bool]:
         """Create the target if missing, refuse a non-empty one; return base offsets."""
@@ -343,20 +342,16 @@ class RestoreExecutor:
         )
 
     @contextmanager
-    def _step(self, result: RestoreResult, name: str) -> Iterator[dict[str, Any]]:
-        step: dict[str, Any] = {"name": name, "started_at": utcnow().isoformat(), "detail": ""}
-        result.steps.append(step)
-        try:
-            yield step
-            step["ok"] = True
-        except BaseException as exc:
-            step["ok"] = False
-            step["detail"] = step["detail"] or str(exc)
-            raise
-        finally:
-            step["finished_at"] = utcnow().isoformat()
+    def _step(self, result: RestoreResult, name: str) -> Iterator[Step]:
+        """Record a step of the restore, saved with the run when it ends (failed or not)."""
+
+        def save(step: Step) -> None:
+            result.steps.append(step.as_dict())
             if result.restore_id:
                 state.update_run(self.db, result.restore_id, steps=result.steps)
+
+        with record_step([], name, save, describe=str) as step:
+            yield step
 
 
 def _end_offsets_when_ready(

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from streamdr.clock import utcnow
 from streamdr.errors import InputError, StateError
 from streamdr.objectstore.store import ObjectMissingError, ObjectStore
 from streamdr.workflows.layout import (
@@ -60,7 +61,7 @@ def backup_repo(
             f"the config repository {repo.path} has no commits to back up",
             hint="Commit the workflow files first.",
         )
-    created = (now or datetime.now(UTC)).astimezone(UTC)
+    created = (now or utcnow()).astimezone(UTC)
     head = repo.head()
     anchor = head or next(iter(refs.values()))
     with tempfile.TemporaryDirectory(prefix="streamdr-bundle-") as tmp:
@@ -235,7 +236,7 @@ def _swap_into_place(built: Path, target: Path) -> Path | None:
     """Rename ``built`` to ``target``, moving an existing target aside; return where it went."""
     aside = None
     if target.exists():
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         aside = target.with_name(f"{target.name}.replaced-{stamp}")
         target.rename(aside)
     built.rename(target)

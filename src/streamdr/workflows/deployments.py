@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import desc, insert, select
 
+from streamdr.clock import utcnow
 from streamdr.errors import StateError
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
@@ -95,7 +96,7 @@ def record_deployment(
         "commit_sha": commit,
         "branch": branch,
         "kind": kind,
-        "deployed_at": at or datetime.now(UTC),
+        "deployed_at": at or utcnow(),
         "deployed_by": deployed_by,
         "previous_commit": previous_commit,
         "files": dict(files),

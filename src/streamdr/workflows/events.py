@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import desc, insert, select
 
-from streamdr.drills.report import Step, record_step, utcnow
+from streamdr.clock import as_utc, utcnow
+from streamdr.steps import Step, record_step
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import config_events
 
@@ -58,8 +59,8 @@ def list_events(
             {
                 "id": r.id,
                 "kind": r.kind,
-                "started_at": _utc(r.started_at).isoformat(),
-                "finished_at": _utc(r.finished_at).isoformat(),
+                "started_at": as_utc(r.started_at).isoformat(),
+                "finished_at": as_utc(r.finished_at).isoformat(),
                 "actor": r.actor,
                 "commit": r.commit_sha,
                 "ok": r.ok,
@@ -67,7 +68,3 @@ def list_events(
             }
             for r in conn.execute(query)
         ]
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

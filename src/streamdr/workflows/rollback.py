@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamdr.drills.report import iso
+from streamdr.clock import iso
 from streamdr.errors import InputError, StateError
 from streamdr.workflows.context import ConfigContext
 from streamdr.workflows.deploy import DeployPlan, execute_deploy, plan_deploy, require_deployable

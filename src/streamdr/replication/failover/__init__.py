@@ -1,0 +1,1 @@
+"""Failover and failback: the pure plan, its step-by-step execution, validation, runs."""

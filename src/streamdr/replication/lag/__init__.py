@@ -1,0 +1,1 @@
+"""Replication lag: the pure arithmetic, measuring it on live sites, periodic samples."""
