@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.artifacts.api import ChangeEvent
+from streamdr.artifacts.host import HostSpec, TransformHost
 from streamdr.pipeline.transform import run_transform, run_transforms
-from streamdr.pipeline.transform_host import HostSpec, TransformHost
 
 TRANSFORM = (
     "from streamdr.artifacts.api import OutputEvent\n\n"

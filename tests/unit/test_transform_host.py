@@ -11,11 +11,11 @@ import pytest
 from ruamel.yaml import YAML
 
 from streamdr.artifacts.api import ChangeEvent
+from streamdr.artifacts.child import IsolationUnavailable, isolate_network
 from streamdr.artifacts.errors import ArtifactLoadError
+from streamdr.artifacts.host import HostLimits, HostSpec, TransformHost, minimal_env
 from streamdr.artifacts.signing import generate_key, write_keypair
 from streamdr.pipeline.transform import TransformFailed, run_transforms
-from streamdr.pipeline.transform_child import IsolationUnavailable, isolate_network
-from streamdr.pipeline.transform_host import HostLimits, HostSpec, TransformHost, minimal_env
 
 HEAD = "import os, sys\nfrom streamdr.artifacts.api import OutputEvent\n\n"
 SECRET = "s3cr3t-hmac-value"

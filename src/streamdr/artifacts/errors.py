@@ -33,3 +33,11 @@ class ArtifactRejectedError(ArtifactError):
 
 class ArtifactLoadError(ArtifactError):
     """The artifact verified but its entry point could not be imported or is not callable."""
+
+
+class TransformFailed(Exception):
+    """The transformation raised, hung, or returned something that is not a list of OutputEvent.
+
+    Not a StreamdrError: it is the verdict on one event (which is dead-lettered with this
+    reason), not a failure of the command.
+    """

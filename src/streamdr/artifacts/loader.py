@@ -3,7 +3,7 @@
 Every load verifies the ed25519 signature and the archive digest against the trusted keys, then
 checks each unpacked file against the manifest (the cache directory is not trusted either). The
 artifact is never imported into this process: it runs in its own transformation host
-(:mod:`streamdr.pipeline.transform_host`, no secrets, limits, no network unless declared),
+(:mod:`streamdr.artifacts.host`, no secrets, limits, no network unless declared),
 imported there under a synthetic package named after name, version and digest. Modules inside
 an artifact must import each other relatively (``from . import rules``).
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 
 from streamdr.artifacts.api import TransformV1
 from streamdr.artifacts.errors import ArtifactRejectedError
+from streamdr.artifacts.host import HostLimits, HostSpec, TransformHost
 from streamdr.artifacts.manifest import Manifest
 from streamdr.artifacts.package import unpack_archive, verify_files
 from streamdr.artifacts.registry import verify_stored
 from streamdr.artifacts.service import artifact_settings, open_registry, trusted_keys
-from streamdr.pipeline.transform_host import HostLimits, HostSpec, TransformHost
 from streamdr.settings.model import Settings
 from streamdr.workflows.model import TransformationRef
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streamdr.artifacts.errors import ArtifactExistsError
+from streamdr.artifacts.host import HostSpec, TransformHost
 from streamdr.artifacts.manifest import Manifest
 from streamdr.artifacts.package import (
     BuiltArchive,
@@ -23,7 +24,6 @@ from streamdr.artifacts.registry import Registry, verify_stored
 from streamdr.artifacts.service import open_registry, parse_ref, signing_key, trusted_keys
 from streamdr.artifacts.signing import TrustedKeys, key_id, sign
 from streamdr.errors import InputError
-from streamdr.pipeline.transform_host import HostSpec, TransformHost
 from streamdr.settings.model import Settings
 
 

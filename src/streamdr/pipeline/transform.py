@@ -4,7 +4,7 @@ A transformation is someone else's code: it may raise (SystemExit included), ret
 type, or return payloads that cannot be serialised. Each of these becomes
 :class:`TransformFailed` with a reason that ends up in the dead-letter headers; the worker
 itself keeps running. Signed artifacts run in their own process
-(:mod:`streamdr.pipeline.transform_host`), which raises TransformFailed itself for a hang or a
+(:mod:`streamdr.artifacts.host`), which raises TransformFailed itself for a hang or a
 crash; plain callables (tests, benchmarks) run in-process through the same checks.
 """
 
@@ -15,16 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from streamdr.artifacts.api import ChangeEvent, OutputEvent, TransformV1, output_event_id
+from streamdr.artifacts.errors import TransformFailed
 from streamdr.workflows.model import TransformationRef
 
 MAX_OUTPUTS = 1000
 
 TransformLoader = Callable[[TransformationRef], TransformV1]
 """Returns the verified, runnable transformation a workflow pins (see artifacts.loader)."""
-
-
-class TransformFailed(Exception):
-    """The transformation raised or returned something that is not a list of OutputEvent."""
 
 
 @dataclass(frozen=True)

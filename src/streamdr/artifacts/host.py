@@ -1,7 +1,7 @@
 """Running a signed transformation in its own confined process (one per workflow).
 
 A signed transformation is trusted to compute, not with the worker's secrets. So the worker
-never imports it: :class:`TransformHost` starts ``transform_child`` with a minimal environment
+never imports it: :class:`TransformHost` starts ``artifacts.child`` with a minimal environment
 (no STREAMDR_*, no passwords, no HMAC secrets), a CPU and a memory limit, no network unless the
 workflow declares it, and sends it batches of events over length-prefixed JSON frames on its
 stdin/stdout. Every event has a wall-clock deadline: a host that misses it, crashes or exits is
@@ -28,10 +28,8 @@ from typing import Any
 
 import streamdr
 from streamdr.artifacts.api import ChangeEvent, OutputEvent
-from streamdr.artifacts.errors import ArtifactLoadError
-from streamdr.errors import StateError
-from streamdr.pipeline.transform import TransformFailed
-from streamdr.pipeline.transform_wire import (
+from streamdr.artifacts.errors import ArtifactLoadError, TransformFailed
+from streamdr.artifacts.wire import (
     HEADER,
     MAX_FRAME_BYTES,
     WireError,
@@ -40,10 +38,10 @@ from streamdr.pipeline.transform_wire import (
     event_to_doc,
     output_from_doc,
 )
+from streamdr.errors import StateError
 
 BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from streamdr.pipeline.transform_child import main; main()"
+    "import sys; sys.path.insert(0, sys.argv[1]); from streamdr.artifacts.child import main; main()"
 )
 # Only these variables reach the host, and only when set: nothing secret, nothing STREAMDR_*.
 PASSED_ENV = ("LANG", "LC_ALL", "TZ")

@@ -1,6 +1,6 @@
 """The transformation host process: confine itself, import one artifact, transform batches.
 
-Started by :mod:`streamdr.pipeline.transform_host` with a minimal environment and pipes on
+Started by :mod:`streamdr.artifacts.host` with a minimal environment and pipes on
 stdin/stdout. The first frame says what to load and the limits; the host then, *before* any
 artifact code runs: moves into a new user+network namespace (unless the workflow declares
 network; no namespace means refusing to run), sets no_new_privs and resource limits, and
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.artifacts.api import OutputEvent
-from streamdr.pipeline.transform_wire import encode_frame, event_from_doc, read_frame
+from streamdr.artifacts.wire import encode_frame, event_from_doc, read_frame
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
