@@ -22,6 +22,7 @@ from streamdr.restore.groups import GroupAdmin
 from streamdr.restore.rewind import (
     OffsetChange,
     apply_changes,
+    parse_partitions,
     plan_rewind,
     plan_snapshot_restore,
 )
@@ -39,13 +40,21 @@ def _groups(ctx: typer.Context, site: str | None) -> tuple[str, GroupAdmin]:
     return name, GroupAdmin(KafkaAdmin(name, cfg))
 
 
+def _effect(c: OffsetChange) -> str:
+    """Return what a change does to the group's records, in words for the plan table."""
+    if c.held_from is not None:
+        return f"kept (the time is at {c.held_from}: moving would skip {c.held_from - c.new})"
+    if c.current is None:
+        return "first offset"
+    if c.skipped:
+        return f"[red]skips {c.skipped}[/]"
+    return f"re-reads {c.reread}" if c.reread else "unchanged"
+
+
 def _render(changes: list[OffsetChange], executed: bool, warnings: list[str], how: str) -> None:
-    table = Table("group", "topic", "partition", "current", "new", "moves by")
+    table = Table("group", "topic", "partition", "current → new", "records (offsets)")
     for c in changes:
-        d = c.as_dict()
-        table.add_row(
-            c.group, c.topic, str(c.partition), str(c.current), str(c.new), str(d["moves_by"])
-        )
+        table.add_row(c.group, c.topic, str(c.partition), f"{c.current} → {c.new}", _effect(c))
     out.print(table)
     for w in warnings:
         out.print(f"  [yellow]warning:[/] {w}")
@@ -60,16 +69,32 @@ def rewind(
     topic: Annotated[
         str | None, typer.Option(help="Only this topic (default: the group's topics).")
     ] = None,
+    partitions: Annotated[
+        str | None, typer.Option(help="Only these partitions of --topic, e.g. 0,3.")
+    ] = None,
+    allow_forward: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward",
+            help="Also move partitions forward (their records up to the time are never read).",
+        ),
+    ] = False,
     execute: Annotated[
-        bool, typer.Option("--execute", help="Apply the change (default: dry run).")
+        bool, typer.Option("--execute", help="Apply the plan (default: print it only).")
     ] = False,
     site: Site = None,
     json_out: Json = False,
 ) -> None:
-    """Move a group to the first record at or after a time (refuses an active group)."""
+    """Move a group back to the first record at or after a time (refuses an active group).
+
+    Prints per partition current → new offset and how many offsets are re-read or skipped.
+    A partition already before the time keeps its offset unless --allow-forward. Take
+    `streamdr offsets snapshot` before --execute to be able to undo.
+    """
     when = parse_time(to_datetime, "--to-datetime")
+    parts = parse_partitions(partitions)
     _site, groups = _groups(ctx, site)
-    changes = plan_rewind(groups, group, topic, when)
+    changes = plan_rewind(groups, group, topic, when, partitions=parts, allow_forward=allow_forward)
     if execute:
         apply_changes(groups, changes)
     if json_out:
