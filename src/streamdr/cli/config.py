@@ -98,7 +98,10 @@ def rollback(
     by: By = None,
     json_out: Json = False,
 ) -> None:
-    """Restore an earlier configuration as a new commit on the branch, and deploy it."""
+    """Restore an earlier configuration as a new commit on the branch, and deploy it.
+
+    Not `streamdr rollback` (only one workflow's transformation version).
+    """
     cfg = _context(ctx)
     result = listing_errors(
         lambda: rollback_config(cfg, by or default_actor(), to=to, steps=steps, dry_run=dry_run)

@@ -151,7 +151,10 @@ def restore_snapshot(
     prefix: Prefix = None,
     json_out: Json = False,
 ) -> None:
-    """Put groups back to the offsets of a snapshot (each group must be inactive)."""
+    """Put groups back to the offsets of a snapshot (each group must be inactive).
+
+    Not `streamdr restore` (topic records from a backup): only committed offsets move.
+    """
     settings = state(ctx).settings()
     site_name, groups = _groups(ctx, site)
     store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
