@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import click
+import typer
 from typer.core import TyperOption
 
 INCIDENT = "Incident response"
@@ -14,7 +14,7 @@ LAB = "Lab and testing"
 _typed = TyperOption.display_type_rich
 
 
-def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
+def _flag_type(self: TyperOption, ctx: typer.Context) -> str | None:
     """Return no type for a flag (it takes no value), else typer's own ``<type>``."""
     return None if self.is_flag else _typed(self, ctx)
 
