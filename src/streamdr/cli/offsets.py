@@ -54,11 +54,22 @@ def _effect(c: OffsetChange) -> str:
 def _render(changes: list[OffsetChange], executed: bool, warnings: list[str], how: str) -> None:
     table = Table("group", "topic", "partition", "current → new", "records (offsets)")
     for c in changes:
-        table.add_row(c.group, c.topic, str(c.partition), f"{c.current} → {c.new}", _effect(c))
+        now = "-" if c.current is None else str(c.current)
+        table.add_row(c.group, c.topic, str(c.partition), f"{now} → {c.new}", _effect(c))
     out.print(table)
     for w in warnings:
         out.print(f"  [yellow]warning:[/] {w}")
     out.print("Offsets changed." if executed else f"Dry run: nothing changed ({how} to apply).")
+
+
+def _rewind_notes(changes: list[OffsetChange]) -> list[str]:
+    """Return the plan's totals as warnings when records would be skipped or a partition kept."""
+    skipped = sum(c.skipped or 0 for c in changes)
+    kept = [f"{c.topic}[{c.partition}]" for c in changes if c.held_from is not None]
+    notes = [f"{skipped} offsets are skipped: those records are never processed"] if skipped else []
+    if kept:
+        notes.append(f"not moved forward (already before the time): {', '.join(kept)}")
+    return notes
 
 
 @app.command()
@@ -103,11 +114,12 @@ def rewind(
                 "group": group,
                 "to_datetime": when.isoformat(),
                 "executed": execute,
+                "allow_forward": allow_forward,
                 "changes": [c.as_dict() for c in changes],
             }
         )
     else:
-        _render(changes, execute, [], "pass --execute")
+        _render(changes, execute, _rewind_notes(changes), "pass --execute")
 
 
 @app.command()
