@@ -27,3 +27,12 @@ def test_rewind_partitions_need_a_topic_and_must_be_numbers(tmp_path):
     proc = run_cli(*REWIND, "--topic", "t", "--partitions", "x", config=cfg)
     assert_clean_error(proc, 2)
     assert "must be numbers like 0,3" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [REWIND, ("config", "recover")], ids=["offsets rewind", "config recover"]
+)
+def test_dry_run_is_accepted_and_excludes_execute(tmp_path, command):
+    proc = run_cli(*command, "--execute", "--dry-run", config=write(tmp_path))
+    assert_clean_error(proc, 2)
+    assert "--execute and --dry-run exclude each other" in proc.stderr

@@ -93,6 +93,9 @@ def rewind(
     execute: Annotated[
         bool, typer.Option("--execute", help="Apply the plan (default: print it only).")
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan only (the default).")
+    ] = False,
     site: Site = None,
     json_out: Json = False,
 ) -> None:
@@ -102,6 +105,8 @@ def rewind(
     A partition already before the time keeps its offset unless --allow-forward. Take
     `streamdr offsets snapshot` before --execute to be able to undo.
     """
+    if execute and dry_run:
+        raise InputError("--execute and --dry-run exclude each other", hint="Keep one.")
     when = parse_time(to_datetime, "--to-datetime")
     parts = parse_partitions(partitions)
     _site, groups = _groups(ctx, site)
