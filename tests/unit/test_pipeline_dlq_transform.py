@@ -88,8 +88,8 @@ def test_outputs_get_keys_derived_from_the_event_id():
 def test_rewind_point_and_never_forward():
     from datetime import timedelta
 
-    from streamdr.drills.workflow_failure import never_forward, rewind_point
-    from streamdr.restore.rewind import OffsetChange
+    from streamdr.drills.workflow_failure import rewind_point
+    from streamdr.restore.rewind import OffsetChange, never_forward
 
     deploy = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     early_ms = int((deploy - timedelta(seconds=30)).timestamp() * 1000)

@@ -33,6 +33,7 @@ from streamdr.cli import (
     topics,
     workflows,
 )
+from streamdr.cli.help import CONFIG, DATA, INCIDENT, LAB, RUNTIME, hide_flag_types
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -44,26 +45,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(lab.app, name="lab")
-app.add_typer(topics.app, name="topics")
-app.add_typer(drill.app, name="drill")
-app.add_typer(workflows.app, name="workflows")
-app.add_typer(config.app, name="config")
-app.add_typer(artifacts.app, name="artifacts")
-app.add_typer(keys.app, name="keys")
-app.command("rollback")(rollback.rollback)
-app.add_typer(cdc.app, name="cdc")
-app.add_typer(dlq.app, name="dlq")
-app.add_typer(endpoint.app, name="endpoint")
-app.add_typer(demo.app, name="demo")
-app.command("run")(run.run)
-app.command("check")(check.check)
-app.add_typer(backup.app, name="backup")
-app.command("restore")(restore.restore)
-app.add_typer(offsets.app, name="offsets")
-app.add_typer(replicate.app, name="replicate")
-app.command("failover")(failover.failover)
-app.command("failback")(failover.failback)
+hide_flag_types()
+# Panels of `streamdr --help`, in the order an on-call engineer needs them.
+app.command("check", rich_help_panel=INCIDENT)(check.check)
+app.command("failover", rich_help_panel=INCIDENT)(failover.failover)
+app.command("failback", rich_help_panel=INCIDENT)(failover.failback)
+app.command("rollback", rich_help_panel=INCIDENT)(rollback.rollback)
+app.add_typer(replicate.app, name="replicate", rich_help_panel=INCIDENT)
+app.command("restore", rich_help_panel=DATA)(restore.restore)
+app.add_typer(backup.app, name="backup", rich_help_panel=DATA)
+app.add_typer(offsets.app, name="offsets", rich_help_panel=DATA)
+app.add_typer(dlq.app, name="dlq", rich_help_panel=DATA)
+app.add_typer(topics.app, name="topics", rich_help_panel=DATA)
+app.add_typer(config.app, name="config", rich_help_panel=CONFIG)
+app.add_typer(workflows.app, name="workflows", rich_help_panel=CONFIG)
+app.add_typer(artifacts.app, name="artifacts", rich_help_panel=CONFIG)
+app.add_typer(keys.app, name="keys", rich_help_panel=CONFIG)
+app.command("run", rich_help_panel=RUNTIME)(run.run)
+app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
+app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
+app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
+app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
+app.add_typer(demo.app, name="demo", rich_help_panel=LAB)
 
 
 def _version(value: bool) -> None:

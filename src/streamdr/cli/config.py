@@ -98,7 +98,10 @@ def rollback(
     by: By = None,
     json_out: Json = False,
 ) -> None:
-    """Restore an earlier configuration as a new commit on the branch, and deploy it."""
+    """Restore an earlier configuration as a new commit on the branch, and deploy it.
+
+    Not `streamdr rollback` (only one workflow's transformation version).
+    """
     cfg = _context(ctx)
     result = listing_errors(
         lambda: rollback_config(cfg, by or default_actor(), to=to, steps=steps, dry_run=dry_run)
@@ -204,6 +207,9 @@ def recover(
     execute: Annotated[
         bool, typer.Option("--execute", help="Restore the branch (default: dry run).")
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan only (the default).")
+    ] = False,
     to: Annotated[str | None, typer.Option("--to", help="Restore to this commit instead.")] = None,
     to_deployed: Annotated[
         bool,
@@ -218,6 +224,8 @@ def recover(
     json_out: Json = False,
 ) -> None:
     """Scenario 3: put back commits lost to a force push or hard reset (reflog + metadata DB)."""
+    if execute and dry_run:
+        raise InputError("--execute and --dry-run exclude each other", hint="Keep one.")
     cfg = _context(ctx)
     result = listing_errors(
         lambda: recover_branch(

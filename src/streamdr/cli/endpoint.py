@@ -57,7 +57,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve POST /events[/CHANNEL], GET /stats and GET /applied until interrupted."""
+    """Serve POST /events and /events/CHANNEL, GET /stats and GET /applied until interrupted."""
     secret = None if insecure else secret_from_env(secret_env, "endpoint signing secret")
     if host not in ("127.0.0.1", "localhost", "::1") and insecure:
         raise InputError("--insecure is only allowed on loopback", hint="Drop --insecure.")

@@ -2,7 +2,8 @@
 
 A plan is printed first; ``--dry-run`` stops there, ``--yes`` skips the confirmation, ``--json``
 prints one document (and needs ``--yes`` to execute). Runs are recorded step by step and can be
-resumed (``--resume N``) or abandoned after a manual revert (``--abandon N``).
+resumed (``--resume-id N``, alias ``--resume``) or abandoned after a manual revert
+(``--abandon-id N``, alias ``--abandon``); ``--history`` lists the runs and their ids.
 """
 
 from __future__ import annotations
@@ -29,9 +30,19 @@ from streamdr.replication.service import deployed_sets
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-Resume = Annotated[int | None, typer.Option(help="Resume the failed run with this id.")]
+Resume = Annotated[
+    int | None,
+    typer.Option(
+        "--resume-id", "--resume", help="Resume the failed run with this id (`failover --history`)."
+    ),
+]
 Abandon = Annotated[
-    int | None, typer.Option(help="Mark a failed run abandoned (after reverting it by hand).")
+    int | None,
+    typer.Option(
+        "--abandon-id",
+        "--abandon",
+        help="Mark a failed run abandoned (after reverting it by hand).",
+    ),
 ]
 History = Annotated[bool, typer.Option("--history", help="List recent runs.")]
 AllowMissing = Annotated[
@@ -152,7 +163,14 @@ def failover(
     history: History = False,
     json_out: Json = False,
 ) -> None:
-    """Make another site active: translated offsets, switch hook, workers restarted."""
+    """Make another site active: translated offsets, switch hook, workers restarted.
+
+    Prints the plan and asks before acting (--dry-run: the plan only; --yes: do not ask).
+    A failed run is resumed with --resume-id N; --history lists the runs and their ids.
+
+    Exit codes: 0 switched and validated; 1 a step or the validation failed;
+    2 bad input or a state it cannot act on; 3 a site or the metadata DB unreachable.
+    """
     if history:
         _history(state(ctx), json_out)
         return
@@ -184,7 +202,14 @@ def failback(
     abandon_id: Abandon = None,
     json_out: Json = False,
 ) -> None:
-    """Return to the home site: reverse replication, catch up, fence, switch (planned)."""
+    """Return to the home site: reverse replication, catch up, fence, switch (planned).
+
+    Prints the plan and asks before acting (--dry-run: the plan only; --yes: do not ask).
+    A failed failback is resumed with --resume-id N (ids: `streamdr failover --history`).
+
+    Exit codes: 0 switched and validated; 1 a step or the validation failed;
+    2 bad input or a state it cannot act on; 3 a site or the metadata DB unreachable.
+    """
     settings = state(ctx).settings()
     home = to or settings.replication.home_site or next(iter(settings.sites))
     request = SwitchRequest(SwitchKind.FAILBACK, home, True, PLATFORM_SCOPE, allow_missing)

@@ -22,6 +22,7 @@ from streamdr.restore.groups import GroupAdmin
 from streamdr.restore.rewind import (
     OffsetChange,
     apply_changes,
+    parse_partitions,
     plan_rewind,
     plan_snapshot_restore,
 )
@@ -39,17 +40,36 @@ def _groups(ctx: typer.Context, site: str | None) -> tuple[str, GroupAdmin]:
     return name, GroupAdmin(KafkaAdmin(name, cfg))
 
 
+def _effect(c: OffsetChange) -> str:
+    """Return what a change does to the group's records, in words for the plan table."""
+    if c.held_from is not None:
+        return f"kept (the time is at {c.held_from}: moving would skip {c.held_from - c.new})"
+    if c.current is None:
+        return "first offset"
+    if c.skipped:
+        return f"[red]skips {c.skipped}[/]"
+    return f"re-reads {c.reread}" if c.reread else "unchanged"
+
+
 def _render(changes: list[OffsetChange], executed: bool, warnings: list[str], how: str) -> None:
-    table = Table("group", "topic", "partition", "current", "new", "moves by")
+    table = Table("group", "topic", "partition", "current → new", "records (offsets)")
     for c in changes:
-        d = c.as_dict()
-        table.add_row(
-            c.group, c.topic, str(c.partition), str(c.current), str(c.new), str(d["moves_by"])
-        )
+        now = "-" if c.current is None else str(c.current)
+        table.add_row(c.group, c.topic, str(c.partition), f"{now} → {c.new}", _effect(c))
     out.print(table)
     for w in warnings:
         out.print(f"  [yellow]warning:[/] {w}")
     out.print("Offsets changed." if executed else f"Dry run: nothing changed ({how} to apply).")
+
+
+def _rewind_notes(changes: list[OffsetChange]) -> list[str]:
+    """Return the plan's totals as warnings when records would be skipped or a partition kept."""
+    skipped = sum(c.skipped or 0 for c in changes)
+    kept = [f"{c.topic}[{c.partition}]" for c in changes if c.held_from is not None]
+    notes = [f"{skipped} offsets are skipped: those records are never processed"] if skipped else []
+    if kept:
+        notes.append(f"not moved forward (already before the time): {', '.join(kept)}")
+    return notes
 
 
 @app.command()
@@ -60,16 +80,37 @@ def rewind(
     topic: Annotated[
         str | None, typer.Option(help="Only this topic (default: the group's topics).")
     ] = None,
+    partitions: Annotated[
+        str | None, typer.Option(help="Only these partitions of --topic, e.g. 0,3.")
+    ] = None,
+    allow_forward: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward",
+            help="Also move partitions forward (their records up to the time are never read).",
+        ),
+    ] = False,
     execute: Annotated[
-        bool, typer.Option("--execute", help="Apply the change (default: dry run).")
+        bool, typer.Option("--execute", help="Apply the plan (default: print it only).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan only (the default).")
     ] = False,
     site: Site = None,
     json_out: Json = False,
 ) -> None:
-    """Move a group to the first record at or after a time (refuses an active group)."""
+    """Move a group back to the first record at or after a time (refuses an active group).
+
+    Prints per partition current → new offset and how many offsets are re-read or skipped.
+    A partition already before the time keeps its offset unless --allow-forward. Take
+    `streamdr offsets snapshot` before --execute to be able to undo.
+    """
+    if execute and dry_run:
+        raise InputError("--execute and --dry-run exclude each other", hint="Keep one.")
     when = parse_time(to_datetime, "--to-datetime")
+    parts = parse_partitions(partitions)
     _site, groups = _groups(ctx, site)
-    changes = plan_rewind(groups, group, topic, when)
+    changes = plan_rewind(groups, group, topic, when, partitions=parts, allow_forward=allow_forward)
     if execute:
         apply_changes(groups, changes)
     if json_out:
@@ -78,11 +119,12 @@ def rewind(
                 "group": group,
                 "to_datetime": when.isoformat(),
                 "executed": execute,
+                "allow_forward": allow_forward,
                 "changes": [c.as_dict() for c in changes],
             }
         )
     else:
-        _render(changes, execute, [], "pass --execute")
+        _render(changes, execute, _rewind_notes(changes), "pass --execute")
 
 
 @app.command()
@@ -126,7 +168,10 @@ def restore_snapshot(
     prefix: Prefix = None,
     json_out: Json = False,
 ) -> None:
-    """Put groups back to the offsets of a snapshot (each group must be inactive)."""
+    """Put groups back to the offsets of a snapshot (each group must be inactive).
+
+    Not `streamdr restore` (topic records from a backup): only committed offsets move.
+    """
     settings = state(ctx).settings()
     site_name, groups = _groups(ctx, site)
     store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]

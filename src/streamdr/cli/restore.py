@@ -113,7 +113,13 @@ def restore(
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Plan, then restore records with their partition, key, value, headers and timestamps."""
+    """Restore topics from a backup: plan, then write the records (partition, key, headers, time).
+
+    Not `rollback` (a workflow's transformation version) nor `offsets restore` (group offsets).
+
+    Exit codes: 0 restored and verified; 1 the verification failed;
+    2 bad input (e.g. a non-empty target without --force); 3 Kafka or the store unreachable.
+    """
     if restore_offsets and all_groups:
         raise InputError("--restore-offsets and --all-groups exclude each other")
     st = state(ctx)

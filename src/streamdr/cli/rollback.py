@@ -25,7 +25,10 @@ def rollback(
     by: Annotated[str | None, typer.Option("--by", help="Who acts.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Roll a workflow's transformation back: a new commit pinning V, then deploy (recorded)."""
+    """Roll a workflow's transformation back: a new commit pinning V, then deploy (recorded).
+
+    Not `restore` (topic records from a backup) nor `config rollback` (the whole configuration).
+    """
     st = state(ctx)
     cfg = ConfigContext.open(st.settings(), st.store())
     result = listing_errors(

@@ -22,7 +22,7 @@ from streamdr.pipeline.replay import list_dlq
 from streamdr.pipeline.runner import source_topics
 from streamdr.policy.tiers import DRILL_TARGETS
 from streamdr.restore.groups import GroupAdmin
-from streamdr.restore.rewind import OffsetChange, apply_changes, plan_rewind
+from streamdr.restore.rewind import apply_changes, plan_rewind
 from streamdr.workflows.deployments import deployed_workflows
 from streamdr.workflows.model import Workflow
 
@@ -121,12 +121,12 @@ class WorkflowFailureDrill:
             site_name, site = settings.site(ctx.site)
             when = rewind_point(bad_deploy_at, list_dlq(settings, wf)[0], f"@{BUGGY}")
             groups = GroupAdmin(KafkaAdmin(site_name, site))
-            changes = [
-                never_forward(c)
+            changes = [  # never forward: the default of plan_rewind, as in the CLI
+                c
                 for topic in source_topics(pinned, settings)
                 for c in plan_rewind(groups, pinned.consumer_group, topic, when)
             ]
-            apply_changes(groups, changes)  # `streamdr offsets rewind --execute`, minus skips
+            apply_changes(groups, changes)  # `streamdr offsets rewind --execute`
             st.detail = f"to {when.isoformat()}: " + ", ".join(
                 f"{c.topic}[{c.partition}] {c.current}->{c.new}" for c in changes
             )
@@ -143,16 +143,3 @@ def rewind_point(deployed_at: datetime, entries: list[DlqEntry], bad_ref_suffix:
         if e.letter.transformation.endswith(bad_ref_suffix) and e.letter.origin.timestamp_ms
     ]
     return min([deployed_at, *times]) - timedelta(seconds=1)
-
-
-def never_forward(change: OffsetChange) -> OffsetChange:
-    """Return ``change`` clamped so a rewind never moves a partition *forward*.
-
-    A partition whose committed offset is already before the rewind time (its worker lagged)
-    keeps it: moving it to the time would skip records nobody processed.
-    """
-    if change.current is not None and change.current < change.new:
-        return OffsetChange(
-            change.group, change.topic, change.partition, change.current, change.current
-        )
-    return change
