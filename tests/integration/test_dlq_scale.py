@@ -234,4 +234,5 @@ def test_a_hundred_thousand_dead_letters_page_in_flat_memory_and_replay_resumes(
     assert sum(s["pending"] for s in summaries) == TOTAL - LATE_ONES
     assert sum(s["foreign_records"] for s in summaries) == TOTAL // TXN_RECORDS
     growth_mb = (page_kb - base_kb) // 1024
+    print(f"peak RSS: {LIST_PAGE} entries {page_kb // 1024} MB, 1 entry {base_kb // 1024} MB")
     assert page_kb - base_kb < MAX_RSS_GROWTH_KB, f"listing {LIST_PAGE} grew by {growth_mb} MB"

@@ -24,6 +24,8 @@ from streamdr.pipeline.replay import (
     replayed_among,
 )
 from streamdr.store.db import MetadataStore
+from tests.conftest import run_cli
+from tests.unit.test_cli_errors import assert_clean_error
 
 
 @pytest.mark.parametrize(
@@ -118,3 +120,15 @@ def test_replay_report_counts_every_failure_but_keeps_only_the_first_rows():
     doc = report.as_dict()
     assert doc["failed"] == MAX_REPORTED_FAILURES + 5 and not doc["ok"]
     assert len(doc["failures"]) == MAX_REPORTED_FAILURES and doc["failures"][0]["event_id"] == "0"
+
+
+def test_dlq_list_refuses_a_bad_cursor_before_reading_anything(tmp_path):
+    # Kafka and the metadata DB would be unreachable here: exit 2 proves nothing was read.
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        "sites:\n  primary:\n    bootstrap_servers: 127.0.0.1:1\n"
+        "metadata_db:\n  url: postgresql://nobody@127.0.0.1:1/none\n"
+    )
+    proc = run_cli("dlq", "list", "wf", "--from", "0:12,x", config=cfg)
+    assert_clean_error(proc, 2)
+    assert "PARTITION:OFFSET" in proc.stderr

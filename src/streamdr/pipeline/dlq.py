@@ -19,7 +19,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from streamdr.errors import UnreachableError
 from streamdr.kafka.clients import make_consumer, translate
-from streamdr.pipeline.dlq_paging import Cursor, IdleWatch, ReadProgress, plan_ranges
+from streamdr.pipeline.dlq_paging import (
+    Cursor,
+    IdleWatch,
+    ReadProgress,
+    format_cursor,
+    plan_ranges,
+)
 from streamdr.pipeline.events import EVENT_ID_HEADER, header_map
 from streamdr.settings.model import SiteSettings
 
@@ -284,7 +290,7 @@ class DlqReader:
         if watch.expired(time.monotonic()):
             raise UnreachableError(
                 f"reading {self.topic} made no progress for {self.idle_timeout:.0f}s "
-                f"(stopped at {self.cursor()})",
+                f"(stopped at {format_cursor(self.cursor())})",
                 hint="Check that the site's brokers run (`streamdr lab status`); the read can "
                 "resume from the printed cursor with --from.",
             )
