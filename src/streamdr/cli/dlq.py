@@ -81,12 +81,10 @@ def list_entries(
     summary: dict[str, Any] = {"workflow": wf.name, "topic": wf.dlq_topic, "count": 0}
     summary.update(pending=0, foreign_records=0)
     with open_dlq(settings, wf, start, idle_timeout) as reader:
-        records = reader.records()
+        entries: Iterator[DlqEntry] = _entries_only(reader.records(), summary)
         if limit is not None:
-            records = islice(_entries_only(records, summary), limit)
-        else:
-            records = _entries_only(records, summary)
-        for page in _pages(records, PAGE_ROWS):
+            entries = islice(entries, limit)
+        for page in _pages(entries, PAGE_ROWS):
             rows = _with_replayed(store, wf.name, page)
             summary["count"] += len(rows)
             summary["pending"] += sum(not r["replayed"] for r in rows)
