@@ -23,7 +23,6 @@ from streamdr.pipeline import replay as replay_mod
 from streamdr.pipeline.dlq import OFFSET, Coordinates, DeadLetter, dead_letter_record
 from streamdr.pipeline.dlq_paging import BatchPolicy
 from streamdr.pipeline.events import EVENT_ID_HEADER, encode_event
-from streamdr.pipeline.sandbox import derive, write_settings
 from streamdr.settings.model import MetadataDbSettings, Settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.deployments import record_deployment
@@ -189,10 +188,11 @@ def test_a_hundred_thousand_dead_letters_page_in_flat_memory_and_replay_resumes(
 ):
     uid = uuid.uuid4().hex[:8]
     wf = _workflow(uid)
-    settings = derive(
-        lab_settings, metadata_db=MetadataDbSettings(url=f"sqlite:///{tmp_path}/m.db")
-    )
-    config = write_settings(settings, tmp_path / "streamdr.yaml")
+    db = MetadataDbSettings(url=f"sqlite:///{tmp_path}/m.db")
+    settings = lab_settings.model_copy(update={"metadata_db": db})
+    config = tmp_path / "streamdr.yaml"
+    with config.open("w") as f:  # the lab's settings with this test's own metadata DB
+        YAML().dump(settings.model_dump(mode="json", exclude_none=True), f)
     store = MetadataStore.from_settings(settings)
     _deploy(store, wf)
     create_topic(settings, wf.dlq_topic, PARTITIONS)
