@@ -60,7 +60,7 @@ def test_endpoint_outage_opens_breaker_keeps_backlog_and_replay_fills_the_gap(en
 
     store = MetadataStore(f"sqlite:///{env.tmp / 'meta.db'}")
     report = replay(env.settings, store, wf, passthrough, os.environ[SECRET_ENV].encode())
-    assert not report.failed and len(report.replayed) == len(entries)
+    assert not report.failed and report.replayed == len(entries)
     again = replay(env.settings, store, wf, passthrough, os.environ[SECRET_ENV].encode())
     assert again.skipped_already_replayed == len(entries) and not again.replayed
 

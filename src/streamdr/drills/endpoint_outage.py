@@ -64,10 +64,7 @@ class EndpointOutageDrill:
         with report.step("replay the DLQ (`streamdr dlq replay`)") as st:
             replay = self._replay(rig)
             st.ok = replay.get("ok", False)
-            st.detail = (
-                f"{len(replay.get('replayed', []))} replayed, "
-                f"{len(replay.get('failed', []))} failed"
-            )
+            st.detail = f"{replay.get('replayed', 0)} replayed, {replay.get('failed', 0)} failed"
         with report.step("verify at the endpoint: every committed change applied once") as st:
             done = rig.wait_all_applied(committed, 120)
             restored_at = time.time()
@@ -83,7 +80,7 @@ class EndpointOutageDrill:
                 "outage_seconds": round(back_at - fault_at, 3),
                 "breaker_opened": opened,
                 "worker_not_ready_during_outage": not_ready,
-                "dead_lettered": len(replay.get("replayed", [])) + len(replay.get("failed", [])),
+                "dead_lettered": replay.get("replayed", 0) + replay.get("failed", 0),
                 "load_write_failures": load.failures,
             }
         )

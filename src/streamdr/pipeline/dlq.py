@@ -8,14 +8,26 @@ is ever dropped and a replay knows exactly what it re-delivers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from streamdr.errors import UnreachableError
+from streamdr.kafka.clients import make_consumer, translate
+from streamdr.pipeline.dlq_paging import (
+    Cursor,
+    IdleWatch,
+    ReadProgress,
+    format_cursor,
+    plan_ranges,
+)
 from streamdr.pipeline.events import EVENT_ID_HEADER, header_map
+from streamdr.settings.model import SiteSettings
 
 PREFIX = "streamdr-dlq-"
 ERROR = PREFIX + "error"
@@ -152,18 +164,146 @@ def entry_from_message(msg: Message) -> DlqEntry:
     )
 
 
+def wanted(entry: DlqEntry, since: datetime | None = None, ids: set[str] | None = None) -> bool:
+    """Return True when ``entry`` was dead-lettered at/after ``since`` and has one of ``ids``."""
+    if since is not None and entry.letter.at < since:
+        return False
+    return not ids or entry.event_id in ids
+
+
 def select_entries(
     entries: Iterable[DlqEntry], since: datetime | None = None, ids: set[str] | None = None
 ) -> list[DlqEntry]:
     """Return the entries dead-lettered at or after ``since`` and, if given, with those ids."""
-    chosen = []
-    for entry in entries:
-        if since is not None and entry.letter.at < since:
-            continue
-        if ids and entry.event_id not in ids:
-            continue
-        chosen.append(entry)
-    return chosen
+    return [e for e in entries if wanted(e, since, ids)]
+
+
+@dataclass(frozen=True)
+class DlqRecord:
+    """One record read from a DLQ topic: its position and its entry (None when not streamdr's)."""
+
+    partition: int
+    offset: int
+    entry: DlqEntry | None
+
+
+# Bounded prefetch: the reader's memory must not grow with the size of the DLQ.
+READER_QUEUE_KBYTES = 16384
+
+
+class DlqReader:
+    """Streams a DLQ topic from a cursor to the end offsets read once when the read starts.
+
+    Use as a context manager; :meth:`records` yields lazily (constant memory) and
+    :meth:`cursor` says where the next page starts. The deadline is an *idle* timeout: the read
+    fails only when no record and no end of partition arrives for ``idle_timeout`` seconds.
+    """
+
+    def __init__(
+        self,
+        site_name: str,
+        site: SiteSettings,
+        topic: str,
+        *,
+        start: Cursor | None = None,
+        idle_timeout: float = 30.0,
+    ) -> None:
+        self.site_name, self.site, self.topic = site_name, site, topic
+        self.start = dict(start or {})
+        self.idle_timeout = idle_timeout
+        self.progress = ReadProgress({}, self.start)
+        self._consumer: Consumer | None = None
+
+    def __enter__(self) -> DlqReader:
+        self._consumer = make_consumer(
+            self.site,
+            f"streamdr-dlq-reader-{uuid.uuid4().hex[:12]}",
+            **{
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+                "queued.max.messages.kbytes": READER_QUEUE_KBYTES,
+            },
+        )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    def cursor(self) -> Cursor:
+        """Return the next offset to read per partition (where a following page starts)."""
+        return self.progress.cursor()
+
+    @property
+    def more(self) -> bool:
+        """Return True when records below the end seen at the start were not yielded yet."""
+        return not self.progress.done
+
+    def records(self) -> Iterator[DlqRecord]:
+        """Yield the records from the cursor to the end offsets seen at the start.
+
+        Raises UnreachableError when the site is down or no progress is made for the idle
+        timeout.
+        """
+        assert self._consumer is not None, "use DlqReader as a context manager"
+        try:
+            yield from self._records(self._consumer)
+        except KafkaException as exc:
+            raise translate(exc, self.site_name, self.site, f"reading {self.topic}") from exc
+
+    def _records(self, consumer: Consumer) -> Iterator[DlqRecord]:
+        ranges = plan_ranges(self._watermarks(consumer), self.start)
+        self.progress = ReadProgress(ranges, self.start)
+        if not ranges:
+            return
+        consumer.assign([TopicPartition(self.topic, p, r.start) for p, r in ranges.items()])
+        watch = IdleWatch(self.idle_timeout, time.monotonic())
+        while not self.progress.done:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                self._check_idle(watch)
+                continue
+            watch.progressed(time.monotonic())
+            record = self._take(msg)
+            if record is not None:
+                yield record
+                # Time spent by the caller (a slow replay batch) is not the reader being idle.
+                watch.progressed(time.monotonic())
+
+    def _take(self, msg: Message) -> DlqRecord | None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(err)
+            self.progress.reached_end(msg.partition(), msg.offset())
+            return None
+        if not self.progress.take(msg.partition(), msg.offset()):
+            return None
+        try:
+            entry: DlqEntry | None = entry_from_message(msg)
+        except ValueError:
+            entry = None
+        return DlqRecord(msg.partition(), msg.offset(), entry)
+
+    def _check_idle(self, watch: IdleWatch) -> None:
+        if watch.expired(time.monotonic()):
+            raise UnreachableError(
+                f"reading {self.topic} made no progress for {self.idle_timeout:.0f}s "
+                f"(stopped at {format_cursor(self.cursor())})",
+                hint="Check that the site's brokers run (`streamdr lab status`); the read can "
+                "resume from the printed cursor with --from.",
+            )
+
+    def _watermarks(self, consumer: Consumer) -> dict[int, tuple[int, int]]:
+        md = consumer.list_topics(self.topic, timeout=10)
+        meta = md.topics.get(self.topic)
+        if meta is None or (meta.error and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            return {}
+        marks = {}
+        for p in sorted(meta.partitions):
+            marks[p] = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+        return marks
 
 
 class DlqWriter:
