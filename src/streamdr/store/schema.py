@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -89,6 +90,8 @@ dlq_replays = Table(
     Column("replayed_at", DateTime(timezone=True), nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("error", String(2000)),
+    # A replay asks "which of these DLQ positions were replayed?" one page at a time.
+    Index("ix_dlq_replays_position", "workflow", "dlq_partition", "dlq_offset"),
 )
 
 # ----- backup and restore (issue 6) ------------------------------------------------------------
