@@ -15,7 +15,8 @@ from streamdr.pipeline.delivery import (
     SinkError,
     counts_against_endpoint,
 )
-from streamdr.pipeline.signing import (
+from streamdr.pipeline.transform import Delivery
+from streamdr.signature import (
     SIGNATURE_HEADER,
     SignatureError,
     SignedFields,
@@ -23,7 +24,6 @@ from streamdr.pipeline.signing import (
     sign,
     verify,
 )
-from streamdr.pipeline.transform import Delivery
 from streamdr.workflows.model import Workflow
 
 

@@ -11,7 +11,7 @@ import httpx
 from streamdr.pipeline.endpoint.app import EndpointState, create_app
 from streamdr.pipeline.endpoint.client import EndpointClient
 from streamdr.pipeline.endpoint.store import IdempotencyStore
-from streamdr.pipeline.signing import SIGNATURE_HEADER, SignedFields, sign
+from streamdr.signature import SIGNATURE_HEADER, SignedFields, sign
 from tests.pipeline_helpers import serve_in_thread
 
 

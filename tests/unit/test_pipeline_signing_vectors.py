@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamdr.pipeline.signing import (
+from streamdr.signature import (
     SignatureError,
     SignedFields,
     parse_signature,

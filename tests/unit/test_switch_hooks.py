@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
@@ -17,6 +18,7 @@ from streamdr.replication.failover.active_site import (
     notify_clients,
     record_active_site,
     run_switch_hook,
+    webhook_request,
 )
 from streamdr.replication.failover.context import SwitchContext
 from streamdr.replication.failover.execute import execute
@@ -26,6 +28,7 @@ from streamdr.replication.failover.workload import CommandWorkload, NoWorkload, 
 from streamdr.replication.topology import ReplicatedSet, plan_topology
 from streamdr.settings.loader import parse_settings
 from streamdr.settings.replication import WorkloadCommands
+from streamdr.signature import SIGNATURE_HEADER, SignatureError, SignedFields, verify
 from streamdr.store.db import MetadataStore
 
 
@@ -65,6 +68,13 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        fields = SignedFields(
+            self.headers["Idempotency-Key"],
+            self.headers["Streamdr-Workflow"],
+            self.headers["Streamdr-Event-Time"],
+        )
+        # The client's check: a forged or altered switch notification is refused.
+        verify(b"hook-secret", body, self.headers[SIGNATURE_HEADER], fields, time.time())
         Recorder.received.append(json.loads(body))
         self.send_response(Recorder.status)
         self.end_headers()
@@ -73,13 +83,17 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-def test_client_webhook_receives_the_switch(tmp_path):
+WEBHOOK = "replication: {{notify_webhook: '{url}', notify_secret_env: HOOK_SECRET}}\n"
+
+
+def test_client_webhook_receives_the_switch_signed(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOK_SECRET", "hook-secret")
     server = HTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/dr"
-        s = settings(tmp_path, f"replication: {{notify_webhook: '{url}'}}\n")
+        s = settings(tmp_path, WEBHOOK.format(url=url))
         assert "notified" in notify_clients(s, {"event": "failover", "to": "dr"})
         assert Recorder.received[-1] == {"event": "failover", "to": "dr"}
         Recorder.status = 500
@@ -87,9 +101,28 @@ def test_client_webhook_receives_the_switch(tmp_path):
             notify_clients(s, {"event": "failover"})
     finally:
         server.shutdown()
-    s = settings(tmp_path, "replication: {notify_webhook: 'http://127.0.0.1:1/x'}\n")
+    s = settings(tmp_path, WEBHOOK.format(url="http://127.0.0.1:1/x"))
     with pytest.raises(UnreachableError, match="unreachable"):
         notify_clients(s, {"event": "failover"})
+    monkeypatch.delenv("HOOK_SECRET")
+    with pytest.raises(InputError, match="HOOK_SECRET"):
+        notify_clients(s, {"event": "failover"})
+
+
+def test_webhook_signature_covers_the_run_id_and_body():
+    body, headers = webhook_request(b"k", {"run_id": 7, "to": "dr"}, 1_700_000_000)
+    fields = SignedFields(
+        headers["Idempotency-Key"], headers["Streamdr-Workflow"], headers["Streamdr-Event-Time"]
+    )
+    assert headers["Idempotency-Key"] == "failover-7"
+    verify(b"k", body, headers[SIGNATURE_HEADER], fields, 1_700_000_000)
+    with pytest.raises(SignatureError):
+        verify(b"k", body.replace(b"dr", b"xx"), headers[SIGNATURE_HEADER], fields, 1_700_000_000)
+
+
+def test_unsigned_webhook_is_refused_in_settings(tmp_path):
+    with pytest.raises(InputError, match="notify_secret_env"):
+        settings(tmp_path, "replication: {notify_webhook: 'https://x.example/hook'}\n")
 
 
 def test_command_workload(tmp_path):

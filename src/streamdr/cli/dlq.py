@@ -19,7 +19,7 @@ from streamdr.pipeline.deployed import deployed_workflows, pick, signed_transfor
 from streamdr.pipeline.dlq import DlqEntry, DlqRecord
 from streamdr.pipeline.dlq_paging import BatchPolicy, Cursor, format_cursor, parse_cursor
 from streamdr.pipeline.replay import open_dlq, replay, replayed_among
-from streamdr.pipeline.signing import secret_from_env
+from streamdr.signature import secret_from_env
 from streamdr.store.db import MetadataStore
 
 app = typer.Typer(help="Dead-letter queues: inspect and replay.", no_args_is_help=True)

@@ -13,7 +13,7 @@ from streamdr.errors import InputError
 from streamdr.pipeline.endpoint.app import DEFAULT_MAX_BODY_BYTES, EndpointState
 from streamdr.pipeline.endpoint.client import EndpointClient
 from streamdr.pipeline.endpoint.server import serve as serve_endpoint
-from streamdr.pipeline.signing import secret_from_env
+from streamdr.signature import secret_from_env
 
 app = typer.Typer(
     help="The reference client endpoint: proves nothing is lost and nothing applied twice.",

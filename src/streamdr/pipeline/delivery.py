@@ -16,8 +16,8 @@ import httpx
 from streamdr.observe import metrics
 from streamdr.pipeline.backoff import backoff_delay
 from streamdr.pipeline.breaker import Breaker, BreakerOpen, wait_for_trial
-from streamdr.pipeline.signing import SIGNATURE_HEADER, SignedFields, sign
 from streamdr.pipeline.transform import Delivery
+from streamdr.signature import SIGNATURE_HEADER, SignedFields, sign
 from streamdr.workflows.model import Workflow
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})

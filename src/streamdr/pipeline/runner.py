@@ -29,11 +29,11 @@ from streamdr.pipeline.dlq import DlqWriter
 from streamdr.pipeline.events import topic_for
 from streamdr.pipeline.handler import RecordHandler
 from streamdr.pipeline.kafka_sink import KafkaSinkWorker
-from streamdr.pipeline.signing import secret_from_env
 from streamdr.pipeline.topics import TopicWant, dlq_want, ensure_topics
 from streamdr.pipeline.transform import TransformLoader
 from streamdr.pipeline.worker import Worker
 from streamdr.settings.model import Settings
+from streamdr.signature import secret_from_env
 from streamdr.workflows.model import Workflow
 
 log = logging.getLogger(__name__)

@@ -75,7 +75,12 @@ class ReplicationSettings(_Strict):
         None, description="Command run when the active site changes (e.g. a DNS update)."
     )
     notify_webhook: str | None = Field(
-        None, description="URL that receives a JSON POST when the active site changes."
+        None, description="URL that receives a signed JSON POST when the active site changes."
+    )
+    notify_secret_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="Environment variable holding the webhook's HMAC secret (signature v2).",
     )
     workload: WorkloadCommands | None = None
 
@@ -92,6 +97,14 @@ class ReplicationSettings(_Strict):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("notify_webhook must be an http(s):// URL")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_signed(self) -> ReplicationSettings:
+        # A client acts on this POST (it moves its traffic), so it must be able to tell it from
+        # a forgery: the webhook is signed like a delivery, never sent unsigned.
+        if self.notify_webhook and not self.notify_secret_env:
+            raise ValueError("notify_webhook needs notify_secret_env (the POST is signed)")
+        return self
 
     @model_validator(mode="after")
     def _thresholds(self) -> ReplicationSettings:

@@ -28,7 +28,7 @@ from streamdr.pipeline.delivery import (
     WORKFLOW_HEADER,
 )
 from streamdr.pipeline.endpoint.store import IdempotencyStore
-from streamdr.pipeline.signing import SIGNATURE_HEADER, SignatureError, SignedFields, verify
+from streamdr.signature import SIGNATURE_HEADER, SignatureError, SignedFields, verify
 
 DEFAULT_CHANNEL = "default"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024

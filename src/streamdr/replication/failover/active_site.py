@@ -8,22 +8,26 @@ rewrites the lab's ``streamdr.yaml``, see ``lab/settings_file.py``), so nothing 
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
+import time
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from streamdr.clock import utcnow
+from streamdr.clock import iso, utcnow
 from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.settings.model import Settings
+from streamdr.signature import SIGNATURE_HEADER, SignedFields, secret_from_env, sign
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import site_state
 
 PLATFORM_SCOPE = "platform"
 HOOK_TIMEOUT_S = 120.0
 WEBHOOK_TIMEOUT_S = 10.0
+WEBHOOK_WORKFLOW = "streamdr-failover"
 
 
 def active_site(store: MetadataStore, settings: Settings, scope: str = PLATFORM_SCOPE) -> str:
@@ -104,16 +108,45 @@ def hook_command(template: str, site: str, from_site: str) -> str:
         ) from exc
 
 
-def notify_clients(settings: Settings, payload: dict[str, Any]) -> str:
-    """POST ``payload`` to ``replication.notify_webhook``; return what was done.
+def webhook_request(
+    secret: bytes, payload: dict[str, Any], now: float
+) -> tuple[bytes, dict[str, str]]:
+    """Return the body and headers of a signed switch notification (signature v2).
 
-    Raises UnreachableError when the webhook does not answer 2xx.
+    The idempotency key is the failover run id, so a client that receives a retried POST
+    applies it once; the workflow field is ``streamdr-failover``.
+    """
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    fields = SignedFields(
+        idempotency_key=f"failover-{payload.get('run_id', 'none')}",
+        workflow=WEBHOOK_WORKFLOW,
+        event_time=iso(utcnow()),
+    )
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": fields.idempotency_key,
+        "Streamdr-Workflow": fields.workflow,
+        "Streamdr-Event-Time": fields.event_time,
+        SIGNATURE_HEADER: sign(secret, body, int(now), fields),
+    }
+    return body, headers
+
+
+def notify_clients(settings: Settings, payload: dict[str, Any]) -> str:
+    """POST ``payload``, signed, to ``replication.notify_webhook``; return what was done.
+
+    Raises InputError when the secret's environment variable is unset, UnreachableError when
+    the webhook does not answer 2xx.
     """
     url = settings.replication.notify_webhook
     if not url:
         return "no notify_webhook configured"
+    env = settings.replication.notify_secret_env or ""
+    body, headers = webhook_request(
+        secret_from_env(env, "failover webhook secret"), payload, time.time()
+    )
     try:
-        resp = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        resp = httpx.post(url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise UnreachableError(
             f"client webhook {url} is unreachable: {exc}",
