@@ -18,6 +18,7 @@ from streamdr.cli import (
     cdc,
     check,
     config,
+    cost,
     demo,
     dlq,
     drill,
@@ -64,6 +65,7 @@ app.add_typer(offsets.app, name="offsets")
 app.add_typer(replicate.app, name="replicate")
 app.command("failover")(failover.failover)
 app.command("failback")(failover.failback)
+app.command("cost", rich_help_panel="Config")(cost.cost)
 
 
 def _version(value: bool) -> None:
