@@ -2,7 +2,7 @@
 
 import pytest
 
-from streamdr.cost.model import APPENDIX_C, appendix_comparison, option_cost, optimisations
+from streamdr.cost.model import APPENDIX_C, appendix_comparison, optimisations, option_cost
 from streamdr.cost.options import Option, Scenario, TierMix, parse_option
 from streamdr.cost.prices import load_prices
 from streamdr.errors import InputError
@@ -71,7 +71,7 @@ def test_hybrid_all_standard_equals_active_passive_and_all_critical_active_activ
 
 
 def test_scaling_reserved_and_cumulative():
-    cost, by_key = lines(Option.ACTIVE_PASSIVE, workflows=200)
+    _, by_key = lines(Option.ACTIVE_PASSIVE, workflows=200)
     assert by_key["primary_brokers"].component.quantity == 18
     assert by_key["transfer"].component.quantity == pytest.approx(2000)
     _, small = lines(Option.ACTIVE_PASSIVE, workflows=1)
