@@ -18,6 +18,7 @@ from streamdr.cli import (
     cdc,
     check,
     config,
+    cost,
     demo,
     dlq,
     drill,
@@ -61,6 +62,7 @@ app.add_typer(config.app, name="config", rich_help_panel=CONFIG)
 app.add_typer(workflows.app, name="workflows", rich_help_panel=CONFIG)
 app.add_typer(artifacts.app, name="artifacts", rich_help_panel=CONFIG)
 app.add_typer(keys.app, name="keys", rich_help_panel=CONFIG)
+app.command("cost", rich_help_panel=CONFIG)(cost.cost)
 app.command("run", rich_help_panel=RUNTIME)(run.run)
 app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
 app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
