@@ -87,3 +87,16 @@ def atomic_write_text(path: Path, text: str, *, mode: int = PRIVATE_FILE) -> Non
 def write_json_atomic(path: Path, doc: Any, *, mode: int = PRIVATE_FILE) -> None:
     """Write ``doc`` as indented, key-sorted JSON to ``path`` durably (``atomic_write_bytes``)."""
     atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, default=str), mode=mode)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` 0600 if missing and narrow it (and SQLite's -wal/-shm beside it) to 0600.
+
+    Used before a database library opens a file it would otherwise create with the umask's
+    mode: SQLite gives its -wal and -shm files the mode of the database file. Returns nothing;
+    raises OSError when the file cannot be created.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists():  # files of an older run may be wider
+            os.chmod(name, PRIVATE_FILE)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from streamdr.errors import InputError, UnreachableError
-from streamdr.fsutil import ensure_dir
+from streamdr.fsutil import create_private_file, ensure_dir
 from streamdr.store.schema import metadata
 
 
@@ -46,8 +46,20 @@ def resolve_url(url: str, base_dir: Path, *, create_parent: bool = False) -> str
                 f"the directory of metadata DB {path} does not exist",
                 hint="Create the directory, or fix metadata_db.url in streamdr.yaml.",
             )
+        _private(path)
         return parsed.set(database=str(path)).render_as_string(hide_password=False)
     return url
+
+
+def _private(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLAlchemy opens it: it holds deployments and runs."""
+    try:
+        create_private_file(path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create metadata DB {path}: {exc.strerror or exc}",
+            hint="Point metadata_db.url at a file in a directory you can write to.",
+        ) from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

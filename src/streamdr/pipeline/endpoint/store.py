@@ -7,7 +7,6 @@ a key applied without being counted or counted without being applied. WAL with
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.errors import InputError
-from streamdr.fsutil import PRIVATE_FILE, ensure_dir
+from streamdr.fsutil import create_private_file, ensure_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied (
@@ -73,10 +72,7 @@ def _create_private(path: Path) -> None:
     """
     ensure_dir(path.parent)
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
-        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            if name.exists():  # files of an older run may be wider
-                os.chmod(name, PRIVATE_FILE)
+        create_private_file(path)
     except OSError as exc:
         raise InputError(
             f"cannot create the endpoint store {path}: {exc.strerror or exc}",
