@@ -41,6 +41,7 @@ from streamdr.harness.processes import ChildProcesses, probe, streamdr_command
 from streamdr.harness.source_db import create_change_table, create_database, slot_exists
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.pipeline.events import topic_for
+from streamdr.policy.tiers import Targets
 from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import SourceSettings
 from streamdr.workflows.deploy import deploy
@@ -394,3 +395,39 @@ def steady_load(
         load = rig.start_load(rate)
         st.detail = f"{rig.warm_up(warmup)} applied"
     return load
+
+
+def verify_exactly_once(
+    rig: PipelineRig,
+    report: DrillReport,
+    step: str,
+    committed: Callable[[], set[int]],
+    timeout: float,
+) -> tuple[bool, float, dict[str, Any]]:
+    """Wait until every committed change is applied; record ``step`` with lost and twice.
+
+    ``committed`` is called inside the step (stopping the load there, when it does). Returns
+    (all applied in time, when the wait ended, the ledger's verdict).
+    """
+    with report.step(step) as st:
+        truth = committed()
+        done = rig.wait_all_applied(truth, timeout)
+        ended_at = time.time()
+        verdict = rig.verdict(truth)
+        st.ok = done
+        st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+    return done, ended_at, verdict
+
+
+def exactly_once_checks(
+    report: DrillReport, verdict: dict[str, Any], rto: float | None, targets: Targets
+) -> dict[str, bool]:
+    """Set the report's RTO and RPO (0 when nothing was lost); return the checks behind them."""
+    report.rto_seconds = round(rto, 3) if rto is not None else None
+    report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+    limit = targets.rto.total_seconds()
+    return {
+        "events_lost = 0": verdict["events_lost"] == 0,
+        "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
+        f"RTO < {limit:.0f}s": rto is not None and rto < limit,
+    }
