@@ -1,18 +1,17 @@
 """Building a pipeline environment inside a test: database, source, settings, endpoint, workers.
 
 Every test gets its own database, topic prefix and workflow names (uuid), on the session lab and
-the session PostgreSQL.
+the session PostgreSQL. A thin wrapper over :mod:`streamdr.harness` (child processes, load,
+ledger, polling, source database), which the drills use too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,23 +21,24 @@ from typing import Any
 import psycopg
 
 from streamdr.harness.derived_settings import derive, write_settings
+from streamdr.harness.ledger import Identity, duplicates_applied, identities
+from streamdr.harness.load import Load
 from streamdr.harness.local_postgres import LocalPostgres
+from streamdr.harness.polling import poll_until, wait_for
+from streamdr.harness.processes import ChildProcesses, probe, streamdr_command
+from streamdr.harness.source_db import create_change_table, slot_exists
 from streamdr.pipeline.cdc.service import build_reader, run_cdc
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import Settings, SourceSettings
 from streamdr.workflows.model import Workflow
 
-Identity = tuple[str, int, int]
+__all__ = ["PipelineEnv", "Writer", "duplicates_applied", "probe", "wait_until"]
 SECRET_ENV = "STREAMDR_TEST_SIGNING_SECRET"
 SECRET = "test-secret-" + uuid.uuid4().hex[:8]
 os.environ[SECRET_ENV] = SECRET
 ROOT = Path(__file__).resolve().parents[2]
-
-SCHEMA = """
-CREATE TABLE items (id bigint PRIMARY KEY, change_no bigint NOT NULL, note text);
-ALTER TABLE items REPLICA IDENTITY FULL;
-"""
+TABLE = "items"
 
 
 @dataclass
@@ -49,7 +49,6 @@ class PipelineEnv:
     base: Settings
     tmp: Path
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stops: list[threading.Event] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     change_no: int = 0
@@ -60,8 +59,8 @@ class PipelineEnv:
     def __post_init__(self) -> None:
         self.db = f"t_{self.uid}"
         self.pg.create_database(self.db)
-        with psycopg.connect(self.pg.dsn(self.db), autocommit=True) as conn:
-            conn.execute(SCHEMA)
+        # Updates and deletes of the tests carry whole old rows.
+        create_change_table(self.pg.dsn(self.db), TABLE, full_identity=True)
         self.source = f"src-{self.uid}"
         self.prefix = f"t{self.uid}"
         self.settings = derive(
@@ -80,6 +79,8 @@ class PipelineEnv:
         self.endpoint = EndpointProcess(
             free_ports(1)[0], self.tmp / "endpoint.db", secret_env=SECRET_ENV
         )
+        env = {"STREAMDR_CONFIG": str(self.settings_file)}
+        self.children = ChildProcesses(self.tmp, env, cwd=ROOT)
 
     # ----- workflow ------------------------------------------------------------------------
     def workflow(self, name: str = "wf", transform: str = "passthrough", **over: Any) -> Workflow:
@@ -153,20 +154,15 @@ class PipelineEnv:
         self.wait_slot()
 
     def start_cdc_process(self) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "streamdr", "cdc", "run", self.source]
-        proc = self._spawn(cmd, "cdc.log")
+        cmd = streamdr_command(self.settings_file, ["cdc", "run", self.source])
+        proc = self._spawn(cmd, "cdc")
         self.wait_slot()
         return proc
 
     def wait_slot(self, timeout: float = 60) -> None:
         """Wait until CDC created its slot: only changes committed after that are captured."""
-
-        def exists() -> bool:
-            with psycopg.connect(self.pg.dsn(self.db), autocommit=True) as conn:
-                query = "SELECT 1 FROM pg_replication_slots WHERE database = %s"
-                return bool(conn.execute(query, (self.db,)).fetchone())
-
-        assert wait_until(exists, timeout), "CDC did not create its replication slot"
+        dsn = self.pg.dsn(self.db)
+        wait_for(lambda: slot_exists(dsn, self.db), timeout, "the CDC replication slot")
 
     def start_worker_process(
         self, workflows: list[Workflow], port: int = 0
@@ -182,20 +178,11 @@ class PipelineEnv:
                 }
             )
         )
-        return self._spawn([sys.executable, "-m", "tests.worker_main", str(spec)], "worker.log")
+        return self._spawn([sys.executable, "-m", "tests.worker_main", str(spec)], "worker")
 
-    def _spawn(self, cmd: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / log_name).open("ab")
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env={**os.environ, "STREAMDR_CONFIG": str(self.settings_file)},
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
+    def _spawn(self, cmd: list[str], log: str) -> subprocess.Popen[bytes]:
+        # Several workers may share a log; each child still has its own key.
+        return self.children.spawn(f"{log}-{uuid.uuid4().hex[:6]}", cmd, log=log)
 
     def close_threads(self) -> None:
         """Stop the in-process CDC readers and wait for them."""
@@ -208,14 +195,7 @@ class PipelineEnv:
     def close(self) -> None:
         for stop in self.stops:
             stop.set()
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        self.children.stop_all()
         for thread in self.threads:
             thread.join(timeout=30)
         self.endpoint.stop()
@@ -223,77 +203,38 @@ class PipelineEnv:
     # ----- verification --------------------------------------------------------------------
     def applied(self, channel: str | None = None) -> list[Identity]:
         """Return the identity of every event the endpoint applied (repeats included)."""
-        out = []
-        for item in self.endpoint.client.applied(channel):
-            p = item["payload"]
-            out.append((p["op"], p["key"]["id"], p["row"]["change_no"]))
-        return out
+        return identities(self.endpoint.client.applied(channel))
 
     def wait_applied(
         self, expected: set[Identity], timeout: float = 90, channel: str | None = None
     ) -> list[Identity]:
         """Wait until every expected identity is applied; return all applied identities."""
-        deadline = time.monotonic() + timeout
         seen: list[Identity] = []
-        while time.monotonic() < deadline:
-            seen = self.applied(channel)
-            if expected <= set(seen):
-                return seen
-            time.sleep(0.5)
+
+        def all_seen() -> bool:
+            seen[:] = self.applied(channel)
+            return expected <= set(seen)
+
+        poll_until(all_seen, timeout)
         return seen
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.3) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+    """Poll ``predicate`` until true or ``timeout``; return its last value (tests poll faster)."""
+    return poll_until(predicate, timeout, interval)
 
 
-def duplicates_applied(applied: list[Identity]) -> int:
-    """Return how many applied events repeat a change already applied (must be 0)."""
-    return len(applied) - len(set(applied))
-
-
-class Writer:
-    """Writes inserts in small transactions from a thread until stopped (steady load)."""
+class Writer(Load[Identity]):
+    """Commits ``batch`` inserts a transaction through ``env.write`` until stopped (steady load)."""
 
     def __init__(self, env: PipelineEnv, batch: int = 10, pause: float = 0.05) -> None:
-        self.env = env
-        self.batch = batch
-        self.pause = pause
-        self.written: set[Identity] = set()
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(lambda: env.write(inserts=batch), 1.0 / pause, name="test-writer")
 
-    def start(self) -> Writer:
-        self._thread.start()
-        return self
+    @property
+    def written(self) -> set[Identity]:
+        """Return the identity of every acknowledged change so far."""
+        return set(self.committed)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.written |= self.env.write(inserts=self.batch)
-            except psycopg.Error as exc:  # the database may be down on purpose
-                self.errors.append(str(exc))
-                time.sleep(0.5)
-            time.sleep(self.pause)
-
-    def stop(self) -> set[Identity]:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        return self.written
-
-
-def probe(port: int, path: str = "/ready") -> tuple[int, dict[str, Any]]:
-    """Return (status, JSON) of a worker probe, or (0, {}) when it does not answer."""
-    import httpx
-
-    try:
-        resp = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2)
-    except httpx.HTTPError:
-        return 0, {}
-    return resp.status_code, resp.json() if path != "/metrics" else {"text": resp.text}
+    def stop(self) -> set[Identity]:  # type: ignore[override]
+        """Stop writing; return the identity of every acknowledged change."""
+        return set(super().stop())

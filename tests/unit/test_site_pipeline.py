@@ -85,15 +85,3 @@ def test_rig_sources_own_disjoint_change_numbers():
     a, b = RigSource("a", "d", "primary", 1), RigSource("b", "d2", "dr", 1 + 10**9)
     assert a.owns(1) and a.owns(10**9) and not a.owns(10**9 + 1)
     assert b.owns(10**9 + 1) and not b.owns(5)
-
-
-def test_alerts_are_read_from_every_process_log(tmp_path):
-    from streamdr.drills.pipeline_rig import alerts_in
-
-    assert alerts_in(tmp_path / "missing") == []
-    (tmp_path / "cdc-a.log").write_text(
-        "CDC a → site dr\n"
-        "2026-11-29 15:14:29,350 ERROR streamdr.pipeline.cdc.reader: ALERT cdc a lag: 700s\n"
-    )
-    (tmp_path / "worker-dr.log").write_text("Workers for wf\n")
-    assert alerts_in(tmp_path) == ["cdc-a: cdc a lag: 700s"]

@@ -13,7 +13,13 @@ import time
 from datetime import timedelta
 
 from streamdr.drills.context import DrillContext
-from streamdr.drills.pipeline_rig import PipelineRig, run_on_rig, steady_load
+from streamdr.drills.pipeline_rig import (
+    PipelineRig,
+    exactly_once_checks,
+    run_on_rig,
+    steady_load,
+    verify_exactly_once,
+)
 from streamdr.drills.report import DrillReport
 from streamdr.policy.tiers import Targets
 
@@ -55,15 +61,15 @@ class CdcSourceOutageDrill:
             st.ok = resumed
             st.detail = f"change {first_after} applied {resumed_at - back_at:.1f}s after restart"
             time.sleep(AFTER_S)
-        with report.step("stop load; verify every committed change applied once") as st:
-            committed = set(load.stop())
-            done = rig.wait_all_applied(committed, 300)
-            verdict = rig.verdict(committed)
-            st.ok = done
-            st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+        _done, _at, verdict = verify_exactly_once(
+            rig,
+            report,
+            "stop load; verify every committed change applied once",
+            lambda: set(load.stop()),
+            300,
+        )
         rto = (rig.applied_times().get(first_after, resumed_at) - back_at) if resumed else None
-        report.rto_seconds = round(rto, 3) if rto is not None else None
-        report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+        checks = exactly_once_checks(report, verdict, rto, self.targets)
         report.figures.update(
             {
                 **verdict,
@@ -74,9 +80,6 @@ class CdcSourceOutageDrill:
         report.judge(
             {
                 "CDC resumed after the restart": resumed,
-                "events_lost = 0": verdict["events_lost"] == 0,
-                "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
-                f"RTO < {self.targets.rto.total_seconds():.0f}s": rto is not None
-                and rto < self.targets.rto.total_seconds(),
+                **checks,
             }
         )

@@ -17,7 +17,13 @@ import time
 from datetime import timedelta
 
 from streamdr.drills.context import DrillContext
-from streamdr.drills.pipeline_rig import PipelineRig, run_on_rig, steady_load
+from streamdr.drills.pipeline_rig import (
+    PipelineRig,
+    exactly_once_checks,
+    run_on_rig,
+    steady_load,
+    verify_exactly_once,
+)
 from streamdr.drills.report import DrillReport
 from streamdr.policy.tiers import Targets
 
@@ -65,15 +71,15 @@ class EndpointOutageDrill:
             replay = self._replay(rig)
             st.ok = replay.get("ok", False)
             st.detail = f"{replay.get('replayed', 0)} replayed, {replay.get('failed', 0)} failed"
-        with report.step("verify at the endpoint: every committed change applied once") as st:
-            done = rig.wait_all_applied(committed, 120)
-            restored_at = time.time()
-            verdict = rig.verdict(committed)
-            st.ok = done
-            st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+        done, restored_at, verdict = verify_exactly_once(
+            rig,
+            report,
+            "verify at the endpoint: every committed change applied once",
+            lambda: committed,
+            120,
+        )
         rto = restored_at - back_at if done else None
-        report.rto_seconds = round(rto, 3) if rto is not None else None
-        report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+        checks = exactly_once_checks(report, verdict, rto, self.targets)
         report.figures.update(
             {
                 **verdict,
@@ -87,10 +93,7 @@ class EndpointOutageDrill:
         report.judge(
             {
                 "breaker opened during the outage": opened,
-                "events_lost = 0": verdict["events_lost"] == 0,
-                "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
-                f"RTO < {self.targets.rto.total_seconds():.0f}s": rto is not None
-                and rto < self.targets.rto.total_seconds(),
+                **checks,
             }
         )
 

@@ -6,40 +6,42 @@ a configured server whose ``fault_injection`` commands can stop it), its own con
 published and deployed with the real commands, the reference endpoint, ``streamdr cdc run`` and
 ``streamdr run`` as child processes, and a load generator whose *committed* writes are the
 ground truth: every one must be applied at the endpoint exactly once.
+
+The generic parts live in :mod:`streamdr.harness`: the load (``harness.load``), the child
+processes (``harness.processes``), the ledger (``harness.ledger``) and polling
+(``harness.polling``); this module keeps what is particular to the drills' rig.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
-import psycopg
 
 from streamdr.artifacts.publish import publish_artifact
 from streamdr.drills.context import DrillContext
 from streamdr.drills.drill_database import DrillDatabase
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
+from streamdr.harness import ledger
 from streamdr.harness.config_sandbox import Sandbox
 from streamdr.harness.derived_settings import derive, write_settings
-from streamdr.pipeline.cdc.reader import ALERT_MARK
+from streamdr.harness.load import Load, row_load
+from streamdr.harness.polling import poll_until, wait_for
+from streamdr.harness.processes import ChildProcesses, probe, streamdr_command
+from streamdr.harness.source_db import create_change_table, create_database, slot_exists
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.pipeline.events import topic_for
+from streamdr.policy.tiers import Targets
 from streamdr.runtime.ports import free_ports
 from streamdr.settings.model import SourceSettings
 from streamdr.workflows.deploy import deploy
@@ -65,56 +67,6 @@ BUGGY_CODE = '''"""Drill transformation with a bug: it fails on every event."""
 def transform(event):
     raise KeyError("customer_id")
 '''
-
-
-@dataclass
-class Load:
-    """Inserts rows at a steady rate; remembers the change number of every committed one.
-
-    Change numbers start at ``first``; loads of different sources use disjoint ranges, so a
-    change number names its source.
-    """
-
-    dsn: str
-    rate: float
-    first: int = 1
-    committed: dict[int, float] = field(default_factory=dict)  # change_no -> commit time
-    failures: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _next: int = 0
-
-    def __post_init__(self) -> None:
-        self._next = self.first
-
-    def start(self) -> Load:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="drill-load")
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        interval, next_at = 1.0 / self.rate, time.monotonic()
-        while not self._stop.is_set():
-            no = self._next
-            try:
-                conn = conn or psycopg.connect(self.dsn, autocommit=True, connect_timeout=3)
-                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s, 'x')", (no, no))
-                self.committed[no] = time.time()
-            except psycopg.Error:
-                # Not acknowledged (the database is down): not part of the ground truth.
-                self.failures += 1
-                conn = None
-                self._stop.wait(0.5)
-            self._next += 1
-            next_at += interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-    def stop(self) -> dict[int, float]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        return dict(self.committed)
 
 
 @dataclass(frozen=True)
@@ -144,12 +96,12 @@ class PipelineRig:
         # Checkpoints are keyed by source name: a fresh name per run, never an old checkpoint.
         self.source = f"drill-{self.id}"
         self.sources: dict[str, RigSource] = {}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: ChildProcesses | None = None  # made with the sandbox, logs inside
         self.ports: dict[str, int] = {}  # worker key -> probe port
         self.sandbox: Any = None
         self.endpoint: EndpointProcess | None = None
         self.env = {SECRET_ENV: secrets.token_hex(16)}
-        self.loads: list[Load] = []
+        self.loads: list[Load[int]] = []
 
     @property
     def topic_prefix(self) -> str:
@@ -174,7 +126,8 @@ class PipelineRig:
             name = self.source if i == 0 else f"{self.source}-{site}"
             dbname = self.dbname if i == 0 else f"{self.dbname}_{i}"
             self.sources[name] = RigSource(name, dbname, site, 1 + i * SOURCE_RANGE)
-            self._create_database(dbname)
+            create_database(self.db.dsn("postgres"), dbname)
+            create_change_table(self.db.dsn(dbname), TABLE)
 
         base = Sandbox.create(self.ctx.settings)
         sources = {
@@ -192,6 +145,7 @@ class PipelineRig:
         self.sandbox = Sandbox(base.root, settings, base.store, base.repo)
         self.config = write_settings(settings, base.root / "streamdr.yaml")
         self.logs = base.root / "logs"
+        self.children = ChildProcesses(self.logs, self.env)
         self.endpoint = EndpointProcess(
             free_ports(1)[0],
             base.root / "endpoint.db",
@@ -203,15 +157,6 @@ class PipelineRig:
             self.publish(version)
         self.deploy(GOOD, "add the drill workflow")
         self.endpoint.start()
-
-    def _create_database(self, dbname: str) -> None:
-        with psycopg.connect(self.db.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-        with psycopg.connect(self.db.dsn(dbname), autocommit=True) as conn:
-            conn.execute(
-                f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, change_no bigint "
-                "NOT NULL, note text)"
-            )
 
     def publish(self, version: str) -> None:
         """Publish the good (1.0.0) or buggy (1.1.0) drill transformation, signed."""
@@ -265,16 +210,9 @@ class PipelineRig:
 
     # ----- processes -----------------------------------------------------------------------
     def _spawn(self, key: str, args: list[str]) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with (self.logs / f"{key}.log").open("ab") as log:
-            self.procs[key] = subprocess.Popen(
-                [sys.executable, "-m", "streamdr", "--config", str(self.config), *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
-                start_new_session=True,
-            )
+        if self.children is None:
+            raise StateError("the drill rig is not set up", hint="Call setup() first.")
+        self.children.spawn(key, streamdr_command(self.config, args))
 
     def start_cdc(
         self, source: str | None = None, *, site: str | None = None, key: str = "cdc"
@@ -285,18 +223,8 @@ class PipelineRig:
         """
         src = self.sources[source or self.source]
         self._spawn(key, ["cdc", "run", src.name, *(["--site", site] if site else [])])
-        self.wait(lambda: self._slot_exists(src.dbname), 60, "the CDC replication slot")
-
-    def _slot_exists(self, dbname: str) -> bool:
-        try:
-            with psycopg.connect(self.db.dsn(dbname), autocommit=True, connect_timeout=3) as conn:
-                return bool(
-                    conn.execute(
-                        "SELECT 1 FROM pg_replication_slots WHERE database = %s", (dbname,)
-                    ).fetchone()
-                )
-        except psycopg.Error:
-            return False
+        dsn = self.db.dsn(src.dbname)
+        wait_for(lambda: slot_exists(dsn, src.dbname), 60, "the CDC replication slot")
 
     def start_worker(
         self,
@@ -318,15 +246,12 @@ class PipelineRig:
             args += ["--subscriptions", json.dumps(subscriptions, sort_keys=True)]
         self._spawn(key, args)
         if wait_ready:
-            self.wait(lambda: self.ready(key)[0] == 200, 90, f"the {key} to be ready")
+            wait_for(lambda: self.ready(key)[0] == 200, 90, f"the {key} to be ready")
 
     def ready(self, key: str = "worker") -> tuple[int, dict[str, Any]]:
         """Return (status, body) of a worker's /ready probe; (0, {}) when it is down."""
-        try:
-            resp = httpx.get(f"http://127.0.0.1:{self.ports[key]}/ready", timeout=2)
-            return resp.status_code, resp.json()
-        except (httpx.HTTPError, ValueError, KeyError):
-            return 0, {}
+        port = self.ports.get(key)
+        return probe(port) if port is not None else (0, {})
 
     def breaker(self) -> str | None:
         """Return the worker's breaker state for the drill workflow."""
@@ -334,8 +259,7 @@ class PipelineRig:
 
     def running(self, key: str) -> bool:
         """Return True while the child process ``key`` runs."""
-        proc = self.procs.get(key)
-        return proc is not None and proc.poll() is None
+        return self.children is not None and self.children.running(key)
 
     def stop(self, key: str, sig: signal.Signals = signal.SIGTERM, grace: float = 30.0) -> None:
         """Stop a child process: ``sig``, then SIGKILL after ``grace`` seconds."""
@@ -345,21 +269,13 @@ class PipelineRig:
         self, keys: list[str], sig: signal.Signals = signal.SIGTERM, grace: float = 30.0
     ) -> None:
         """Signal every child in ``keys`` at once; SIGKILL any still alive after ``grace``."""
-        procs = [p for p in (self.procs.pop(k, None) for k in keys) if p and p.poll() is None]
-        for proc in procs:
-            proc.send_signal(sig)
-        deadline = time.monotonic() + grace
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        if self.children is not None:
+            self.children.stop(keys, sig, grace)
 
-    def start_load(self, rate: float, source: str | None = None) -> Load:
+    def start_load(self, rate: float, source: str | None = None) -> Load[int]:
         """Start inserting into ``source``'s database (default: the first) at ``rate`` rows/s."""
         src = self.sources[source or self.source]
-        load = Load(self.db.dsn(src.dbname), rate, first=src.first).start()
+        load = row_load(self.db.dsn(src.dbname), TABLE, rate, first=src.first)
         self.loads.append(load)
         return load
 
@@ -368,18 +284,14 @@ class PipelineRig:
         return {no: at for load in self.loads for no, at in list(load.committed.items())}
 
     # ----- verification --------------------------------------------------------------------
-    def applications(self) -> list[tuple[int, str | None, float]]:
+    def applications(self) -> list[ledger.Application]:
         """Return (change number, delivering site, applied at) of every applied event, in order."""
         assert self.endpoint is not None
-        return [
-            (item["payload"]["row"]["change_no"], item.get("site"), item["applied_at"])
-            for item in self.endpoint.client.applied(self.workflow_name)
-            if isinstance(item["payload"].get("row"), dict)
-        ]
+        return ledger.applications(self.endpoint.client.applied(self.workflow_name))
 
     def alerts(self) -> list[str]:
-        """Return every alert the rig's processes logged so far (see :func:`alerts_in`)."""
-        return alerts_in(self.logs)
+        """Return every alert the rig's processes logged so far."""
+        return self.children.alerts() if self.children is not None else []
 
     def applied(self) -> list[int]:
         """Return the change number of every event the endpoint applied (repeats included)."""
@@ -387,65 +299,42 @@ class PipelineRig:
 
     def applied_times(self) -> dict[int, float]:
         """Return change number -> time the endpoint applied it (first application)."""
-        out: dict[int, float] = {}
-        for no, _site, at in self.applications():
-            out.setdefault(no, at)
-        return out
+        return ledger.first_applied(self.applications())
 
     def warm_up(self, seconds: float) -> int:
         """Wait for the first events at the endpoint, then ``seconds`` more; return the count.
 
         Raises StateError when nothing arrives within a minute.
         """
-        self.wait(lambda: len(self.applied()) >= 20, 60, "first events at the endpoint")
+        wait_for(lambda: len(self.applied()) >= 20, 60, "first events at the endpoint")
         time.sleep(seconds)
         return len(self.applied())
 
     def wait_all_applied(self, committed: set[int], timeout: float) -> bool:
         """Wait until every committed change is applied; return False on timeout."""
-        return self.wait_quietly(lambda: committed <= set(self.applied()), timeout)
+        return poll_until(lambda: committed <= set(self.applied()), timeout)
 
     def verdict(self, committed: set[int]) -> dict[str, Any]:
-        """Return events_lost, duplicates_applied and the counts behind them."""
-        applied = self.applied()
+        """Return events_lost, duplicates_applied and the counts behind them.
+
+        When something is lost, the worker's /ready body comes first, for the diagnosis.
+        """
         assert self.endpoint is not None
-        stats = self.endpoint.client.stats()
-        lost = sorted(committed - set(applied))
-        diagnosis = {"worker_status": self.ready()[1]} if lost else {}
-        return {
-            **diagnosis,
-            "events_committed": len(committed),
-            "events_applied": len(set(applied)),
-            "events_lost": len(lost),
-            "duplicates_applied": len(applied) - len(set(applied)),
-            "redeliveries_ignored": stats["duplicates"],
-            "lost_sample": lost[:20],
-        }
+        applied = self.applied()
+        counts = ledger.verdict(committed, applied, self.endpoint.client.stats()["duplicates"])
+        diagnosis = {"worker_status": self.ready()[1]} if counts["events_lost"] else {}
+        return {**diagnosis, **counts}
 
-    @staticmethod
-    def wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll ``predicate`` until true; raises StateError naming ``what`` on timeout."""
-        if not PipelineRig.wait_quietly(predicate, timeout):
-            raise StateError(
-                f"timed out after {timeout:.0f}s waiting for {what}",
-                hint="See the drill's logs (path in the step detail).",
-            )
-
-    @staticmethod
-    def wait_quietly(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
-        """Poll ``predicate`` until true or ``timeout``; return its last value."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()
+    # The drills poll through the rig; one implementation, in the harness.
+    wait = staticmethod(wait_for)
+    wait_quietly = staticmethod(poll_until)
 
     def stop_all(self) -> None:
         """Stop the loads and every child process (the endpoint keeps its records)."""
         for load in self.loads:
             load.stop()
-        self.stop_many(list(self.procs))
+        if self.children is not None:
+            self.children.stop_all()
 
     def close(self, *, keep_logs: bool = False) -> Path | None:
         """Stop everything and remove the databases and sandbox; return kept logs, if any."""
@@ -467,16 +356,6 @@ class PipelineRig:
         kept = self.close(keep_logs=not report.passed)
         if kept:
             report.figures["logs"] = str(kept)
-
-
-def alerts_in(logs: Path) -> list[str]:
-    """Return the alerts logged in ``logs/*.log`` as ``<process>: <alert text>``, file by file."""
-    out = []
-    for path in sorted(logs.glob("*.log")) if logs.exists() else []:
-        for line in path.read_text(errors="replace").splitlines():
-            if ALERT_MARK in line:
-                out.append(f"{path.stem}: {line.split(ALERT_MARK, 1)[1]}")
-    return out
 
 
 def run_on_rig(
@@ -516,3 +395,39 @@ def steady_load(
         load = rig.start_load(rate)
         st.detail = f"{rig.warm_up(warmup)} applied"
     return load
+
+
+def verify_exactly_once(
+    rig: PipelineRig,
+    report: DrillReport,
+    step: str,
+    committed: Callable[[], set[int]],
+    timeout: float,
+) -> tuple[bool, float, dict[str, Any]]:
+    """Wait until every committed change is applied; record ``step`` with lost and twice.
+
+    ``committed`` is called inside the step (stopping the load there, when it does). Returns
+    (all applied in time, when the wait ended, the ledger's verdict).
+    """
+    with report.step(step) as st:
+        truth = committed()
+        done = rig.wait_all_applied(truth, timeout)
+        ended_at = time.time()
+        verdict = rig.verdict(truth)
+        st.ok = done
+        st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+    return done, ended_at, verdict
+
+
+def exactly_once_checks(
+    report: DrillReport, verdict: dict[str, Any], rto: float | None, targets: Targets
+) -> dict[str, bool]:
+    """Set the report's RTO and RPO (0 when nothing was lost); return the checks behind them."""
+    report.rto_seconds = round(rto, 3) if rto is not None else None
+    report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+    limit = targets.rto.total_seconds()
+    return {
+        "events_lost = 0": verdict["events_lost"] == 0,
+        "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
+        f"RTO < {limit:.0f}s": rto is not None and rto < limit,
+    }

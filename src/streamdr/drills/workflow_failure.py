@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
-from streamdr.drills.pipeline_rig import BUGGY, GOOD, PipelineRig, run_on_rig, steady_load
+from streamdr.drills.pipeline_rig import (
+    BUGGY,
+    GOOD,
+    PipelineRig,
+    exactly_once_checks,
+    run_on_rig,
+    steady_load,
+    verify_exactly_once,
+)
 from streamdr.drills.report import DrillReport
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.pipeline.dlq import DlqEntry
@@ -74,26 +82,22 @@ class WorkflowFailureDrill:
             )
             time.sleep(BAD_RUN_S)
         self._recover(ctx, rig, report, wf, bad_deploy_at)
-        with report.step("stop load; verify every committed change applied exactly once") as st:
-            committed = set(load.stop())
-            done = rig.wait_all_applied(committed, VERIFY_TIMEOUT_S)
-            restored_at = time.time()
-            verdict = rig.verdict(committed)
-            st.ok = done
-            st.detail = f"lost {verdict['events_lost']}, twice {verdict['duplicates_applied']}"
+        done, restored_at, verdict = verify_exactly_once(
+            rig,
+            report,
+            "stop load; verify every committed change applied exactly once",
+            lambda: set(load.stop()),
+            VERIFY_TIMEOUT_S,
+        )
         rto = restored_at - detected_at if done and detected else None
-        report.rto_seconds = round(rto, 3) if rto is not None else None
-        report.rpo_seconds = 0.0 if verdict["events_lost"] == 0 else None
+        checks = exactly_once_checks(report, verdict, rto, self.targets)
         report.figures.update(
             {**verdict, "dead_lettered_by_bad_version": len(dead), "detected": detected}
         )
         report.judge(
             {
                 "bad version detected (DLQ growth)": detected,
-                "events_lost = 0": verdict["events_lost"] == 0,
-                "duplicates_applied = 0": verdict["duplicates_applied"] == 0,
-                f"RTO < {self.targets.rto.total_seconds():.0f}s": rto is not None
-                and rto < self.targets.rto.total_seconds(),
+                **checks,
             }
         )
 
