@@ -107,7 +107,7 @@ def test_unsafe_keys_are_refused_by_every_operation(store, tmp_path, key):
         lambda: store.copy_to(key, local, "dst"),
         lambda: local.copy_to("ok", store, key),
     ]
-    if key.rstrip("/"):  # list() takes a directory: "" is the whole store, "a/b/" is "a/b"
+    if key.rstrip("/") not in ("", "a/b"):  # list() takes a directory: "" is the whole store
         calls.append(lambda: store.list(key))
     for call in calls:
         with pytest.raises(UnsafeKeyError, match="not a clean relative key"):

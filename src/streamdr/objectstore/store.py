@@ -287,7 +287,8 @@ class ObjectStore:
 
     def copy_to(self, key: str, other: ObjectStore, other_key: str | None = None) -> None:
         """Copy ``key`` into ``other`` (possibly another backend) under ``other_key``."""
-        with self.open_input(key) as src, other.open_output(other_key or key) as dst:
+        target = key if other_key is None else other_key
+        with self.open_input(key) as src, other.open_output(target) as dst:
             while chunk := src.read(8 << 20):
                 dst.write(chunk)
 
