@@ -2,11 +2,13 @@
 
 import json
 import re
+import stat
 from dataclasses import replace
 
 import pyarrow as pa
 import pytest
 
+from streamdr.backup import layout
 from streamdr.backup.layout import format_snapshot_id
 from streamdr.backup.model import (
     GAP_RETENTION,
@@ -322,3 +324,25 @@ def test_invalid_topic_names_are_input_errors(store):
     for topic in ("../../etc", "a/b", ".."):
         with pytest.raises(InputError, match="not a valid Kafka topic name"):
             store.manifests(topic)
+
+
+def test_a_missing_bounds_record_is_rebuilt_from_the_catalog_keys(store):
+    write(store, 0, 0, 10)
+    write(store, 0, 10, 10)
+    store.objects.delete(layout.format_bounds_key(PREFIX, "orders", 0))
+    assert [f.kind for f in verify_store(store, deep=False).findings] == ["no-bounds"]
+    write(store, 0, 20, 10)
+    assert store.bounds() == {TopicPartition("orders", 0): (0, 30)}
+
+
+def test_local_backup_files_are_0600_and_directories_0700(tmp_path):
+    objects = ObjectStore("local", StoreSettings(url=str(tmp_path / "backups")))
+    store = BackupStore(objects, PREFIX)
+    write(store, 0, 0, 10)
+    store.put_snapshot(_groups())
+    paths = list((tmp_path / "backups").rglob("*"))
+    files = [p for p in paths if p.is_file()]
+    assert len(files) == 4  # data file, catalog entry, bounds record, snapshot
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    dirs = [tmp_path / "backups", *(p for p in paths if p.is_dir())]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in dirs} == {0o700}

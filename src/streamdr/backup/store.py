@@ -37,7 +37,12 @@ from streamdr.backup.model import (
 )
 from streamdr.backup.records import SCHEMA, encode_parquet, iter_batches, parquet_file, sha256_hex
 from streamdr.errors import InputError
-from streamdr.objectstore.store import ObjectInfo, ObjectMissingError, ObjectStore
+from streamdr.objectstore.store import (
+    ObjectInfo,
+    ObjectMissingError,
+    ObjectStore,
+    ObjectTooLargeError,
+)
 
 _S = TypeVar("_S", TopicsSnapshot, GroupsSnapshot)
 
@@ -93,12 +98,24 @@ class BackupStore:
             entry = replace(entry, written_at=_now_iso())
         doc = json.dumps(entry.as_dict(), sort_keys=True).encode()
         self.objects.put_bytes(self.entry_key(entry), doc)
-        old = self.bounds(entry.topic).get(entry.tp)
+        stored = self.partition_bounds(entry.tp)
+        old = stored or self._bounds_from_keys(entry.tp)
         start, end = entry.start_offset, entry.end_offset
         if old is not None:
             start, end = min(start, old[0]), max(end, old[1])
-        if old != (start, end):
+        if stored != (start, end):
             self._put_bounds(entry.tp, start, end)
+
+    def _bounds_from_keys(self, tp: TopicPartition) -> tuple[int, int] | None:
+        """Return bounds covering the partition's existing catalog keys (for a partition whose
+        bounds record is missing: a backup from before bounds records, or a deleted one)."""
+        keys = [layout.parse_manifest_key(self.prefix, k) for k in self.entry_keys(tp.topic)]
+        mine = [mk for mk in keys if mk.partition == tp.partition]
+        if not mine:
+            return None
+        # A data entry's key starts at its first record, which may follow its start offset:
+        # the bounds then start a little late, which can hide a hole but never invent one.
+        return min(mk.first_offset for mk in mine), max(mk.last_offset + 1 for mk in mine)
 
     def _put_bounds(self, tp: TopicPartition, start: int, end: int) -> None:
         doc = {
@@ -190,23 +207,40 @@ class BackupStore:
         found: Bounds = {}
         for obj in self.objects.list(self._catalog_prefix(topic)):
             try:
-                key_tp = TopicPartition(*layout.parse_bounds_key(self.prefix, obj.key))
+                tp = TopicPartition(*layout.parse_bounds_key(self.prefix, obj.key))
             except layout.LayoutError:
                 continue
-            try:
-                raw = self.objects.get_bytes(obj.key, max_bytes=documents.MAX_ENTRY_BYTES)
-                tp, start, end = documents.parse_bounds(raw)
-            except (DocumentError, InputError) as exc:
-                raise CorruptBackupError(
-                    f"bounds record {self._where(obj.key)} is not valid: {exc}",
-                    hint="Restore it from another copy, or delete it: `backup run` rewrites it.",
-                ) from exc
-            if tp != key_tp:
-                raise CorruptBackupError(
-                    f"bounds record {self._where(obj.key)} names {tp}, not {key_tp}"
-                )
-            found[tp] = (start, end)
+            found[tp] = self._read_bounds(obj.key, tp)
         return found
+
+    def partition_bounds(self, tp: TopicPartition) -> tuple[int, int] | None:
+        """Return one partition's bounds, or None when it has no bounds record.
+
+        Raises CorruptBackupError naming the record when it is malformed or misplaced.
+        """
+        key = layout.format_bounds_key(self.prefix, tp.topic, tp.partition)
+        try:
+            return self._read_bounds(key, tp)
+        except ObjectMissingError:
+            return None
+
+    def _read_bounds(self, key: str, tp: TopicPartition) -> tuple[int, int]:
+        try:
+            raw = self.objects.get_bytes(key, max_bytes=documents.MAX_ENTRY_BYTES)
+            named, start, end = documents.parse_bounds(raw)
+        except (DocumentError, ObjectTooLargeError) as exc:
+            raise CorruptBackupError(
+                f"bounds record {self._where(key)} is not valid: {exc}",
+                hint="Restore it from another copy, or delete it: the next catalog write "
+                "rebuilds it from the catalog keys.",
+            ) from exc
+        if named != tp:
+            raise CorruptBackupError(
+                f"bounds record {self._where(key)} names {named}, not {tp}",
+                hint="Restore it from another copy, or delete it: the next catalog write "
+                "rebuilds it from the catalog keys.",
+            )
+        return start, end
 
     def _catalog_prefix(self, topic: str | None) -> str:
         try:
@@ -299,7 +333,7 @@ class BackupStore:
     def delete_entry(self, entry: ManifestEntry) -> None:
         """Delete ``entry``: narrow its partition's bounds, then delete the catalog entry, then
         its data file (each step leaves a state `backup verify` accepts)."""
-        old = self.bounds(entry.topic).get(entry.tp)
+        old = self.partition_bounds(entry.tp)
         key = layout.format_bounds_key(self.prefix, entry.topic, entry.partition)
         if old is not None and old[0] >= entry.start_offset:
             if entry.end_offset >= old[1]:
