@@ -245,7 +245,7 @@ def test_bad_input_is_one_error_line_with_a_hint(lab, lab_settings):
 
     # A corrupted file is named in the error and verify --deep counts it.
     entry = json.loads(
-        next((lab.dir / "backups" / prefix / "catalog" / topic).rglob("*.json")).read_text()
+        next((lab.dir / "backups" / prefix / "catalog" / topic).rglob("0*.json")).read_text()
     )
     path = lab.dir / "backups" / entry["key"]
     raw = bytearray(path.read_bytes())

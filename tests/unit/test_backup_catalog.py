@@ -3,7 +3,13 @@
 import pyarrow as pa
 import pytest
 
-from streamdr.backup.catalog import continuity_findings, progress, summarize
+from streamdr.backup.catalog import (
+    bounds_findings,
+    continuity_findings,
+    coverage_holes,
+    progress,
+    summarize,
+)
 from streamdr.backup.model import (
     GAP_ABSENT,
     GAP_RETENTION,
@@ -205,3 +211,35 @@ def test_digest_does_not_depend_on_batching_or_on_the_source_of_the_columns():
         d.add_batch(batch.slice(0, 5))  # sliced arrays have a non-zero offset
         d.add_batch(batch.slice(5))
     assert d.hexdigest() == one and d.count == 50
+
+
+@pytest.mark.parametrize(
+    ("kept", "bounds", "holes"),
+    [
+        ([0, 1, 2], (0, 30), []),
+        ([1, 2], (0, 30), [("head", 0, 10)]),
+        ([0, 2], (0, 30), [("middle", 10, 20)]),
+        ([0, 1], (0, 30), [("tail", 20, 30)]),
+        ([], (0, 30), [("all", 0, 30)]),
+        ([1], None, []),  # no bounds record: only middle holes can be seen
+        ([0, 1, 2], (10, 20), []),  # entries outside the bounds (a crash) are no hole
+    ],
+)
+def test_coverage_holes_against_the_bounds(kept, bounds, holes):
+    all_entries = [data(0, 0, 9), data(10, 10, 19), data(20, 20, 29)]
+    items = [all_entries[i] for i in kept]
+    found = coverage_holes(items, bounds)
+    assert [(h.kind, h.start, h.end) for h in found] == holes
+
+
+def test_bounds_findings_are_errors_and_missing_bounds_a_warning():
+    entries = [data(10, 10, 19)]
+    findings = bounds_findings(entries, {TP: (0, 30)})
+    assert [(f.severity, f.kind) for f in findings] == [
+        ("error", "missing-head"),
+        ("error", "missing-tail"),
+    ]
+    assert "offsets 0-9" in findings[0].detail and "offsets 20-29" in findings[1].detail
+    assert [(f.severity, f.kind) for f in bounds_findings(entries, {})] == [
+        ("warning", "no-bounds")
+    ]

@@ -104,3 +104,25 @@ def test_day_of_is_utc():
     # 2025-03-07T23:59:59.999Z and one millisecond later
     assert layout.day_of(1741391999999) == (2025, 3, 7)
     assert layout.day_of(1741392000000) == (2025, 3, 8)
+
+
+def test_bounds_key_round_trip_and_rejects():
+    key = layout.format_bounds_key("kafka/primary", "orders", 3)
+    assert key == "kafka/primary/catalog/orders/partition=3/bounds.json"
+    assert layout.parse_bounds_key("kafka/primary", key) == ("orders", 3)
+    for bad in (
+        "kafka/primary/catalog/orders/partition=03/bounds.json",
+        "kafka/primary/catalog/orders/partition=3/bounds.json.tmp",
+        "kafka/primary/catalog/../partition=3/bounds.json",
+        "kafka/other/catalog/orders/partition=3/bounds.json",
+    ):
+        with pytest.raises(layout.LayoutError):
+            layout.parse_bounds_key("kafka/primary", bad)
+    with pytest.raises(layout.LayoutError):
+        layout.parse_manifest_key("kafka/primary", key)  # never mistaken for an entry
+
+
+@pytest.mark.parametrize("prefix", ["a\\b", "a/\x00", "/abs", "a/../b", "a//b", ""])
+def test_unclean_prefixes_are_refused(prefix):
+    with pytest.raises(layout.LayoutError):
+        layout.check_prefix(prefix)

@@ -165,3 +165,35 @@ def test_catalog_holes_inside_the_plan_are_warned_about():
     (hole,) = [w for w in plan.warnings if "no catalog entry" in w]
     assert "partition 1: offsets 100-199" in hole
     assert plan.partitions[1].expected == 200
+
+
+BOUNDS = {p: (0, 300) for p in range(3)}
+
+
+@pytest.mark.parametrize(
+    ("first", "expected"),
+    [
+        (0, "partition 1: offsets 0-99 are before the first catalog entry"),
+        (100, "partition 1: offsets 100-199 are in no catalog entry"),
+        (200, "partition 1: offsets 200-299 are after the last catalog entry"),
+    ],
+    ids=["first", "middle", "last"],
+)
+def test_a_deleted_first_middle_or_last_entry_is_warned_about(first, expected):
+    entries = [e for e in catalog() if not (e.partition == 1 and e.first_offset == first)]
+    plan = plan_restore(entries, req(), INFO, now=NOW, bounds=BOUNDS)
+    (hole,) = [w for w in plan.warnings if "catalog entry" in w]
+    assert hole.startswith(expected) and "backup verify" in hole
+    assert plan.partitions[1].expected == 200
+
+
+def test_holes_outside_the_time_window_are_still_warned_about():
+    entries = [e for e in catalog() if not (e.partition == 0 and e.first_offset == 0)]
+    window = req(from_time=DAY1 + timedelta(hours=2), partitions=(0,))
+    plan = plan_restore(entries, window, INFO, now=NOW, bounds=BOUNDS)
+    assert any("partition 0: offsets 0-99 are before the first" in w for w in plan.warnings)
+
+
+def test_a_complete_catalog_within_its_bounds_has_no_hole_warnings():
+    plan = plan_restore(catalog(), req(), INFO, now=NOW, bounds=BOUNDS)
+    assert not [w for w in plan.warnings if "catalog entry" in w]

@@ -90,6 +90,80 @@ def continuity_findings(entries: Iterable[ManifestEntry]) -> list[Finding]:
 
 
 @dataclass(frozen=True)
+class Hole:
+    """Offsets ``[start, end)`` of one partition that its catalog should cover but does not.
+
+    ``kind`` is ``head`` (before the first entry), ``middle`` (between two entries), ``tail``
+    (after the last entry) or ``all`` (the bounds record has no entry at all).
+    """
+
+    kind: str
+    start: int
+    end: int
+
+    def describe(self) -> str:
+        """Return the hole as a phrase for findings and warnings."""
+        where = {
+            "head": "before the first catalog entry (a missing first entry?)",
+            "middle": "in no catalog entry (a missing entry?)",
+            "tail": "after the last catalog entry (a missing last entry?)",
+            "all": "in no catalog entry: the partition's entries are all missing",
+        }[self.kind]
+        return f"offsets {self.start}-{self.end - 1} are {where}"
+
+
+def coverage_holes(items: list[ManifestEntry], bounds: tuple[int, int] | None) -> list[Hole]:
+    """Return the holes of one partition's entries (sorted by offset) against its bounds.
+
+    Without bounds (a backup written before bounds records existed) only middle holes are
+    found. Entries outside the bounds are not holes: a crash may leave them (see BackupStore).
+    """
+    holes = [
+        Hole("middle", prev.end_offset, nxt.start_offset)
+        for prev, nxt in itertools.pairwise(items)
+        if nxt.start_offset > prev.end_offset
+    ]
+    if bounds is None or bounds[0] >= bounds[1]:
+        return holes
+    if not items:
+        return [Hole("all", *bounds)]
+    first, end = min(e.start_offset for e in items), max(e.end_offset for e in items)
+    if first > bounds[0]:
+        holes.insert(0, Hole("head", bounds[0], min(first, bounds[1])))
+    if end < bounds[1]:
+        holes.append(Hole("tail", max(end, bounds[0]), bounds[1]))
+    return holes
+
+
+def bounds_findings(
+    entries: Iterable[ManifestEntry], bounds: dict[TopicPartition, tuple[int, int]]
+) -> list[Finding]:
+    """Return errors for missing head/tail entries and warnings for partitions without bounds.
+
+    Middle holes are left to ``continuity_findings``.
+    """
+    parts = by_partition(entries)
+    findings = [
+        Finding("error", f"missing-{h.kind}", str(tp), h.describe())
+        for tp in sorted(set(parts) | set(bounds))
+        for h in coverage_holes(parts.get(tp, []), bounds.get(tp))
+        if h.kind != "middle"
+    ]
+    findings += [
+        Finding(
+            "warning",
+            "no-bounds",
+            str(tp),
+            "no bounds record: a deleted first or last entry cannot be detected "
+            "(the next `backup run` writes one)",
+        )
+        for tp in parts
+        if tp not in bounds
+    ]
+    return findings
+
+
+@dataclass(frozen=True)
 class PartitionCoverage:
     """What the backup holds of one partition."""
 

@@ -5,6 +5,8 @@
     <prefix>/topics/<topic>/partition=<p>/year=YYYY/month=MM/day=DD/<first>-<last>.parquet
     <prefix>/catalog/<topic>/partition=<p>/<first>-<last>.json        manifest of one data file
     <prefix>/catalog/<topic>/partition=<p>/<first>-<last>.gap.json    offsets lost before backup
+    <prefix>/catalog/<topic>/partition=<p>/bounds.json                first and end offset the
+                                                                      catalog must cover
     <prefix>/snapshots/<kind>/<YYYYMMDDTHHMMSSmmmZ>.json              groups or topics snapshot
 
 Offsets are zero-padded to 20 digits (as Kafka names its segment files) so that a plain key
@@ -63,12 +65,17 @@ class SnapshotKey:
 def check_prefix(prefix: str) -> str:
     """Return ``prefix`` if it is a clean relative key prefix; raises LayoutError otherwise."""
     parts = prefix.split("/")
-    if not prefix or prefix.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    bad_chars = "\\" in prefix or "\x00" in prefix
+    if not prefix or bad_chars or any(p in ("", ".", "..") for p in parts):
         raise LayoutError(f"backup prefix {prefix!r} must be a relative path like kafka/primary")
     return prefix
 
 
-def _check_topic(topic: str) -> str:
+def check_topic(topic: str) -> str:
+    """Return ``topic`` if it is a valid Kafka topic name (so a safe key segment).
+
+    Raises LayoutError otherwise.
+    """
     if not re.fullmatch(TOPIC_RE, topic) or topic in (".", ".."):
         raise LayoutError(f"{topic!r} is not a valid Kafka topic name")
     return topic
@@ -83,13 +90,13 @@ def _range(first: int, last: int) -> str:
 def topics_prefix(prefix: str, topic: str | None = None) -> str:
     """Return the key prefix of all data files, or of one topic's data files."""
     base = f"{check_prefix(prefix)}/topics"
-    return f"{base}/{_check_topic(topic)}" if topic else base
+    return f"{base}/{check_topic(topic)}" if topic else base
 
 
 def catalog_prefix(prefix: str, topic: str | None = None) -> str:
     """Return the key prefix of the whole catalog, or of one topic's catalog entries."""
     base = f"{check_prefix(prefix)}/catalog"
-    return f"{base}/{_check_topic(topic)}" if topic else base
+    return f"{base}/{check_topic(topic)}" if topic else base
 
 
 def snapshots_prefix(prefix: str, kind: str) -> str:
@@ -166,6 +173,31 @@ def parse_manifest_key(prefix: str, key: str) -> ManifestKey:
     if format_manifest_key(prefix, mk) != key:
         raise LayoutError(f"{key!r} is not in canonical form")
     return mk
+
+
+_BOUNDS_NAME = "bounds.json"
+
+
+def format_bounds_key(prefix: str, topic: str, partition: int) -> str:
+    """Return the object key of one partition's bounds record."""
+    if partition < 0:
+        raise LayoutError(f"partition {partition} is negative")
+    return f"{catalog_prefix(prefix, topic)}/partition={partition}/{_BOUNDS_NAME}"
+
+
+_BOUNDS = re.compile(rf"(?P<topic>{TOPIC_RE})/partition=(?P<p>\d+)/bounds\.json")
+
+
+def parse_bounds_key(prefix: str, key: str) -> tuple[str, int]:
+    """Return (topic, partition) of a bounds record key; raises LayoutError for any other key."""
+    head = catalog_prefix(prefix) + "/"
+    m = _BOUNDS.fullmatch(key[len(head) :]) if key.startswith(head) else None
+    if m is None:
+        raise LayoutError(f"{key!r} is not a bounds record key under {prefix!r}")
+    topic, partition = m["topic"], int(m["p"])
+    if format_bounds_key(prefix, topic, partition) != key:
+        raise LayoutError(f"{key!r} is not in canonical form")
+    return topic, partition
 
 
 def format_snapshot_id(taken_at: datetime) -> str:

@@ -5,30 +5,49 @@ verification and retention use only this class. Write order is what makes a cras
 a data file is written (atomically) before its catalog entry, so an entry always points at a
 complete file; deletion removes the entry first, so a crash leaves at worst an orphan file that
 `backup verify` reports and the next `backup run` removes.
+
+Each partition also has a bounds record (the first and end offset its catalog must cover), so
+a deleted first or last entry is detectable. It is widened after an entry is written and
+narrowed before one is deleted: a crash leaves an entry outside the bounds (harmless), never
+bounds without an entry. Catalog entries are hostile input: one is accepted only when its
+document has the shape streamdr writes and its data key is the one the layout derives from its
+topic, partition and offsets, under the catalog key it was read from.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import TypeVar
 
 import pyarrow as pa
 
-from streamdr.backup import layout
+from streamdr.backup import documents, layout
+from streamdr.backup.documents import DocumentError
 from streamdr.backup.layout import ManifestKey, SegmentKey, SnapshotKey
 from streamdr.backup.model import (
     GroupsSnapshot,
     ManifestEntry,
     TopicInfo,
+    TopicPartition,
     TopicsSnapshot,
     utcnow,
 )
-from streamdr.backup.records import encode_parquet, iter_batches, sha256_hex
+from streamdr.backup.records import SCHEMA, encode_parquet, iter_batches, parquet_file, sha256_hex
 from streamdr.errors import InputError
-from streamdr.objectstore.store import ObjectInfo, ObjectMissingError, ObjectStore
+from streamdr.objectstore.store import (
+    ObjectInfo,
+    ObjectMissingError,
+    ObjectStore,
+    ObjectTooLargeError,
+)
+
+_S = TypeVar("_S", TopicsSnapshot, GroupsSnapshot)
+
+Bounds = dict[TopicPartition, tuple[int, int]]
+"""Per partition, the ``[start, end)`` offsets its catalog must cover."""
 
 READ_THREADS = 16
 
@@ -73,11 +92,42 @@ class BackupStore:
         return final
 
     def put_entry(self, entry: ManifestEntry) -> None:
-        """Write one catalog entry (its data file, if any, must already be durable)."""
+        """Write one catalog entry (its data file, if any, must already be durable), then widen
+        its partition's bounds to include it."""
         if not entry.written_at:
             entry = replace(entry, written_at=_now_iso())
         doc = json.dumps(entry.as_dict(), sort_keys=True).encode()
         self.objects.put_bytes(self.entry_key(entry), doc)
+        stored = self.partition_bounds(entry.tp)
+        old = stored or self._bounds_from_keys(entry.tp)
+        start, end = entry.start_offset, entry.end_offset
+        if old is not None:
+            start, end = min(start, old[0]), max(end, old[1])
+        if stored != (start, end):
+            self._put_bounds(entry.tp, start, end)
+
+    def _bounds_from_keys(self, tp: TopicPartition) -> tuple[int, int] | None:
+        """Return bounds covering the partition's existing catalog keys (for a partition whose
+        bounds record is missing: a backup from before bounds records, or a deleted one)."""
+        keys = [layout.parse_manifest_key(self.prefix, k) for k in self.entry_keys(tp.topic)]
+        mine = [mk for mk in keys if mk.partition == tp.partition]
+        if not mine:
+            return None
+        # A data entry's key starts at its first record, which may follow its start offset:
+        # the bounds then start a little late, which can hide a hole but never invent one.
+        return min(mk.first_offset for mk in mine), max(mk.last_offset + 1 for mk in mine)
+
+    def _put_bounds(self, tp: TopicPartition, start: int, end: int) -> None:
+        doc = {
+            "kind": "bounds",
+            "topic": tp.topic,
+            "partition": tp.partition,
+            "start_offset": start,
+            "end_offset": end,
+            "updated_at": _now_iso(),
+        }
+        key = layout.format_bounds_key(self.prefix, tp.topic, tp.partition)
+        self.objects.put_bytes(key, json.dumps(doc, sort_keys=True).encode())
 
     def entry_key(self, entry: ManifestEntry) -> str:
         """Return the catalog key of ``entry`` (data entries by record range, gaps by offsets)."""
@@ -90,9 +140,12 @@ class BackupStore:
 
     # ----- reading -----------------------------------------------------------------------
     def entry_keys(self, topic: str | None = None) -> list[str]:
-        """Return the catalog keys (optionally of one topic), in key order."""
+        """Return the catalog keys (optionally of one topic), in key order.
+
+        Raises InputError when ``topic`` is not a valid topic name.
+        """
         keys = []
-        for obj in self.objects.list(layout.catalog_prefix(self.prefix, topic)):
+        for obj in self.objects.list(self._catalog_prefix(topic)):
             try:
                 layout.parse_manifest_key(self.prefix, obj.key)
             except layout.LayoutError:
@@ -111,15 +164,95 @@ class BackupStore:
         return sorted(entries, key=lambda e: (e.topic, e.partition, e.start_offset))
 
     def read_entry(self, key: str) -> ManifestEntry:
-        raw = self.objects.get_bytes(key)
+        """Return the catalog entry stored under ``key``.
+
+        Raises CorruptBackupError naming the catalog and key when the document is too large,
+        malformed, or names a data key other than the one its offsets give (a tampered catalog).
+        """
         try:
-            return ManifestEntry.from_dict(json.loads(raw))
-        except (ValueError, KeyError, TypeError) as exc:
+            raw = self.objects.get_bytes(key, max_bytes=documents.MAX_ENTRY_BYTES)
+            entry = documents.parse_entry(raw)
+            self._check_entry_keys(key, entry)
+        except (DocumentError, layout.LayoutError, InputError) as exc:
+            detail = exc.message if isinstance(exc, InputError) else str(exc)
             raise CorruptBackupError(
-                f"catalog entry {self._where(key)} is not valid: {exc}",
+                f"catalog entry {self._where(key)} is not valid: {detail}",
                 hint="Run `backup verify` for the full list; restore from another copy "
                 "(--target) if the entry cannot be repaired.",
             ) from exc
+        return entry
+
+    def _check_entry_keys(self, key: str, entry: ManifestEntry) -> None:
+        """Raise DocumentError unless ``entry`` belongs under ``key`` and its data key is the
+        one the layout derives from its topic, partition, offsets and first timestamp."""
+        if self.entry_key(entry) != key:
+            raise DocumentError(
+                f"its topic/partition/offsets belong under {self.entry_key(entry)!r}, not here"
+            )
+        if entry.key is None:
+            return
+        if entry.first_offset is None or entry.last_offset is None or entry.min_timestamp is None:
+            raise DocumentError("a data entry needs first/last offset and min_timestamp")
+        day = layout.day_of(entry.min_timestamp)
+        seg = SegmentKey(entry.topic, entry.partition, entry.first_offset, entry.last_offset, *day)
+        expected = layout.format_segment_key(self.prefix, seg)
+        if entry.key != expected or not entry.has_data:
+            raise DocumentError(f"data key {entry.key!r} is not the expected {expected!r}")
+
+    def bounds(self, topic: str | None = None) -> Bounds:
+        """Return the bounds records (optionally of one topic) by partition.
+
+        Raises CorruptBackupError naming the record when one is malformed or misplaced.
+        """
+        found: Bounds = {}
+        for obj in self.objects.list(self._catalog_prefix(topic)):
+            try:
+                tp = TopicPartition(*layout.parse_bounds_key(self.prefix, obj.key))
+            except layout.LayoutError:
+                continue
+            found[tp] = self._read_bounds(obj.key, tp)
+        return found
+
+    def partition_bounds(self, tp: TopicPartition) -> tuple[int, int] | None:
+        """Return one partition's bounds, or None when it has no bounds record.
+
+        Raises CorruptBackupError naming the record when it is malformed or misplaced.
+        """
+        key = layout.format_bounds_key(self.prefix, tp.topic, tp.partition)
+        try:
+            return self._read_bounds(key, tp)
+        except ObjectMissingError:
+            return None
+
+    def _read_bounds(self, key: str, tp: TopicPartition) -> tuple[int, int]:
+        try:
+            raw = self.objects.get_bytes(key, max_bytes=documents.MAX_ENTRY_BYTES)
+            named, start, end = documents.parse_bounds(raw)
+        except (DocumentError, ObjectTooLargeError) as exc:
+            raise CorruptBackupError(
+                f"bounds record {self._where(key)} is not valid: {exc}",
+                hint="Restore it from another copy, or delete it: the next catalog write "
+                "rebuilds it from the catalog keys.",
+            ) from exc
+        if named != tp:
+            raise CorruptBackupError(
+                f"bounds record {self._where(key)} names {named}, not {tp}",
+                hint="Restore it from another copy, or delete it: the next catalog write "
+                "rebuilds it from the catalog keys.",
+            )
+        return start, end
+
+    def _catalog_prefix(self, topic: str | None) -> str:
+        try:
+            return layout.catalog_prefix(self.prefix, topic)
+        except layout.LayoutError as exc:
+            raise InputError(str(exc), hint=_TOPIC_HINT) from exc
+
+    def _topics_prefix(self, topic: str | None) -> str:
+        try:
+            return layout.topics_prefix(self.prefix, topic)
+        except layout.LayoutError as exc:
+            raise InputError(str(exc), hint=_TOPIC_HINT) from exc
 
     def topics(self) -> list[str]:
         """Return the topics that have catalog entries."""
@@ -128,7 +261,7 @@ class BackupStore:
     def data_objects(self, topic: str | None = None) -> list[tuple[SegmentKey, ObjectInfo]]:
         """Return every data file (optionally of one topic) with its parsed key."""
         found = []
-        for obj in self.objects.list(layout.topics_prefix(self.prefix, topic)):
+        for obj in self.objects.list(self._topics_prefix(topic)):
             try:
                 found.append((layout.parse_segment_key(self.prefix, obj.key), obj))
             except layout.LayoutError:
@@ -161,15 +294,29 @@ class BackupStore:
     def batches(
         self, entry: ManifestEntry, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
-        """Yield the record batches of ``entry`` (verified first); raises CorruptBackupError."""
+        """Yield the record batches of ``entry`` (verified first); raises CorruptBackupError
+        when the file is missing, differs from its entry, or is not Parquet of our schema."""
         data = self.read_data(entry)
         try:
+            self.check_schema(entry, data)
             yield from iter_batches(data, columns)
         except (pa.ArrowException, OSError) as exc:
             raise CorruptBackupError(
                 f"data file {self._where(entry.key or '')} is not readable Parquet: {exc}",
                 hint="Restore from another copy with --target.",
             ) from exc
+
+    def check_schema(self, entry: ManifestEntry, data: pa.Buffer) -> None:
+        """Raise CorruptBackupError unless ``data`` is Parquet with the record columns and types
+        streamdr writes (pyarrow errors while reading the footer propagate)."""
+        schema = parquet_file(data).schema_arrow
+        expected = [(f.name, f.type) for f in SCHEMA]
+        if [(f.name, f.type) for f in schema] != expected:
+            raise CorruptBackupError(
+                f"data file {self._where(entry.key or '')} does not have the record schema: "
+                f"columns {', '.join(f'{f.name}:{f.type}' for f in schema)}",
+                hint="The file was not written by `backup run`; restore from another copy.",
+            )
 
     def _where(self, key: str) -> str:
         return f"{self.name}:{key}"
@@ -184,7 +331,15 @@ class BackupStore:
         other.put_entry(entry)
 
     def delete_entry(self, entry: ManifestEntry) -> None:
-        """Delete ``entry``: its catalog entry first, then its data file."""
+        """Delete ``entry``: narrow its partition's bounds, then delete the catalog entry, then
+        its data file (each step leaves a state `backup verify` accepts)."""
+        old = self.partition_bounds(entry.tp)
+        key = layout.format_bounds_key(self.prefix, entry.topic, entry.partition)
+        if old is not None and old[0] >= entry.start_offset:
+            if entry.end_offset >= old[1]:
+                self.objects.delete(key)  # the partition's last entry goes
+            else:
+                self._put_bounds(entry.tp, max(old[0], entry.end_offset), old[1])
         self.objects.delete(self.entry_key(entry))
         if entry.key is not None:
             self.objects.delete(entry.key)
@@ -211,36 +366,58 @@ class BackupStore:
                 continue
         return sorted(ids)
 
-    def _snapshot_doc(self, kind: str, snapshot_id: str) -> dict[str, Any]:
+    def _snapshot(self, kind: str, snapshot_id: str, parse: Callable[[bytes], _S]) -> _S:
+        """Return the snapshot ``snapshot_id`` of ``kind`` parsed by ``parse``.
+
+        Raises InputError for an unknown or malformed id, CorruptBackupError for a document
+        that is too large, malformed, or names another id.
+        """
         try:
             key = layout.format_snapshot_key(self.prefix, SnapshotKey(kind, snapshot_id))
         except layout.LayoutError as exc:
             raise InputError(str(exc), hint="`backup list --json` shows snapshot ids.") from exc
         try:
-            return json.loads(self.objects.get_bytes(key))
+            snap = parse(self.objects.get_bytes(key, max_bytes=documents.MAX_SNAPSHOT_BYTES))
         except ObjectMissingError as exc:
             raise InputError(
                 f"no {kind} snapshot {snapshot_id!r} in {self.name}:{self.prefix}",
                 hint="`backup list --json` shows the snapshot ids.",
             ) from exc
-        except ValueError as exc:
-            raise CorruptBackupError(f"snapshot {self._where(key)} is not valid JSON") from exc
+        except (DocumentError, InputError) as exc:
+            detail = exc.message if isinstance(exc, InputError) else str(exc)
+            raise CorruptBackupError(
+                f"snapshot {self._where(key)} is not valid: {detail}",
+                hint="Pass another snapshot id (`backup list --json`), or restore the file "
+                "from another copy (--target).",
+            ) from exc
+        if snap.snapshot_id != snapshot_id:
+            raise CorruptBackupError(
+                f"snapshot {self._where(key)} says its id is {snap.snapshot_id!r}",
+                hint="The file was renamed or tampered with; use another snapshot id.",
+            )
+        return snap
 
     def groups_snapshot(self, snapshot_id: str | None = None) -> GroupsSnapshot | None:
-        """Return a groups snapshot (the newest when ``snapshot_id`` is None), or None if none."""
+        """Return a groups snapshot (the newest when ``snapshot_id`` is None), or None if none.
+
+        Raises InputError for an unknown id, CorruptBackupError for a malformed document.
+        """
         ids = self.snapshot_ids("groups") if snapshot_id is None else [snapshot_id]
-        return GroupsSnapshot.from_dict(self._snapshot_doc("groups", ids[-1])) if ids else None
+        return self._snapshot("groups", ids[-1], documents.parse_groups_snapshot) if ids else None
 
     def topics_snapshot(self, snapshot_id: str | None = None) -> TopicsSnapshot | None:
-        """Return a topics snapshot (the newest when ``snapshot_id`` is None), or None if none."""
+        """Return a topics snapshot (the newest when ``snapshot_id`` is None), or None if none.
+
+        Raises InputError for an unknown id, CorruptBackupError for a malformed document.
+        """
         ids = self.snapshot_ids("topics") if snapshot_id is None else [snapshot_id]
-        return TopicsSnapshot.from_dict(self._snapshot_doc("topics", ids[-1])) if ids else None
+        return self._snapshot("topics", ids[-1], documents.parse_topics_snapshot) if ids else None
 
     def latest_topic_info(self, topic: str) -> TopicInfo | None:
         """Return the newest TopicInfo of ``topic`` found in the topics snapshots, or None."""
         for snapshot_id in reversed(self.snapshot_ids("topics")):
-            snap = TopicsSnapshot.from_dict(self._snapshot_doc("topics", snapshot_id))
-            if topic in snap.topics:
+            snap = self.topics_snapshot(snapshot_id)
+            if snap is not None and topic in snap.topics:
                 return snap.topics[topic]
         return None
 
@@ -265,6 +442,9 @@ def sync_copies(primary: BackupStore, copies: Iterable[BackupStore]) -> dict[str
                 primary.objects.copy_to(key, copy.objects)
         copied[copy.name] = len(missing)
     return copied
+
+
+_TOPIC_HINT = "Topic names use letters, digits, '.', '_' and '-' (`backup list` shows them)."
 
 
 def _now_iso() -> str:

@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamdr.backup.catalog import Finding, continuity_findings
+from streamdr.backup.catalog import Finding, bounds_findings, continuity_findings
 from streamdr.backup.model import ManifestEntry
 from streamdr.backup.records import parquet_file
-from streamdr.backup.store import BackupStore, CorruptBackupError
+from streamdr.backup.store import BackupStore, Bounds, CorruptBackupError
 
 
 @dataclass
@@ -77,6 +77,7 @@ def verify_store(
     cfg = store.objects.cfg
     report = StoreVerification(store.name, cfg.media_kind, cfg.offsite, deep)
     entries = _read_entries(store, report)
+    bounds = _read_bounds(store, report)
     objects = {obj.key: obj for _seg, obj in store.data_objects()}
     for entry in entries:
         report.entries += 1
@@ -98,21 +99,37 @@ def verify_store(
         if on_file:
             on_file(entry)
     referenced = {e.key for e in entries}
+    # An uncataloged file is an error: it is what a deleted entry leaves behind, and restore
+    # would silently skip its records. A crashed run's leftovers are removed by `backup run`.
     report.findings += [
-        Finding("warning", "orphan", f"{store.name}:{key}", "data file has no catalog entry")
+        Finding("error", "orphan", f"{store.name}:{key}", "data file has no catalog entry")
         for key in sorted(set(objects) - referenced)
     ]
     report.findings += continuity_findings(entries)
+    report.findings += bounds_findings(entries, bounds)
     return report
+
+
+def _read_bounds(store: BackupStore, report: StoreVerification) -> Bounds:
+    try:
+        return store.bounds()
+    except CorruptBackupError as exc:
+        where = f"{store.name}:{store.prefix}"
+        report.findings.append(Finding("error", "bounds", where, exc.message))
+        return {}
 
 
 def _deep_check(store: BackupStore, entry: ManifestEntry, where: str) -> list[Finding]:
     """Return problems in one file's bytes and contents."""
     try:
         data = store.read_data(entry)
-        table = parquet_file(data).read(columns=["offset", "timestamp"])
     except CorruptBackupError as exc:
         return [Finding("error", "checksum", where, exc.message)]
+    try:
+        store.check_schema(entry, data)
+        table = parquet_file(data).read(columns=["offset", "timestamp"])
+    except CorruptBackupError as exc:
+        return [Finding("error", "schema", where, exc.message)]
     except (pa.ArrowException, OSError) as exc:
         return [Finding("error", "corrupt", where, f"not readable Parquet: {exc}")]
     offsets = table.column("offset")

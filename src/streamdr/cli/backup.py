@@ -20,7 +20,7 @@ from streamdr.backup.verify import evaluate_321, verify_store
 from streamdr.backup.writer import RollPolicy, WriterStats
 from streamdr.cli.render import err, out, print_json
 from streamdr.cli.state import state
-from streamdr.errors import InputError
+from streamdr.errors import FailedCheckError, InputError
 from streamdr.store.db import MetadataStore
 
 app = typer.Typer(
@@ -231,7 +231,14 @@ def verify(
             out.print(f"3-2-1 rule: {'[green]PASS[/]' if verdict.passed else '[red]FAIL[/]'}")
             for reason in verdict.reasons:
                 out.print(f"  {reason}")
-    raise typer.Exit(0 if passed else 1)
+    if not passed:
+        errors = sum(len(r.errors) for r in reports)
+        raise FailedCheckError(
+            f"backup verification failed: {errors} errors"
+            + ("" if verdict is None or verdict.passed else ", and the 3-2-1 rule fails"),
+            hint="Each finding above names the object; restore damaged or missing objects from "
+            "another copy (`backup verify --target <copy>`), or re-run `backup run`.",
+        )
 
 
 @app.command("apply-retention")

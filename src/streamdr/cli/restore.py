@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from streamdr.backup.layout import LayoutError, check_topic
 from streamdr.backup.model import ms_to_datetime, parse_time
 from streamdr.backup.targets import backup_stores
 from streamdr.cli.render import err, out, print_json
@@ -49,6 +50,16 @@ def _partitions(value: str | None) -> tuple[int, ...] | None:
     if not parts or min(parts) < 0:
         raise InputError(f"--partitions {value!r} must list partition numbers >= 0")
     return parts
+
+
+def _topic(name: str, option: str) -> str:
+    try:
+        return check_topic(name)
+    except LayoutError as exc:
+        raise InputError(
+            f"{option} {name!r} is not a valid Kafka topic name",
+            hint="Topic names use letters, digits, '.', '_' and '-' (`backup list` shows them).",
+        ) from exc
 
 
 def _config(items: list[str] | None) -> tuple[tuple[str, str], ...]:
@@ -127,12 +138,12 @@ def restore(
     site_name, _ = settings.site(site)
     dest, _ = settings.site(to_site or site_name)
     request = RestoreRequest(
-        topic=topic,
+        topic=_topic(topic, "--topic"),
         to_site=dest,
         partitions=_partitions(partitions),
         from_time=parse_time(from_time, "--from-time") if from_time else None,
         to_time=parse_time(to_time, "--to-time") if to_time else None,
-        to_topic=to_topic,
+        to_topic=_topic(to_topic, "--to-topic") if to_topic else None,
         groups=tuple(restore_offsets or ()),
         all_groups=all_groups,
         groups_snapshot=groups_snapshot,

@@ -1,15 +1,19 @@
 """The raw object store: bytes under keys, on a local directory or any pyarrow.fs URI.
 
 This is the lowest of the three storage layers (raw store → pure key layout → domain store):
-it knows nothing about key shapes. Writes never leave a half-written object under its final
-key: on a local directory the bytes go to a temporary name that is renamed into place; on object
-stores a PUT is atomic per object. pyarrow errors are translated to streamdr errors here.
+it knows nothing about key shapes, but it refuses any key that could leave its root (see
+``check_key``): keys come from catalogs and listings, which are hostile input. Writes never
+leave a half-written object under its final key: on a local directory the bytes go to a private
+(0600) temporary file that is fsynced and renamed into place, and the directory is fsynced, so
+an object is durable before anything (a catalog entry) can refer to it; directories are created
+0700. On object stores a PUT is atomic per object. pyarrow errors are translated here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +26,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from streamdr.errors import InputError, StreamdrError, UnreachableError
+from streamdr.fsutil import PRIVATE_DIR, PRIVATE_FILE, fsync_dir
 from streamdr.settings.model import Settings, StoreSettings
+
+_BAD_SEGMENTS = ("", ".", "..")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,35 @@ class ObjectInfo:
 
 class ObjectMissingError(StreamdrError):
     """The requested object does not exist."""
+
+
+class UnsafeKeyError(InputError):
+    """A key could name something outside the store's root (``..``, absolute, NUL, ...)."""
+
+
+def check_key(key: str, what: str = "key") -> str:
+    """Return ``key`` if it is a clean relative key; raises UnsafeKeyError otherwise.
+
+    Clean means: ``/``-separated segments, none empty, ``.`` or ``..``, no leading ``/``, no
+    backslash (a separator on Windows) and no NUL. The same rule holds on every backend, so a
+    catalog that is refused on S3 is refused on a local directory too.
+    """
+    if (
+        not isinstance(key, str)
+        or "\\" in key
+        or "\x00" in key
+        or any(seg in _BAD_SEGMENTS for seg in key.split("/"))
+    ):
+        raise UnsafeKeyError(
+            f"object {what} {key!r} is not a clean relative key",
+            hint="Keys are relative paths without '..', '.', empty segments, backslashes or NUL; "
+            "a catalog naming such a key was tampered with or is corrupt.",
+        )
+    return key
+
+
+class ObjectTooLargeError(InputError):
+    """An object is larger than the caller is willing to read into memory."""
 
 
 def _secret(env: str | None) -> str | None:
@@ -102,9 +138,14 @@ class ObjectStore:
         return self.cfg.scheme == "file"
 
     def path(self, key: str) -> str:
-        """Return the backend path of ``key``."""
+        """Return the backend path of ``key``; raises UnsafeKeyError for an unclean key."""
+        check_key(key)
         _ = self.fs
-        return f"{self._root}/{key.lstrip('/')}" if self._root else key.lstrip("/")
+        return f"{self._root}/{key}" if self._root else key
+
+    def _root_path(self) -> str:
+        _ = self.fs
+        return self._root
 
     def _key(self, path: str) -> str:
         return path[len(self._root) + 1 :] if self._root else path
@@ -128,14 +169,17 @@ class ObjectStore:
     def open_output(self, key: str) -> Iterator[IO[bytes]]:
         """Yield a writable stream; the object appears under ``key`` only if the block succeeds.
 
-        Bytes go to a temporary key that is moved into place afterwards (a rename locally, a
-        server-side copy on object stores), so a crash never leaves a partial object.
+        Bytes go to a temporary name that is moved into place afterwards (a durable rename
+        locally, a server-side copy on object stores), so a crash never leaves a partial object.
+        Raises UnsafeKeyError for an unclean key, UnreachableError when the store fails.
         """
         final = self.path(key)
+        if self.is_local:
+            with self._local_output(key, Path(final)) as stream:
+                yield stream
+            return
         tmp = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
         with self._errors("writing", key):
-            if self.is_local:
-                self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
             stream = self.fs.open_output_stream(tmp, compression=None)
         try:
             yield stream  # type: ignore[misc]
@@ -149,18 +193,51 @@ class ObjectStore:
                 self.fs.delete_file(tmp)
             raise
 
+    @contextmanager
+    def _local_output(self, key: str, final: Path) -> Iterator[IO[bytes]]:
+        """Yield a 0600 temp file beside ``final``; fsync, rename and fsync the dir on success."""
+        with self._errors("writing", key):
+            _private_dirs(final.parent)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                with self._errors("writing", key):
+                    os.fsync(handle.fileno())
+            with self._errors("writing", key):
+                os.chmod(tmp, PRIVATE_FILE)
+                os.replace(tmp, final)
+                fsync_dir(final.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
     def put_bytes(self, key: str, data: bytes) -> None:
         """Write ``data`` under ``key`` atomically."""
         with self.open_output(key) as out:
             out.write(data)
 
-    def get_bytes(self, key: str) -> bytes:
-        """Return the bytes under ``key``; raises ObjectMissingError when absent."""
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        """Return the bytes under ``key``.
+
+        Raises ObjectMissingError when absent, and ObjectTooLargeError when ``max_bytes`` is
+        given and the object is larger (only ``max_bytes + 1`` bytes are ever read).
+        """
+        path = self.path(key)
         with (
             self._errors("reading", key),
-            self.fs.open_input_stream(self.path(key), compression=None) as src,
+            self.fs.open_input_stream(path, compression=None) as src,
         ):
-            return src.read()
+            data = src.read() if max_bytes is None else src.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLargeError(
+                f"object {self.name}:{key} is larger than {max_bytes} bytes",
+                hint="Documents streamdr writes are far smaller; the object was replaced or "
+                "corrupted. Restore it from another copy.",
+            )
+        return data
 
     @contextmanager
     def open_input(self, key: str) -> Iterator[Any]:
@@ -185,8 +262,11 @@ class ObjectStore:
         return self.info(key) is not None
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Return every object whose key starts with the directory ``prefix`` (sorted by key)."""
-        base = self.path(prefix.rstrip("/")) if prefix else (self._root or "")
+        """Return every object whose key starts with the directory ``prefix`` (sorted by key).
+
+        Raises UnsafeKeyError for an unclean prefix, UnreachableError when the store fails.
+        """
+        base = self.path(prefix.rstrip("/")) if prefix else self._root_path()
         with self._errors("listing", prefix):
             infos = self.fs.get_file_info(
                 pafs.FileSelector(base, recursive=True, allow_not_found=True)
@@ -207,7 +287,8 @@ class ObjectStore:
 
     def copy_to(self, key: str, other: ObjectStore, other_key: str | None = None) -> None:
         """Copy ``key`` into ``other`` (possibly another backend) under ``other_key``."""
-        with self.open_input(key) as src, other.open_output(other_key or key) as dst:
+        target = key if other_key is None else other_key
+        with self.open_input(key) as src, other.open_output(target) as dst:
             while chunk := src.read(8 << 20):
                 dst.write(chunk)
 
@@ -215,6 +296,21 @@ class ObjectStore:
 def _quiet(*types: type[BaseException]) -> contextlib.suppress:
     """Return a context that swallows cleanup errors after a failure already being raised."""
     return contextlib.suppress(*(types or (OSError, pa.ArrowException)))
+
+
+def _private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents 0700 (``mkdir -p`` ignores the mode).
+
+    Missing parents above the store's root are created 0700 too: they hold only this store.
+    """
+    missing = []
+    for path in (directory, *directory.parents):
+        if path.is_dir():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=PRIVATE_DIR)
 
 
 def _utc(ts: datetime | None) -> datetime | None:

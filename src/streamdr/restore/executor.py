@@ -140,10 +140,11 @@ class RestoreExecutor:
                 hint=f"Backed-up topics: {', '.join(known[:20]) or 'none'} (`backup list`).",
             )
         info = self.store.latest_topic_info(request.topic)
+        bounds = {tp.partition: b for tp, b in self.store.bounds(request.topic).items()}
         where = {"store": self.store.name, "prefix": self.store.prefix}
-        rough = plan_restore(entries, request, info, now=now, **where)
+        rough = plan_restore(entries, request, info, now=now, bounds=bounds, **where)
         counts = self._count_in_window(rough)
-        plan = plan_restore(entries, request, info, now=now, counts=counts, **where)
+        plan = plan_restore(entries, request, info, now=now, counts=counts, bounds=bounds, **where)
         groups_to_restore(
             self._snapshot(request), request.topic, request.groups, request.all_groups
         )

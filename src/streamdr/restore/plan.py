@@ -7,11 +7,11 @@ timestamps and records are filtered one by one). Records keep their partition nu
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from streamdr.backup.catalog import coverage_holes
 from streamdr.backup.model import (
     GAP_RETENTION,
     Gap,
@@ -190,12 +190,15 @@ def plan_restore(
     counts: dict[str, int] | None = None,
     store: str = "",
     prefix: str = "",
+    bounds: dict[int, tuple[int, int]] | None = None,
 ) -> RestorePlan:
     """Return the plan restoring ``request`` from catalog ``entries`` (pure).
 
     ``info`` is the topic's newest snapshot (partitions, replication, own config); ``counts``
-    gives the exact in-window record count of files only partly inside the window. Raises
-    InputError for an unknown topic, unknown partitions, an empty range or no records in it.
+    gives the exact in-window record count of files only partly inside the window; ``bounds``
+    (by partition) the offsets each partition's catalog must cover, so that a missing first
+    or last entry is warned about. Raises InputError for an unknown topic, unknown partitions,
+    an empty range or no records in it.
     """
     window = request.window
     mine = [e for e in entries if e.topic == request.topic]
@@ -220,7 +223,7 @@ def plan_restore(
             hint="`backup list` shows each topic's time span; widen --from-time/--to-time.",
         )
     topic, warnings = _target_topic(request, info, backed, parts, now)
-    warnings += _catalog_holes(mine, parts)
+    warnings += _catalog_holes(mine, wanted, bounds or {})
     warnings += [
         f"partition {p.partition}: {g.size} offsets ({g.start}-{g.end - 1}) were deleted by "
         "Kafka retention before they were backed up; they cannot be restored"
@@ -258,28 +261,25 @@ def _plan_partition(
     return PartitionPlan(partition, tuple(files), lost)
 
 
-def _catalog_holes(entries: list[ManifestEntry], parts: tuple[PartitionPlan, ...]) -> list[str]:
-    """Return warnings for offsets inside the planned ranges that no catalog entry covers.
+def _catalog_holes(
+    entries: list[ManifestEntry], partitions: list[int], bounds: dict[int, tuple[int, int]]
+) -> list[str]:
+    """Return warnings for offsets of the restored partitions that no catalog entry covers.
 
     Such a hole means a catalog entry is missing (deleted or never written): its records, if
     the data file exists, cannot be restored. `backup verify` reports the same holes.
     """
     warnings = []
-    for part in parts:
-        if not part.files:
-            continue
-        lo, hi = part.files[0].entry.start_offset, part.files[-1].entry.end_offset
+    for partition in partitions:
         mine = sorted(
-            (e for e in entries if e.partition == part.partition and lo <= e.start_offset < hi),
-            key=lambda e: e.start_offset,
+            (e for e in entries if e.partition == partition),
+            key=lambda e: (e.start_offset, e.end_offset),
         )
-        for prev, nxt in itertools.pairwise(mine):
-            if nxt.start_offset > prev.end_offset:
-                warnings.append(
-                    f"partition {part.partition}: offsets {prev.end_offset}-"
-                    f"{nxt.start_offset - 1} are in no catalog entry (a missing manifest?); "
-                    "their records are not restored — run `backup verify`"
-                )
+        warnings += [
+            f"partition {partition}: {hole.describe()}; their records are not restored — "
+            "run `backup verify`"
+            for hole in coverage_holes(mine, bounds.get(partition))
+        ]
     return warnings
 
 
