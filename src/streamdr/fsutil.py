@@ -42,7 +42,11 @@ def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> Path:
     permission, a read-only or virtual file system).
     """
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        # mkdir(parents=True) would create the missing parents with the umask's mode: create
+        # each missing level with ``mode`` instead, outermost first.
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for level in reversed(missing):
+            level.mkdir(mode=mode, exist_ok=True)
     except OSError as exc:
         raise InputError(
             f"cannot create directory {path}: {exc.strerror or exc}",

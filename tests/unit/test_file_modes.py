@@ -41,3 +41,10 @@ def test_create_private_file_narrows_sqlite_side_files(tmp_path: Path) -> None:
         name.chmod(0o666)
     create_private_file(db)
     assert {mode(p) for p in tmp_path.iterdir()} == {0o600}
+
+
+def test_ensure_dir_creates_every_missing_level_private(tmp_path: Path) -> None:
+    from streamdr.fsutil import ensure_dir
+
+    deep = ensure_dir(tmp_path / "a" / "b" / "c")
+    assert [mode(p) for p in (tmp_path / "a", tmp_path / "a" / "b", deep)] == [0o700] * 3
