@@ -133,3 +133,29 @@ def test_render_commands_use_the_settings_thresholds(settings_file, tmp_path):
     proc = run_cli("render", "grafana", "-o", str(out), config=settings_file)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text())["title"] == "Disaster Recovery Readiness"
+
+
+def test_status_page_of_a_client_shows_the_failover_and_history(settings_file, monkeypatch):
+    from streamdr.dashboard import web
+    from streamdr.dashboard.model import FailoverState
+    from tests.unit.test_dashboard_readiness import _readiness
+
+    running = {"kind": "failover", "from_site": "primary", "to_site": "dr", "status": "running"}
+    past = {
+        "kind": "failover",
+        "from": "primary",
+        "to": "dr",
+        "status": HOSTILE,
+        "started_at": "2026-05-01T10:00:00+00:00",
+        "finished_at": None,
+    }
+    r = _readiness(
+        clients={"acme": ("standard",)},
+        failover=FailoverState("dr", "primary", running, (past,)),
+    )
+    monkeypatch.setattr(web, "gather", lambda *a, **k: r)
+    page = TestClient(build_app(load_settings(settings_file), probe=False)).get("/status/acme")
+    assert page.status_code == 200
+    assert 'data-state="failover in progress"' in page.text
+    assert "A failover from primary to dr is running" in page.text
+    assert HOSTILE not in page.text and "&lt;script&gt;" in page.text
