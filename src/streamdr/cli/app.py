@@ -19,6 +19,7 @@ from streamdr.cli import (
     check,
     config,
     cost,
+    dashboard,
     demo,
     dlq,
     drill,
@@ -27,6 +28,7 @@ from streamdr.cli import (
     keys,
     lab,
     offsets,
+    render_files,
     replicate,
     restore,
     rollback,
@@ -52,6 +54,7 @@ app.command("check", rich_help_panel=INCIDENT)(check.check)
 app.command("failover", rich_help_panel=INCIDENT)(failover.failover)
 app.command("failback", rich_help_panel=INCIDENT)(failover.failback)
 app.command("rollback", rich_help_panel=INCIDENT)(rollback.rollback)
+app.command("dashboard", rich_help_panel=INCIDENT)(dashboard.dashboard)
 app.add_typer(replicate.app, name="replicate", rich_help_panel=INCIDENT)
 app.command("restore", rich_help_panel=DATA)(restore.restore)
 app.add_typer(backup.app, name="backup", rich_help_panel=DATA)
@@ -63,6 +66,7 @@ app.add_typer(workflows.app, name="workflows", rich_help_panel=CONFIG)
 app.add_typer(artifacts.app, name="artifacts", rich_help_panel=CONFIG)
 app.add_typer(keys.app, name="keys", rich_help_panel=CONFIG)
 app.command("cost", rich_help_panel=CONFIG)(cost.cost)
+app.add_typer(render_files.app, name="render", rich_help_panel=CONFIG)
 app.command("run", rich_help_panel=RUNTIME)(run.run)
 app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
 app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)

@@ -1,1 +1,1 @@
-"""Observability: Prometheus metrics (one module), and later the dashboard and alert rules."""
+"""Observability: Prometheus metrics (one module), alert rules and the Grafana dashboard."""

@@ -122,6 +122,118 @@ DLQ_REPLAYED = Counter(
     registry=REGISTRY,
 )
 
+# ----- DR readiness (set by dashboard/collect.py from the metadata DB and lag.json) ---------
+# Labels stay bounded: topics are the deployed workflows' (tens), scenarios the drill registry's,
+# backup kinds three, tiers three, sites a handful.
+REPLICATION_LAG_SECONDS = Gauge(
+    "streamdr_replication_lag_seconds",
+    "Seconds the most-behind partition of a topic is behind on its standby (0 when caught up).",
+    ["topic", "tier"],
+    registry=REGISTRY,
+)
+REPLICATION_LAG_MESSAGES = Gauge(
+    "streamdr_replication_lag_messages",
+    "Records of a topic not yet replicated to its standby, summed over partitions.",
+    ["topic", "tier"],
+    registry=REGISTRY,
+)
+REPLICATION_SAMPLE_AGE = Gauge(
+    "streamdr_replication_lag_sample_age_seconds",
+    "Age of the MM2 supervisor's newest lag sample (lag.json); large when sampling stopped.",
+    registry=REGISTRY,
+)
+SITE_UP = Gauge(
+    "streamdr_site_up_ratio",
+    "1 when the site's Kafka cluster answered a metadata request, else 0; role active|standby.",
+    ["site", "role"],
+    registry=REGISTRY,
+)
+BACKUP_AGE = Gauge(
+    "streamdr_backup_age_seconds",
+    "Age of the newest successful backup, by kind (topics, config_repository, metadata_db).",
+    ["kind"],
+    registry=REGISTRY,
+)
+DRILL_LAST_RUN = Gauge(
+    "streamdr_drill_last_run_timestamp_seconds",
+    "Unix time the newest run of a drill scenario finished.",
+    ["scenario"],
+    registry=REGISTRY,
+)
+DRILL_LAST_PASSED = Gauge(
+    "streamdr_drill_last_passed_timestamp_seconds",
+    "Unix time a drill scenario last passed (absent when it never did).",
+    ["scenario"],
+    registry=REGISTRY,
+)
+DRILL_PASSED = Gauge(
+    "streamdr_drill_passed_ratio",
+    "1 when the newest run of a drill scenario passed, else 0.",
+    ["scenario"],
+    registry=REGISTRY,
+)
+DRILL_RTO = Gauge(
+    "streamdr_drill_rto_seconds",
+    "RTO measured by the newest run of a drill scenario.",
+    ["scenario"],
+    registry=REGISTRY,
+)
+DRILL_RPO = Gauge(
+    "streamdr_drill_rpo_seconds",
+    "RPO measured by the newest run of a drill scenario.",
+    ["scenario"],
+    registry=REGISTRY,
+)
+DRILL_RTO_TARGET = Gauge(
+    "streamdr_drill_rto_target_seconds",
+    "RTO target of a drill scenario.",
+    ["scenario"],
+    registry=REGISTRY,
+)
+DRILL_RPO_TARGET = Gauge(
+    "streamdr_drill_rpo_target_seconds",
+    "RPO target of a drill scenario.",
+    ["scenario"],
+    registry=REGISTRY,
+)
+FAILOVER_IN_PROGRESS = Gauge(
+    "streamdr_failover_in_progress_ratio",
+    "1 while a failover or failback run of the platform is running or failed unresolved.",
+    registry=REGISTRY,
+)
+FAILOVER_ACTIVE_SITE = Gauge(
+    "streamdr_failover_active_site_info",
+    "1 for the site that is active now (home: whether it is the home site).",
+    ["site", "home"],
+    registry=REGISTRY,
+)
+READINESS = Gauge(
+    "streamdr_readiness_ratio",
+    "DR readiness verdict per tier: 1 ready, 0.5 at risk, 0 not ready.",
+    ["tier"],
+    registry=REGISTRY,
+)
+READINESS_COLLECTED = Gauge(
+    "streamdr_readiness_collected_timestamp_seconds",
+    "Unix time the readiness figures were last collected.",
+    registry=REGISTRY,
+)
+READINESS_GAUGES = (
+    REPLICATION_LAG_SECONDS,
+    REPLICATION_LAG_MESSAGES,
+    SITE_UP,
+    BACKUP_AGE,
+    DRILL_LAST_RUN,
+    DRILL_LAST_PASSED,
+    DRILL_PASSED,
+    DRILL_RTO,
+    DRILL_RPO,
+    DRILL_RTO_TARGET,
+    DRILL_RPO_TARGET,
+    FAILOVER_ACTIVE_SITE,
+    READINESS,
+)
+
 BREAKER_CODES = {"closed": 0, "half-open": 1, "open": 2}
 
 

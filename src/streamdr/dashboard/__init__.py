@@ -1,0 +1,1 @@
+"""DR readiness at a glance: facts (gather) → verdicts and alerts (model) → gauges and web pages."""

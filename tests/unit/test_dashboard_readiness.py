@@ -1,0 +1,167 @@
+"""Readiness verdicts, the dashboard's alert list, lag.json parsing and the published gauges."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from streamdr.dashboard.collect import publish
+from streamdr.dashboard.gather import topic_lags
+from streamdr.dashboard.model import (
+    BackupAge,
+    DrillRun,
+    FailoverState,
+    Readiness,
+    SiteHealth,
+    TopicLag,
+    Verdict,
+    active_alerts,
+    drill_trends,
+    tier_verdict,
+)
+from streamdr.observe.metrics import exposition
+from streamdr.policy.tiers import Tier
+from streamdr.replication.topology import Flow, ReplicatedSet, Topology
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _readiness(**changes) -> Readiness:
+    base = Readiness(
+        at=NOW,
+        sites=(SiteHealth("a", "active", True, "3 brokers"), SiteHealth("b", "standby", True, "")),
+        topics=(TopicLag("orders", "standard", "a->b", 2.0, 10),),
+        backups=(
+            BackupAge("topics", NOW - timedelta(hours=2), ""),
+            BackupAge("config_repository", NOW - timedelta(minutes=20), ""),
+            BackupAge("metadata_db", None, ""),
+        ),
+        drills=(
+            DrillRun("site-failover", NOW - timedelta(days=3), True, 40.0, 0.0, 1800.0, 300.0),
+            DrillRun("site-failover", NOW - timedelta(days=40), True, 60.0, 1.0, 1800.0, 300.0),
+        ),
+        failover=FailoverState("a", "a"),
+        lag_sampled_at=NOW - timedelta(seconds=5),
+    )
+    return replace(base, **changes)
+
+
+def _names(r: Readiness) -> list[str]:
+    return [a.name for a in active_alerts(r)]
+
+
+def test_healthy_facts_are_ready_with_no_alerts():
+    r = _readiness()
+    assert tier_verdict(r, "standard").verdict is Verdict.READY
+    assert tier_verdict(r, "non-critical").verdict is Verdict.READY
+    assert active_alerts(r) == []
+
+
+def test_lag_above_critical_makes_the_tier_not_ready_and_fires_critical():
+    r = _readiness(topics=(TopicLag("orders", "standard", "a->b", 700.0, 500),))
+    v = tier_verdict(r, "standard")
+    assert v.verdict is Verdict.NOT_READY
+    assert v.reasons == ("orders: 700s behind",)
+    assert _names(r) == ["StreamdrReplicationLagCritical"]
+    assert tier_verdict(r, "critical").verdict is Verdict.READY  # other tier unaffected
+
+
+def test_lag_between_warning_and_critical_is_at_risk_and_a_warning():
+    r = _readiness(topics=(TopicLag("orders", "standard", "a->b", 400.0, 50),))
+    assert tier_verdict(r, "standard").verdict is Verdict.AT_RISK
+    assert _names(r) == ["StreamdrReplicationLagWarning"]
+
+
+def test_a_standby_site_down_is_not_ready_and_fires_dr_unavailable():
+    r = _readiness(
+        sites=(SiteHealth("a", "active", True, ""), SiteHealth("b", "standby", False, "x"))
+    )
+    assert tier_verdict(r, "critical").verdict is Verdict.NOT_READY
+    assert _names(r) == ["StreamdrDrClusterUnavailable"]
+
+
+def test_stale_lag_samples_put_the_tier_at_risk():
+    r = _readiness(lag_sampled_at=NOW - timedelta(minutes=30))
+    assert tier_verdict(r, "standard").verdict is Verdict.AT_RISK
+    assert "StreamdrLagSamplesStale" in _names(r)
+
+
+def test_no_site_drill_within_90_days_is_at_risk_and_overdue():
+    old = DrillRun("site-failover", NOW - timedelta(days=100), True, 40.0, 0.0, 1800.0, 300.0)
+    r = _readiness(drills=(old,))
+    assert tier_verdict(r, "critical").verdict is Verdict.AT_RISK
+    assert _names(r) == ["StreamdrDrillOverdue"]
+
+
+def test_old_topic_backup_makes_non_critical_not_ready():
+    r = _readiness(backups=(BackupAge("topics", NOW - timedelta(hours=30), ""),))
+    assert tier_verdict(r, "non-critical").verdict is Verdict.NOT_READY
+    assert _names(r) == ["StreamdrBackupStale"]
+    assert tier_verdict(_readiness(backups=()), "non-critical").reasons == ("no topics backup",)
+
+
+def test_rto_above_target_fires():
+    run = DrillRun("site-failover", NOW - timedelta(days=1), False, 2000.0, 0.0, 1800.0, 300.0)
+    assert _names(_readiness(drills=(run,))) == ["StreamdrDrillRtoAboveTarget"]
+
+
+def test_an_unresolved_failover_fires():
+    run = {"kind": "failover", "from_site": "a", "to_site": "b", "status": "running"}
+    assert _names(_readiness(failover=FailoverState("b", "a", run))) == [
+        "StreamdrFailoverInProgress"
+    ]
+
+
+def test_trends_are_oldest_first_per_scenario():
+    trends = drill_trends(_readiness())
+    assert [p["rto_seconds"] for p in trends["site-failover"]] == [60.0, 40.0]
+
+
+def _topology() -> Topology:
+    s = ReplicatedSet("wf", Tier.CRITICAL, ("orders",), (), 60.0)
+    f = Flow("a", "b", ("orders",), (), ("wf",), 1.0)
+    return Topology(("a", "b"), "a", "a", ".", (s,), (f,))
+
+
+def test_topic_lags_take_the_worst_partition_and_sum_messages():
+    samples = {
+        "updated_at": NOW.timestamp(),
+        "flows": {
+            "a->b": {
+                "partitions": [
+                    {"topic": "orders", "seconds_behind": 3.0, "messages_behind": 4},
+                    {"topic": "orders", "seconds_behind": 9.5, "messages_behind": 6},
+                ]
+            }
+        },
+    }
+    lags, sampled = topic_lags(_topology(), samples)
+    assert lags == [TopicLag("orders", "critical", "a->b", 9.5, 10)]
+    assert sampled == NOW
+
+
+def test_topic_lags_skip_hostile_entries():
+    samples = {
+        "updated_at": "soon",
+        "flows": {
+            "a->b": {"partitions": [{"topic": 5}, "x", {"topic": "t", "seconds_behind": "NaN"}]},
+            "c->d": ["not a dict"],
+        },
+    }
+    lags, sampled = topic_lags(None, samples)
+    assert lags == [TopicLag("t", "unknown", "a->b", None, 0)]
+    assert sampled is None
+    assert topic_lags(None, {"flows": "x"}) == ([], None)
+
+
+def test_publish_exports_the_readiness_series_and_drops_old_ones():
+    publish(_readiness(topics=(TopicLag("gone", "standard", "a->b", 1.0, 1),)))
+    publish(_readiness())
+    text = exposition().decode()
+    assert 'streamdr_replication_lag_seconds{tier="standard",topic="orders"} 2.0' in text
+    assert 'topic="gone"' not in text
+    assert 'streamdr_drill_rto_seconds{scenario="site-failover"} 40.0' in text
+    assert 'streamdr_readiness_ratio{tier="standard"} 1.0' in text
+    assert 'streamdr_site_up_ratio{role="standby",site="b"} 1.0' in text
+    assert 'streamdr_backup_age_seconds{kind="topics"} 7200.0' in text
+    assert 'kind="metadata_db"' not in text
