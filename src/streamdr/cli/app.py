@@ -24,6 +24,7 @@ from streamdr.cli import (
     drill,
     endpoint,
     failover,
+    jobs,
     keys,
     lab,
     offsets,
@@ -31,6 +32,7 @@ from streamdr.cli import (
     restore,
     rollback,
     run,
+    serve,
     topics,
     workflows,
 )
@@ -66,6 +68,8 @@ app.command("cost", rich_help_panel=CONFIG)(cost.cost)
 app.command("run", rich_help_panel=RUNTIME)(run.run)
 app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
 app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
+app.command("serve", rich_help_panel=RUNTIME)(serve.serve)
+app.add_typer(jobs.app, name="jobs", rich_help_panel=RUNTIME)
 app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
 app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
 app.add_typer(demo.app, name="demo", rich_help_panel=LAB)

@@ -32,6 +32,7 @@ from streamdr.settings.limits import (
     topic_name,
 )
 from streamdr.settings.replication import ReplicationSettings
+from streamdr.settings.schedule import ScheduleSettings
 
 SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
@@ -327,6 +328,7 @@ class Settings(_Strict):
     artifacts: ArtifactSettings | None = None
     lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
