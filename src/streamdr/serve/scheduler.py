@@ -78,7 +78,8 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop firing jobs, leave the election and hand the lease over at once."""
         self._stop.set()
-        self._thread.join(timeout=self.ctx.lease_ttl.total_seconds())
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.ctx.lease_ttl.total_seconds())
         self._step_down()
         try:
             self.lease.release()
