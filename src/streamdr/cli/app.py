@@ -19,6 +19,7 @@ from streamdr.cli import (
     check,
     config,
     cost,
+    db,
     demo,
     dlq,
     drill,
@@ -58,6 +59,7 @@ app.add_typer(replicate.app, name="replicate", rich_help_panel=INCIDENT)
 app.command("restore", rich_help_panel=DATA)(restore.restore)
 app.add_typer(backup.app, name="backup", rich_help_panel=DATA)
 app.add_typer(offsets.app, name="offsets", rich_help_panel=DATA)
+app.add_typer(db.app, name="db", rich_help_panel=DATA)
 app.add_typer(dlq.app, name="dlq", rich_help_panel=DATA)
 app.add_typer(topics.app, name="topics", rich_help_panel=DATA)
 app.add_typer(config.app, name="config", rich_help_panel=CONFIG)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC
+from typing import Protocol
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -53,11 +55,27 @@ def trigger_of(spec: JobSpec) -> BaseTrigger:
     return CronTrigger.from_crontab(spec.cron or "", timezone=UTC)
 
 
-class ControlPlane:
-    """The election loop and, while leading, the scheduler of this serve process."""
+class Sidecar(Protocol):
+    """A process the leader runs beside the scheduler (e.g. Litestream on the metadata DB)."""
 
-    def __init__(self, ctx: ServeContext) -> None:
+    def start(self) -> object:
+        """Start it."""
+        ...
+
+    def stop(self) -> None:
+        """Stop it."""
+        ...
+
+
+class ControlPlane:
+    """The election loop and, while leading, the scheduler (and sidecars) of this process."""
+
+    def __init__(
+        self, ctx: ServeContext, sidecars: Callable[[], list[Sidecar]] | None = None
+    ) -> None:
         self.ctx = ctx
+        self._make_sidecars = sidecars or list
+        self.sidecars: list[Sidecar] = []
         self.lease = Lease(ctx.store, SCHEDULER_LEASE, ctx.owner, ctx.lease_ttl)
         self.scheduler: BackgroundScheduler | None = None
         self._renewed_at = 0.0
@@ -122,8 +140,14 @@ class ControlPlane:
         scheduler.resume()
         self.scheduler = scheduler
         SERVE_LEADER.set(1)
+        self.sidecars = self._make_sidecars()
+        for sidecar in self.sidecars:
+            sidecar.start()
 
     def _step_down(self) -> None:
+        for sidecar in self.sidecars:
+            sidecar.stop()
+        self.sidecars = []
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

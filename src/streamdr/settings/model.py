@@ -31,6 +31,7 @@ from streamdr.settings.limits import (
     no_control_chars,
     topic_name,
 )
+from streamdr.settings.metadb_backup import MetadataBackupSettings
 from streamdr.settings.replication import ReplicationSettings
 from streamdr.settings.schedule import ScheduleSettings
 
@@ -180,6 +181,9 @@ class MetadataDbSettings(_Strict):
     url: PlainText | None = Field(None, min_length=1)
     url_env: str | None = Field(
         None, description="Environment variable holding the whole URL (use when it has a password)."
+    )
+    backup: MetadataBackupSettings | None = Field(
+        None, description="Continuous backup of a SQLite metadata DB (Litestream)."
     )
 
     @model_validator(mode="after")
@@ -363,6 +367,10 @@ class Settings(_Strict):
         refs = []
         if self.config_repo and self.config_repo.backup_store:
             refs.append(("config_repo.backup_store", self.config_repo.backup_store))
+        backup = self.metadata_db.backup
+        for replica in backup.replicas if backup else []:
+            if replica.store is not None:
+                refs.append((f"metadata_db.backup replica {replica.name!r} store", replica.store))
         if self.artifacts:
             refs.append(("artifacts.registry_store", self.artifacts.registry_store))
             if self.artifacts.archive_store:
