@@ -121,6 +121,18 @@ def _s3_place(store: StoreSettings, replica: LitestreamReplica) -> ReplicaPlace:
     return ReplicaPlace(replica.name, f"s3://{bucket}/{key}", block, env)
 
 
+def child_env(place: ReplicaPlace) -> dict[str, str]:
+    """Return the environment of a litestream child for ``place``.
+
+    ``AWS_CA_BUNDLE`` is dropped for a plain-http endpoint: it means nothing there, and
+    Litestream's S3 client refuses to start with it ("unable to add custom RootCAs").
+    """
+    env = {**os.environ, **place.env}
+    if str(place.block.get("endpoint", "")).startswith("http://"):
+        env.pop("AWS_CA_BUNDLE", None)
+    return env
+
+
 def _duration(replica: LitestreamReplica) -> str:
     return f"{int(replica.sync_interval_seconds * 1000)}ms"
 
@@ -203,7 +215,7 @@ def run_litestream(runtime: ReplicaRuntime, args: list[str]) -> str:
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,
-            env={**os.environ, **runtime.place.env},
+            env=child_env(runtime.place),
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:

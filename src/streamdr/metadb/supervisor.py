@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from streamdr.metadb.litestream import ReplicaRuntime, replicate_command
+from streamdr.metadb.litestream import ReplicaRuntime, child_env, replicate_command
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class LitestreamSupervisor:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **runtime.place.env},
+                env=child_env(runtime.place),
                 start_new_session=True,
             )
 
