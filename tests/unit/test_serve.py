@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from streamdr.clock import utcnow
 from streamdr.errors import InputError, UnreachableError
+from streamdr.harness.polling import poll_until
+from streamdr.observe.metrics import REGISTRY
 from streamdr.serve import jobs as job_kinds
 from streamdr.serve.app import build_app
 from streamdr.serve.history import (
@@ -171,6 +173,8 @@ def test_runs_left_running_by_a_dead_owner_are_failed_with_the_reason(tmp_path):
 def test_only_the_lease_holder_leads_and_a_standby_takes_over_after_expiry(tmp_path):
     a = ControlPlane(_ctx(tmp_path, BEAT, owner="a", ttl=1))
     b = ControlPlane(_ctx(tmp_path, BEAT, owner="b", ttl=1))
+    run_job(a.ctx, "beat", "manual")
+    done_at = utcnow()
     try:
         a.step()
         b.step()
@@ -183,6 +187,9 @@ def test_only_the_lease_holder_leads_and_a_standby_takes_over_after_expiry(tmp_p
         b.step()
         assert b.leader
         assert {j.id for j in b.scheduler.get_jobs()} == {"beat"}
+        assert REGISTRY.get_sample_value(
+            "streamdr_serve_job_last_success_timestamp_seconds", {"job": "beat"}
+        ) == pytest.approx(done_at.timestamp(), abs=1)
     finally:
         b.stop()
 
@@ -220,3 +227,21 @@ def test_jobs_cli_refuses_an_unknown_job(tmp_path):
     )
     assert isinstance(result.exception, InputError)
     assert "unknown job 'nope'" in str(result.exception)
+
+
+def test_runs_missed_while_no_one_led_are_coalesced_into_one(tmp_path):
+    schedule = "schedule:\n  jobs:\n    beat:\n      kind: heartbeat\n      every: 2\n"
+    a = ControlPlane(_ctx(tmp_path, schedule, owner="a", ttl=1))
+    a.step()
+    stored = a.scheduler.get_job("beat").next_run_time
+    a.stop()  # the job stays in the job store with its next run time
+    time.sleep(6.5)  # three runs are missed while no serve leads
+    b = ControlPlane(_ctx(tmp_path, schedule, owner="b", ttl=1))
+    try:
+        b.step()
+        assert b.scheduler.get_job("beat").next_run_time != stored  # it already fired
+        assert poll_until(lambda: len(recent_runs(b.ctx.store, "beat")) >= 1, 5, 0.1)
+        time.sleep(0.3)  # uncoalesced, the other missed runs would follow at once
+        assert len(recent_runs(b.ctx.store, "beat")) == 1
+    finally:
+        b.stop()

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Protocol
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -25,8 +25,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from streamdr.clock import utcnow
 from streamdr.errors import StreamdrError
-from streamdr.observe.metrics import SERVE_LEADER
-from streamdr.serve.history import fail_abandoned
+from streamdr.observe.metrics import JOB_LAST_SUCCESS, SERVE_LEADER
+from streamdr.serve.history import fail_abandoned, last_runs
 from streamdr.serve.lease import Lease, holders
 from streamdr.serve.runner import ServeContext, run_job
 from streamdr.settings.schedule import JobSpec
@@ -89,8 +89,6 @@ class ControlPlane:
 
     def start(self) -> None:
         """Start the election loop in a background thread."""
-        global _CONTEXT
-        _CONTEXT = self.ctx
         self._thread.start()
 
     def stop(self) -> None:
@@ -129,7 +127,9 @@ class ControlPlane:
             self._step_down()
 
     def _lead(self) -> None:
+        global _CONTEXT
         log.info("%s leads: starting the scheduler", self.ctx.owner)
+        _CONTEXT = self.ctx
         scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": SQLAlchemyJobStore(engine=self.ctx.store.engine)},
@@ -140,6 +140,7 @@ class ControlPlane:
         scheduler.resume()
         self.scheduler = scheduler
         SERVE_LEADER.set(1)
+        _seed_last_success(self.ctx)
         self.sidecars = self._make_sidecars()
         for sidecar in self.sidecars:
             sidecar.start()
@@ -159,6 +160,14 @@ class ControlPlane:
         live = {h.owner for h in holders(self.ctx.store, "job:") if h.live(now)}
         for run_id in fail_abandoned(self.ctx.store, live, ABANDONED):
             log.warning("job run %s was abandoned by a dead serve; marked failed", run_id)
+
+
+def _seed_last_success(ctx: ServeContext) -> None:
+    """Set the last-success gauges from the history, so a new leader does not report none."""
+    for job, entry in last_runs(ctx.store).items():
+        if entry["last_success"] and job in ctx.settings.schedule.jobs:
+            at = datetime.fromisoformat(entry["last_success"])
+            JOB_LAST_SUCCESS.labels(job).set(at.timestamp())
 
 
 def sync_jobs(scheduler: BackgroundScheduler, jobs: dict[str, JobSpec]) -> None:
