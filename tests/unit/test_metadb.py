@@ -227,3 +227,26 @@ def test_stale_pending_outbox_events_of_a_declared_outbox_are_a_problem(tmp_path
     shop.execute("UPDATE outbox_events SET status = 'SENT'")
     shop.commit()
     assert validate_metadata_db(settings, store, fix=False).passed
+
+
+def _cli(tmp_path: Path, text: str, *args: str):
+    from typer.testing import CliRunner
+
+    from streamdr.cli.app import app
+
+    (tmp_path / "streamdr.yaml").write_text(text)
+    return CliRunner().invoke(app, ["--config", str(tmp_path / "streamdr.yaml"), *args])
+
+
+def test_db_validate_cli_passes_on_a_fresh_db_and_restore_needs_backup_settings(tmp_path):
+    plain = (
+        "sites:\n  a:\n    bootstrap_servers: localhost:1\nmetadata_db:\n  url: sqlite:///m.db\n"
+    )
+    result = _cli(tmp_path, plain, "db", "validate", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"passed": true' in result.output
+    result = _cli(tmp_path, plain, "db", "restore", "--dry-run")
+    assert isinstance(result.exception, InputError)
+    assert "metadata_db.backup is not configured" in str(result.exception)
+    result = _cli(tmp_path, plain, "db", "restore", "--to-time", "yesterday")
+    assert isinstance(result.exception, InputError)

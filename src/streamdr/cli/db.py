@@ -121,7 +121,11 @@ def restore(
 def validate(ctx: typer.Context, json_out: Json = False) -> None:
     """Validate the metadata DB (schema, deployments, drill history, runs, outboxes)."""
     st = state(ctx)
-    report = validate_metadata_db(st.settings(), st.store(), fix=False)
+    store = st.store()
+    # Like every command on the live DB, create tables a newer streamdr added (the schema check
+    # is what catches an old or foreign file after a restore, before it is renamed into place).
+    store.engine  # noqa: B018
+    report = validate_metadata_db(st.settings(), store, fix=False)
     if json_out:
         print_json(report.as_dict())
     else:
