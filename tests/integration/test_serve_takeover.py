@@ -20,6 +20,7 @@ from streamdr.settings import load_settings
 from streamdr.store.db import MetadataStore
 
 LEASE = 2.0
+START = 120.0  # seconds a serve may take to import and start on a loaded CI host
 SETTINGS = f"""\
 sites:
   a:
@@ -54,11 +55,11 @@ def test_a_standby_serve_takes_over_after_kill_9_and_no_run_overlaps(tmp_path: P
         children.spawn(
             "a", streamdr_command(config, ["serve", "--port", str(port_a), "--owner", "A"])
         )
-        assert poll_until(lambda: _role(port_a) == "leader", 30), "A never led"
+        assert poll_until(lambda: _role(port_a) == "leader", START), "A never led"
         children.spawn(
             "b", streamdr_command(config, ["serve", "--port", str(port_b), "--owner", "B"])
         )
-        assert poll_until(lambda: _role(port_b) == "standby", 30), "B never answered"
+        assert poll_until(lambda: _role(port_b) == "standby", START), "B never answered"
         assert poll_until(lambda: len(_runs(store)) >= 4, 20)
         assert {r["owner"] for r in _runs(store)} == {"A"}
 
