@@ -20,11 +20,13 @@ from streamdr.cli import (
     config,
     cost,
     dashboard,
+    db,
     demo,
     dlq,
     drill,
     endpoint,
     failover,
+    jobs,
     keys,
     lab,
     offsets,
@@ -33,6 +35,7 @@ from streamdr.cli import (
     restore,
     rollback,
     run,
+    serve,
     topics,
     workflows,
 )
@@ -59,6 +62,7 @@ app.add_typer(replicate.app, name="replicate", rich_help_panel=INCIDENT)
 app.command("restore", rich_help_panel=DATA)(restore.restore)
 app.add_typer(backup.app, name="backup", rich_help_panel=DATA)
 app.add_typer(offsets.app, name="offsets", rich_help_panel=DATA)
+app.add_typer(db.app, name="db", rich_help_panel=DATA)
 app.add_typer(dlq.app, name="dlq", rich_help_panel=DATA)
 app.add_typer(topics.app, name="topics", rich_help_panel=DATA)
 app.add_typer(config.app, name="config", rich_help_panel=CONFIG)
@@ -70,6 +74,8 @@ app.add_typer(render_files.app, name="render", rich_help_panel=CONFIG)
 app.command("run", rich_help_panel=RUNTIME)(run.run)
 app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
 app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
+app.command("serve", rich_help_panel=RUNTIME)(serve.serve)
+app.add_typer(jobs.app, name="jobs", rich_help_panel=RUNTIME)
 app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
 app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
 app.add_typer(demo.app, name="demo", rich_help_panel=LAB)

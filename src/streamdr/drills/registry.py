@@ -9,6 +9,7 @@ from streamdr.drills.config_rollback import ConfigRollbackDrill
 from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.endpoint_outage import EndpointOutageDrill
 from streamdr.drills.history import save_report
+from streamdr.drills.metadata_db_restore import MetadataDbRestoreDrill
 from streamdr.drills.repo_recovery import RepoRecoveryDrill
 from streamdr.drills.report import DrillReport
 from streamdr.drills.site_failover import ActiveActiveFailoverDrill, SiteFailoverDrill
@@ -28,6 +29,7 @@ DRILLS: dict[str, Drill] = {
         TopicRestoreDrill(),
         SiteFailoverDrill(),
         ActiveActiveFailoverDrill(),
+        MetadataDbRestoreDrill(),
     )
 }
 

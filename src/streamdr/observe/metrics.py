@@ -233,6 +233,31 @@ READINESS_GAUGES = (
     FAILOVER_ACTIVE_SITE,
     READINESS,
 )
+# ----- the control plane (`streamdr serve`) ---------------------------------------------------
+JOB_RUNS = Counter(
+    "streamdr_serve_job_runs_total",
+    "Scheduled or manual job runs by outcome (succeeded, failed, skipped).",
+    ["job", "outcome"],
+    registry=REGISTRY,
+)
+JOB_LAST_SUCCESS = Gauge(
+    "streamdr_serve_job_last_success_timestamp_seconds",
+    "Unix time at which a job last succeeded in this process.",
+    ["job"],
+    registry=REGISTRY,
+)
+JOB_DURATION = Histogram(
+    "streamdr_serve_job_duration_seconds",
+    "Duration of one job run, retries included.",
+    ["job"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+    registry=REGISTRY,
+)
+SERVE_LEADER = Gauge(
+    "streamdr_serve_leader_ratio",
+    "1 while this serve process holds the scheduler lease and fires jobs, else 0.",
+    registry=REGISTRY,
+)
 
 BREAKER_CODES = {"closed": 0, "half-open": 1, "open": 2}
 

@@ -31,7 +31,9 @@ from streamdr.settings.limits import (
     no_control_chars,
     topic_name,
 )
+from streamdr.settings.metadb_backup import MetadataBackupSettings
 from streamdr.settings.replication import ReplicationSettings
+from streamdr.settings.schedule import ScheduleSettings
 
 SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
@@ -180,6 +182,9 @@ class MetadataDbSettings(_Strict):
     url_env: str | None = Field(
         None, description="Environment variable holding the whole URL (use when it has a password)."
     )
+    backup: MetadataBackupSettings | None = Field(
+        None, description="Continuous backup of a SQLite metadata DB (Litestream)."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> MetadataDbSettings:
@@ -327,6 +332,7 @@ class Settings(_Strict):
     artifacts: ArtifactSettings | None = None
     lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -361,6 +367,10 @@ class Settings(_Strict):
         refs = []
         if self.config_repo and self.config_repo.backup_store:
             refs.append(("config_repo.backup_store", self.config_repo.backup_store))
+        backup = self.metadata_db.backup
+        for replica in backup.replicas if backup else []:
+            if replica.store is not None:
+                refs.append((f"metadata_db.backup replica {replica.name!r} store", replica.store))
         if self.artifacts:
             refs.append(("artifacts.registry_store", self.artifacts.registry_store))
             if self.artifacts.archive_store:

@@ -172,3 +172,41 @@ failover_steps = Table(
     Column("status", String(16), nullable=False),  # running | done | failed
     Column("detail", Text, nullable=False, default=""),
 )
+
+# ----- the control plane (issue 13): `streamdr serve` job runs, pauses and leases ------------
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("trigger", String(16), nullable=False),  # scheduled | manual
+    Column("owner", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False, index=True),  # running | succeeded | failed
+    Column("duration_seconds", Float),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("error", String(2000)),
+    Column("detail", JSON),
+)
+
+job_state = Table(
+    "job_state",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(255), nullable=False),
+)
+
+# One holder per name ("scheduler" elects the serve that fires jobs, "job:<name>" guards a run);
+# the holder renews ``expires_at``; anyone may take a row whose time has passed.
+serve_leases = Table(
+    "serve_leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -145,6 +145,17 @@ class Dlq(_Strict):
     topic: TopicName | None = Field(None, description="Default: <workflow>.dlq")
 
 
+class Outbox(_Strict):
+    """A transactional outbox table in the workflow's source database (checked after restores)."""
+
+    table: str = Field(
+        "outbox_events",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$",
+        description="[schema.]table with status and created_at columns.",
+    )
+    stale_after_seconds: float = Field(3600, gt=0, le=30 * 86400)
+
+
 class Workflow(_Strict):
     """One client workflow."""
 
@@ -160,6 +171,7 @@ class Workflow(_Strict):
     retry: Retry = Field(default_factory=Retry)
     breaker: Breaker = Field(default_factory=Breaker)
     dlq: Dlq = Field(default_factory=Dlq)
+    outbox: Outbox | None = None
 
     @field_validator("rto", "rpo", mode="before")
     @classmethod

@@ -1,0 +1,141 @@
+"""`streamdr db …`: the metadata DB's continuous backup (Litestream), restore and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from streamdr.cli.render import literal, out, print_json
+from streamdr.cli.state import state
+from streamdr.clock import parse_time, utcnow
+from streamdr.errors import FailedCheckError
+from streamdr.metadb.integrity import validate_metadata_db
+from streamdr.metadb.litestream import pick, prepare, run_litestream, sqlite_path
+from streamdr.metadb.restore import execute_restore, plan_metadb_restore, restore_args
+from streamdr.metadb.status import replica_status, verify_replica
+
+app = typer.Typer(
+    help="The metadata DB: continuous backup status and verify, point-in-time restore, validate.",
+    no_args_is_help=True,
+)
+backup_app = typer.Typer(help="Litestream replicas of the metadata DB.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Replica = Annotated[str | None, typer.Option(help="Replica name (default: the first).")]
+
+
+@backup_app.command("status")
+def backup_status(ctx: typer.Context, json_out: Json = False) -> None:
+    """Show each replica's newest transaction against the local DB's."""
+    st = state(ctx)
+    db = sqlite_path(st.store().url)
+    rows = [replica_status(r, db) for r in prepare(st.settings(), db)]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("replica", "location", "replica txid", "local txid", "newest file", "state")
+    for r in rows:
+        status = r.get("error") or ("caught up" if r.get("caught_up") else "behind")
+        table.add_row(
+            r["replica"],
+            literal(r["location"]),
+            r.get("txid") or "-",
+            r.get("local_txid") or "-",
+            r.get("latest_file_at") or "-",
+            literal(status),
+        )
+    out.print(table)
+
+
+@backup_app.command("verify")
+def backup_verify(ctx: typer.Context, replica: Replica = None, json_out: Json = False) -> None:
+    """Restore each replica's latest state to a scratch file and validate it; exit 1 on failure."""
+    st = state(ctx)
+    db = sqlite_path(st.store().url)
+    replicas = prepare(st.settings(), db)
+    chosen = [pick(replicas, replica)] if replica else replicas
+    rows = [verify_replica(st.settings(), r, db) for r in chosen]
+    if json_out:
+        print_json(rows)
+    else:
+        for r in rows:
+            verdict = "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]"
+            why = r.get("error") or "; ".join(r.get("integrity", {}).get("problems", []))
+            out.print(f"{verdict} {r['replica']} ({literal(r['location'])}) {literal(why)}")
+    if not all(r["passed"] for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    to_time: Annotated[
+        str | None, typer.Option("--to-time", help="ISO time to restore to (default: latest).")
+    ] = None,
+    target: Annotated[
+        Path | None, typer.Option(help="Write here instead of the metadata DB's own file.")
+    ] = None,
+    replica: Replica = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore even if a serve lease looks live.")
+    ] = False,
+    json_out: Json = False,
+) -> None:
+    """Restore the metadata DB to a point in time: staging file, validate, rename into place."""
+    st = state(ctx)
+    db = sqlite_path(st.store().url)
+    runtime = pick(prepare(st.settings(), db), replica)
+    when = parse_time(to_time, "--to-time") if to_time else None
+    final = target.resolve() if target else None
+    existing = final or db
+    # An empty file is what opening the metadata DB creates; there is nothing to set aside.
+    has_data = existing.exists() and existing.stat().st_size > 0
+    plan = plan_metadb_restore(db, runtime, when, final, utcnow(), target_exists=has_data)
+    if dry_run:
+        files = run_litestream(runtime, restore_args(plan, plan.staging, dry_run=True))
+        doc = {"dry_run": True, "plan": plan.as_dict(), "litestream": files.strip()}
+        if json_out:
+            print_json(doc)
+        else:
+            out.print_json(data=doc)
+        return
+    result = execute_restore(st.settings(), plan, runtime, force=force)
+    if json_out:
+        print_json(result.as_dict())
+        return
+    out.print(
+        f"Restored {literal(plan.target)} from replica {plan.replica} "
+        f"({plan.as_dict()['to_time']}) in {result.seconds:.1f}s; validation passed"
+    )
+    if plan.set_aside:
+        out.print(f"  the previous file is kept as {literal(plan.set_aside)}")
+    for line in result.integrity.fixed + result.integrity.warnings:
+        out.print(f"  [yellow]note:[/] {literal(line)}")
+
+
+@app.command()
+def validate(ctx: typer.Context, json_out: Json = False) -> None:
+    """Validate the metadata DB (schema, deployments, drill history, runs, outboxes)."""
+    st = state(ctx)
+    store = st.store()
+    # Like every command on the live DB, create tables a newer streamdr added (the schema check
+    # is what catches an old or foreign file after a restore, before it is renamed into place).
+    store.engine  # noqa: B018
+    report = validate_metadata_db(st.settings(), store, fix=False)
+    if json_out:
+        print_json(report.as_dict())
+    else:
+        out.print(f"checked: {', '.join(report.checked)}")
+        for line in report.problems:
+            out.print(f"  [red]problem:[/] {literal(line)}")
+        for line in report.warnings:
+            out.print(f"  [yellow]warning:[/] {literal(line)}")
+    if not report.passed:
+        raise FailedCheckError(
+            f"metadata DB validation found {len(report.problems)} problems",
+            hint="Restore it with `streamdr db restore --to-time …` (see docs/control-plane.md).",
+        )

@@ -1,0 +1,30 @@
+"""`streamdr serve`: the DR control plane (scheduled jobs, leader lease, probes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from streamdr.cli.render import err, literal
+from streamdr.cli.state import state
+from streamdr.serve.service import make_context
+from streamdr.serve.service import serve as run_serve
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address of /health, /ready, /metrics.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port of the probes.")] = 8470,
+    owner: Annotated[
+        str | None, typer.Option(help="Lease owner id (default: host:pid:random).")
+    ] = None,
+) -> None:
+    """Run the jobs of `schedule:` (one leader among serve processes) until SIGTERM."""
+    st = state(ctx)
+    sctx = make_context(st.settings(), st.store(), owner)
+    err.print(
+        f"streamdr serve {literal(sctx.owner)}: {len(sctx.settings.schedule.jobs)} jobs, "
+        f"probes on http://{literal(host)}:{port}"
+    )
+    run_serve(sctx, host, port)
