@@ -159,3 +159,17 @@ def test_status_page_of_a_client_shows_the_failover_and_history(settings_file, m
     assert 'data-state="failover in progress"' in page.text
     assert "A failover from primary to dr is running" in page.text
     assert HOSTILE not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_serve_mounts_the_dashboard_under_its_own_prefix(settings_file):
+    from streamdr.cli.serve import dashboard_router
+    from streamdr.serve.app import build_app as build_serve_app
+
+    settings = load_settings(settings_file)
+    _seed(settings)
+    app = build_serve_app(lambda: {}, lambda: None, [dashboard_router(settings)])
+    client = TestClient(app)
+    page = client.get("/dashboard/")
+    assert page.status_code == 200
+    assert 'src="/dashboard/static/chart-4.4.9.umd.js"' in page.text
+    assert client.get("/health").status_code == 200  # serve's own probes are still there

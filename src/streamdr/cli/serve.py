@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from fastapi import APIRouter
 
 from streamdr.cli.render import err, literal
 from streamdr.cli.state import state
+from streamdr.dashboard.web import build_router
 from streamdr.serve.service import make_context
 from streamdr.serve.service import serve as run_serve
+from streamdr.settings.model import Settings
 
 
 def serve(
@@ -19,12 +22,24 @@ def serve(
     owner: Annotated[
         str | None, typer.Option(help="Lease owner id (default: host:pid:random).")
     ] = None,
+    dashboard: Annotated[
+        bool, typer.Option(help="Serve the readiness dashboard under /dashboard/.")
+    ] = True,
 ) -> None:
     """Run the jobs of `schedule:` (one leader among serve processes) until SIGTERM."""
     st = state(ctx)
     sctx = make_context(st.settings(), st.store(), owner)
+    routers = [dashboard_router(sctx.settings)] if dashboard else []
     err.print(
         f"streamdr serve {literal(sctx.owner)}: {len(sctx.settings.schedule.jobs)} jobs, "
         f"probes on http://{literal(host)}:{port}"
+        + (f", dashboard on http://{literal(host)}:{port}/dashboard/" if dashboard else "")
     )
-    run_serve(sctx, host, port)
+    run_serve(sctx, host, port, routers)
+
+
+def dashboard_router(settings: Settings) -> APIRouter:
+    """Return the dashboard's pages under ``/dashboard`` (serve keeps its own /metrics)."""
+    outer = APIRouter(prefix="/dashboard")
+    outer.include_router(build_router(settings))
+    return outer
