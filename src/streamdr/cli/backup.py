@@ -11,15 +11,25 @@ from rich.table import Table
 
 from streamdr.backup import catalog
 from streamdr.backup.history import recent_runs
-from streamdr.backup.model import parse_time, utcnow
 from streamdr.backup.retention import STRATEGY, apply_retention, lifecycle_rules_s3, plan_retention
 from streamdr.backup.service import BackupOptions, BackupService
 from streamdr.backup.store import BackupStore
 from streamdr.backup.targets import backup_stores, default_target
 from streamdr.backup.verify import evaluate_321, verify_store
 from streamdr.backup.writer import RollPolicy, WriterStats
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Prefix,
+    Yes,
+    optional_time,
+    print_plan_only,
+    wants_execute,
+)
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
+from streamdr.clock import utcnow
 from streamdr.errors import FailedCheckError, InputError
 from streamdr.store.db import MetadataStore
 
@@ -27,14 +37,10 @@ app = typer.Typer(
     help="Back Kafka topics up to object storage (Parquet), list, verify, apply retention.",
     no_args_is_help=True,
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Site = Annotated[str | None, typer.Option(help="Site whose topics (default: the active site).")]
 Targets = Annotated[
     list[str] | None,
     typer.Option("--target", help="Object store from streamdr.yaml (repeatable; default: local)."),
-]
-Prefix = Annotated[
-    str | None, typer.Option(help="Key prefix of the backup in the store (default kafka/<site>).")
 ]
 
 
@@ -253,13 +259,19 @@ def apply_retention_cmd(
     now: Annotated[
         str | None, typer.Option(help="Evaluate ages at this ISO time (default: now).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     json_out: Json = False,
 ) -> None:
-    """Move files past 90 days to the archive class and delete those past 7 years."""
+    """Move files past 90 days to the archive class and delete those past 7 years.
+
+    Prints the plan; moves and deletes only with --execute.
+    """
+    dry_run = not wants_execute(execute, dry_run, yes)
+    at = optional_time(now, "--now") or utcnow()
     settings = state(ctx).settings()
     site_name, _ = settings.site(site)
-    at = parse_time(now, "--now") if now else utcnow()
     stores = backup_stores(settings, site_name, target, prefix)
     archive_name = archive_target or ("archive" if "archive" in settings.stores else None)
     archive = (
@@ -270,7 +282,7 @@ def apply_retention_cmd(
         {s.name: s.manifests() for s in standard},
         (archive.name, archive.manifests()) if archive else None,
         at,
-        s3_stores=frozenset(s.name for s in standard if s.objects.cfg.scheme == "s3"),
+        s3_stores=frozenset(s.name for s in standard if s.objects.supports_lifecycle_rules),
     )
     done = (
         {}
@@ -281,14 +293,16 @@ def apply_retention_cmd(
     )
     if json_out:
         print_json({"dry_run": dry_run, **plan.as_dict(), "done": done})
-        return
-    out.print(
-        f"Retention at {at.isoformat()}: {plan.count('archive')} to archive, "
-        f"{plan.count('delete')} to delete, {plan.count('archive-by-lifecycle')} left to the "
-        f"S3 lifecycle rule" + (" (dry run)" if dry_run else f"; done {done}")
-    )
-    for w in plan.warnings:
-        out.print(f"  [yellow]warning:[/] {w}")
+    else:
+        out.print(
+            f"Retention at {at.isoformat()}: {plan.count('archive')} to archive, "
+            f"{plan.count('delete')} to delete, {plan.count('archive-by-lifecycle')} left to the "
+            f"S3 lifecycle rule" + ("" if dry_run else f"; done {literal(done)}")
+        )
+        for w in plan.warnings:
+            out.print(f"  [yellow]warning:[/] {literal(w)}")
+    if dry_run:
+        print_plan_only(json_out)
 
 
 @app.command()
@@ -311,7 +325,7 @@ def lifecycle(
         )
     _site, stores = _stores(ctx, site, target, prefix)
     store = stores[0]
-    cfg = store.objects.cfg
-    base = cfg.url.removeprefix("s3://").strip("/").partition("/")[2] if cfg.scheme == "s3" else ""
+    # Rules filter on keys inside the bucket: the store's own prefix in it comes first.
+    base = store.objects.bucket_and_prefix()[1] if store.objects.supports_lifecycle_rules else ""
     key_prefix = f"{base}/{store.prefix}" if base else store.prefix
     print_json(lifecycle_rules_s3(key_prefix, STRATEGY, storage_class))
