@@ -77,8 +77,10 @@ def publish(
         print_json(manifest.model_dump(mode="json"))
         return
     out.print(
-        f"Published {manifest.ref} ({manifest.size} bytes, sha256 {manifest.sha256[:16]}…, "
-        f"entry point {manifest.entry_point}, signed by {manifest.signer_key_id})"
+        literal(
+            f"Published {manifest.ref} ({manifest.size} bytes, sha256 {manifest.sha256[:16]}…, "
+            f"entry point {manifest.entry_point}, signed by {manifest.signer_key_id})"
+        )
     )
 
 
@@ -111,8 +113,10 @@ def verify(
         print_json(doc)
         return
     out.print(
-        f"{manifest.ref}: verified (signed by {manifest.signer_key_id}, sha256 "
-        f"{manifest.sha256[:16]}…, store {registry.name})"
+        literal(
+            f"{manifest.ref}: verified (signed by {manifest.signer_key_id}, sha256 "
+            f"{manifest.sha256[:16]}…, store {registry.name})"
+        )
     )
 
 
@@ -126,13 +130,8 @@ def list_artifacts(ctx: typer.Context, json_out: Json = False) -> None:
         return
     table = Table("artifact", "location", "created", "signer", "referenced")
     for r in rows:
-        table.add_row(
-            r["artifact"],
-            r["location"],
-            r["created_at"],
-            r["signer_key_id"],
-            "yes" if r["referenced"] else "no",
-        )
+        cells = (r["artifact"], r["location"], r["created_at"], r["signer_key_id"])
+        table.add_row(*(literal(c) for c in cells), "yes" if r["referenced"] else "no")
     out.print(table if rows else "No artifacts published yet.")
 
 
@@ -187,4 +186,4 @@ def restore(
     if json_out:
         print_json({"artifact": ref, "restored": True})
         return
-    out.print(f"{ref} restored into the registry from the archive")
+    out.print(f"{literal(ref)} restored into the registry from the archive")

@@ -97,12 +97,12 @@ def run(
     out.print(
         f"Backed up {doc['records']} records of {len(doc['topics'])} topics "
         f"({doc['partitions']} partitions) into {doc['files']} files, {doc['bytes']} bytes, "
-        f"in {doc['seconds']}s → {', '.join(doc['stores'])}:{doc['prefix']}"
+        f"in {doc['seconds']}s → {literal(', '.join(doc['stores']))}:{literal(doc['prefix'])}"
     )
     for gap in doc["gaps_recorded"]:
-        out.print(f"  [yellow]gap[/] {gap}")
+        out.print(f"  [yellow]gap[/] {literal(gap)}")
     for warning in doc["warnings"]:
-        out.print(f"  [yellow]warning:[/] {warning}")
+        out.print(f"  [yellow]warning:[/] {literal(warning)}")
 
 
 def _tick(stats: WriterStats) -> None:
@@ -160,7 +160,7 @@ def list_backups(
         d = s.as_dict(now)
         age = s.age_seconds(now)
         table.add_row(
-            s.topic,
+            literal(s.topic),
             str(len(s.partitions)),
             str(s.records),
             str(d["files"]),
@@ -170,7 +170,9 @@ def list_backups(
             _age(age),
             str(d["lost_to_retention"]),
         )
-    out.print(table if summaries else f"No backups in {store.name}:{store.prefix}.")
+    out.print(
+        table if summaries else f"No backups in {literal(store.name)}:{literal(store.prefix)}."
+    )
 
 
 def _runs(db: MetadataStore) -> list[dict[str, Any]]:
@@ -226,17 +228,17 @@ def verify(
     else:
         for r in reports:
             out.print(
-                f"{r.store} ({r.media}{', offsite' if r.offsite else ''}): "
+                f"{literal(r.store)} ({r.media}{', offsite' if r.offsite else ''}): "
                 f"{'[green]ok[/]' if r.passed else '[red]FAILED[/]'} — {r.entries} entries, "
                 f"{r.files} files, {r.records} records, {len(r.errors)} errors"
             )
             for f in r.findings:
                 colour = "red" if f.severity == "error" else "yellow"
-                out.print(f"  [{colour}]{f.kind}[/] {f.where}: {f.detail}")
+                out.print(f"  [{colour}]{f.kind}[/] {literal(f.where)}: {literal(f.detail)}")
         if verdict:
             out.print(f"3-2-1 rule: {'[green]PASS[/]' if verdict.passed else '[red]FAIL[/]'}")
             for reason in verdict.reasons:
-                out.print(f"  {reason}")
+                out.print(f"  {literal(reason)}")
     if not passed:
         errors = sum(len(r.errors) for r in reports)
         raise FailedCheckError(

@@ -42,7 +42,8 @@ def run(
     """Stream SOURCE into Kafka until interrupted (resumes from the Kafka checkpoint)."""
     stop = stop_on_signals()
     reader = build_reader(state(ctx).settings(), source, stop, site)
-    err.print(f"CDC {source} → site {reader.site_name}, topics {reader.settings.topic_prefix}.*")
+    where = f"{source} → site {reader.site_name}, topics {reader.settings.topic_prefix}.*"
+    err.print(f"CDC {literal(where)}")
     run_cdc(reader, stop, port)
 
 
@@ -61,11 +62,9 @@ def status(
         print_json(doc)
     else:
         cp = doc["checkpoint"]
-        out.print(f"source {source} ({doc['kind']}) → site {doc['site']}")
-        out.print(
-            f"  checkpoint   {cp['position_text'] if cp else 'none'}"
-            f"{' (commit ' + str(cp['commit_time']) + ')' if cp else ''}"
-        )
+        out.print(literal(f"source {source} ({doc['kind']}) → site {doc['site']}"))
+        position = f"{cp['position_text']} (commit {cp['commit_time']})" if cp else "none"
+        out.print(f"  checkpoint   {literal(position)}")
         out.print(f"  reachable    {doc['source_reachable']}  pending: {doc['pending']}")
         out.print(
             f"  lag          {doc['lag_seconds']}s" + ("  [red]ALERT[/]" if doc["alert"] else "")

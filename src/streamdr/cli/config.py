@@ -160,44 +160,33 @@ def history(
     if events:
         table = Table("id", "operation", "started", "actor", "commit", "ok")
         for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["kind"],
-                r["started_at"],
-                r["actor"],
-                (r["commit"] or "-")[:12],
-                str(r["ok"]),
-            )
+            commit = (r["commit"] or "-")[:12]
+            cells = (r["id"], r["kind"], r["started_at"], r["actor"], commit, r["ok"])
+            table.add_row(*(literal(c) for c in cells))
     else:
         table = Table("id", "commit", "kind", "deployed at", "by", "workflows")
         for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["commit"][:12],
-                r["kind"],
-                r["deployed_at"],
-                r["deployed_by"],
-                str(len(r["files"])),
-            )
+            cells = (r["id"], r["commit"][:12], r["kind"], r["deployed_at"], r["deployed_by"])
+            table.add_row(*(literal(c) for c in cells), str(len(r["files"])))
     out.print(table if rows else "Nothing recorded yet.")
 
 
 def _render_drift(report: DriftReport) -> None:
     out.print(
-        f"Deployed {(report.deployed_commit or '-')[:12]}, "
-        f"branch head {(report.head or '-')[:12]}: "
-        f"{report.relation}" + (f" by {report.ahead_by} commits" if report.ahead_by else "")
+        literal(
+            f"Deployed {(report.deployed_commit or '-')[:12]}, "
+            f"branch head {(report.head or '-')[:12]}: {report.relation}"
+        )
+        + (f" by {report.ahead_by} commits" if report.ahead_by else "")
     )
     for change in report.repo_changes:
-        out.print(f"  repo: {change.change:<8} {change.path} (HEAD vs deployed)")
+        out.print(f"  repo: {change.change:<8} {literal(change.path)} (HEAD vs deployed)")
     for action in report.live:
         done = " [applied]" if action in report.applied else ""
-        out.print(
-            f"  live: {action.site}/{action.topic}: {action.kind} "
-            f"{dict(action.config) or ''} {action.reason}{done}"
-        )
+        line = f"{action.site}/{action.topic}: {action.kind} {dict(action.config) or ''} "
+        out.print(f"  live: {literal(line + action.reason + done)}")
     for site, error in report.unreachable.items():
-        out.print(f"  [red]unreachable[/] {site}: {error}")
+        out.print(f"  [red]unreachable[/] {literal(site)}: {literal(error)}")
     out.print("No drift." if not report.has_drift else "[yellow]Drift found.[/]")
 
 
@@ -302,7 +291,7 @@ def backup(ctx: typer.Context, store: Store = None, by: By = None, json_out: Jso
         return
     out.print(
         f"Backed up {len(manifest.refs)} refs ({manifest.size} bytes) "
-        f"to {target.name}:{manifest.bundle_key}"
+        f"to {literal(target.name)}:{literal(manifest.bundle_key)}"
     )
 
 
@@ -316,13 +305,8 @@ def backups(ctx: typer.Context, store: Store = None, json_out: Json = False) -> 
         return
     table = Table("bundle", "created", "head", "refs", "bytes")
     for r in rows:
-        table.add_row(
-            r["bundle_key"],
-            r["created_at"],
-            (r["head"] or "-")[:12],
-            str(len(r["refs"])),
-            str(r["size"]),
-        )
+        cells = (r["bundle_key"], r["created_at"], (r["head"] or "-")[:12])
+        table.add_row(*(literal(c) for c in cells), str(len(r["refs"])), str(r["size"]))
     out.print(table if rows else "No backups in this store.")
 
 

@@ -115,16 +115,17 @@ def _print_rows(rows: list[dict[str, Any]], json_out: bool) -> None:
     table = Table("event id", "stage", "attempts", "at", "origin", "dlq", "replayed", "error")
     for r in rows:
         o, d = r["origin"], r["dlq"]
-        table.add_row(
-            str(r["event_id"]),
+        cells = (
+            r["event_id"],
             r["stage"],
-            str(r["attempts"]),
+            r["attempts"],
             r["dead_lettered_at"],
             f"{o['topic']}[{o['partition']}]@{o['offset']}",
             f"{d['partition']}:{d['offset']}",
             "yes" if r["replayed"] else "no",
             r["error"][:80],
         )
+        table.add_row(*(literal(c) for c in cells))
     out.print(table)
 
 
@@ -133,11 +134,13 @@ def _print_summary(summary: dict[str, Any], json_out: bool) -> None:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
         return
     out.print(
-        f"{summary['count']} dead letters listed from {summary['topic']}, "
+        f"{summary['count']} dead letters listed from {literal(summary['topic'])}, "
         f"{summary['pending']} not replayed, {summary['foreign_records']} foreign records"
     )
     if summary["next"]:
-        out.print(f"More: streamdr dlq list {summary['workflow']} --from {summary['next']}")
+        out.print(
+            literal(f"More: streamdr dlq list {summary['workflow']} --from {summary['next']}")
+        )
 
 
 @app.command("replay")

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from streamdr.cli.options import DryRun, Execute, Json, Yes, print_plan_only, wants_execute
+from streamdr.cli.options import DryRun, Execute, Json, Yes, finish_plan, wants_execute
 from streamdr.cli.render import err, literal, out, print_json, status_mark
 from streamdr.cli.state import CliState, state
 from streamdr.errors import InputError
@@ -130,9 +130,7 @@ def _switch(
         if not json_out:
             _print_plan(plan)
         if not act:
-            if json_out:
-                print_json({"dry_run": True, "plan": plan.as_dict()})
-            print_plan_only(json_out)
+            finish_plan(json_out, {"dry_run": True, "plan": plan.as_dict()})
             return
         doc = execute(sctx, plan)
     print_json(doc) if json_out else _print_result(doc)

@@ -13,7 +13,16 @@ from rich.table import Table
 from streamdr.backup.snapshots import take_groups_snapshot
 from streamdr.backup.targets import backup_stores
 from streamdr.cli.offsets_translate import translate
-from streamdr.cli.options import DryRun, Execute, Json, Prefix, Yes, print_plan_only, wants_execute
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Prefix,
+    Target,
+    Yes,
+    print_plan_only,
+    wants_execute,
+)
 from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.clock import parse_time
@@ -30,7 +39,6 @@ from streamdr.restore.rewind import (
 
 app = typer.Typer(help="Consumer-group offsets: rewind, snapshot, restore.", no_args_is_help=True)
 Site = Annotated[str | None, typer.Option(help="Site of the group (default: the active site).")]
-Target = Annotated[str | None, typer.Option(help="Object store of the snapshots (default: local).")]
 
 
 def _groups(ctx: typer.Context, site: str | None) -> tuple[str, GroupAdmin]:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from streamdr.cli.render import err, out, print_warning
+from streamdr.cli.render import err, out, print_json, print_warning
 from streamdr.clock import parse_time
 from streamdr.errors import InputError
 
@@ -37,6 +37,9 @@ ConfigFile = Annotated[
 Site = Annotated[str | None, typer.Option("--site", help="Site (default: the active site).")]
 Prefix = Annotated[
     str | None, typer.Option("--prefix", help="Backup key prefix (default kafka/SITE).")
+]
+Target = Annotated[
+    str | None, typer.Option("--target", help="Object store of the backup (default: local).")
 ]
 By = Annotated[
     str | None, typer.Option("--by", help="Who acts (default $STREAMDR_ACTOR or user@host).")
@@ -64,6 +67,13 @@ def wants_execute(execute: bool, dry_run: bool, yes: bool = False) -> bool:
 def print_plan_only(json_out: bool = False) -> None:
     """Print the closing line of a plan-only run (on stderr under --json: stdout is the JSON)."""
     (err if json_out else out).print(PLAN_ONLY, markup=False, highlight=False)
+
+
+def finish_plan(json_out: bool, doc: object | None = None) -> None:
+    """End a plan-only run: ``doc`` as the JSON document under --json, then the closing line."""
+    if json_out and doc is not None:
+        print_json(doc)
+    print_plan_only(json_out)
 
 
 def optional_time(text: str | None, option: str) -> datetime | None:

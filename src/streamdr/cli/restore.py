@@ -16,9 +16,10 @@ from streamdr.cli.options import (
     Execute,
     Json,
     Prefix,
+    Target,
     Yes,
+    finish_plan,
     optional_time,
-    print_plan_only,
     wants_execute,
 )
 from streamdr.cli.render import err, literal, out, print_json
@@ -106,9 +107,7 @@ def restore(
     site: Annotated[
         str | None, typer.Option(help="Site whose backup (default: the active site).")
     ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Object store to restore from (default: local).")
-    ] = None,
+    target: Target = None,
     prefix: Prefix = None,
     execute: Execute = False,
     dry_run: DryRun = False,
@@ -157,9 +156,7 @@ def restore(
     if not json_out:
         _print_plan(plan)
     if not act:
-        if json_out:
-            print_json({"dry_run": True, "plan": plan.as_dict()})
-        print_plan_only(json_out)
+        finish_plan(json_out, {"dry_run": True, "plan": plan.as_dict()})
         return
     if progress is not None:
         with progress.bar:
