@@ -62,14 +62,14 @@ def test_round_trip_is_byte_exact_with_nulls_tombstones_and_headers(lab, lab_set
     assert cli_json(lab, "backup", "verify", "--deep", "--prefix", prefix)["passed"]
 
     target = topic + ".restored"
-    plan = cli_json(
-        lab, "restore", "--topic", topic, "--to-topic", target, "--prefix", prefix, "--dry-run"
-    )
+    plan = cli_json(lab, "restore", "--topic", topic, "--to-topic", target, "--prefix", prefix)
     assert plan["plan"]["expected_records"] == 4000
     assert plan["plan"]["target_topic"]["partitions"] == 8
     assert plan["plan"]["target_topic"]["config"]["retention.ms"] == "86400000"
 
-    doc = cli_json(lab, "restore", "--topic", topic, "--to-topic", target, "--prefix", prefix)
+    doc = cli_json(
+        lab, "restore", "--execute", "--topic", topic, "--to-topic", target, "--prefix", prefix
+    )
     result = doc["result"]
     assert result["verified"] and result["records"] == 4000 and result["created_topic"]
     restored = read_topic(lab_settings, target, 8)
@@ -112,6 +112,7 @@ def test_point_in_time_window_across_midnight_and_partition_subset(lab, lab_sett
     doc = cli_json(
         lab,
         "restore",
+        "--execute",
         "--topic",
         topic,
         "--to-topic",
@@ -162,6 +163,7 @@ def test_group_resumes_at_the_same_record_despite_offset_holes(lab, lab_settings
     doc = cli_json(
         lab,
         "restore",
+        "--execute",
         "--topic",
         topic,
         "--prefix",
@@ -208,10 +210,13 @@ def test_bad_input_is_one_error_line_with_a_hint(lab, lab_settings):
         assert text in proc.stderr
         return proc
 
-    refused("restore", "--topic", "nope", "--prefix", prefix, text="no backup of topic")
-    refused("restore", "--topic", topic, "--prefix", prefix, text="not empty")
+    refused(
+        "restore", "--execute", "--topic", "nope", "--prefix", prefix, text="no backup of topic"
+    )
+    refused("restore", "--execute", "--topic", topic, "--prefix", prefix, text="not empty")
     refused(
         "restore",
+        "--execute",
         "--topic",
         topic,
         "--prefix",
@@ -224,11 +229,32 @@ def test_bad_input_is_one_error_line_with_a_hint(lab, lab_settings):
         "2025-01-01T00:00:00Z",
         text="empty",
     )
-    refused("restore", "--topic", topic, "--prefix", prefix, "--from-time", "yesterday", text="ISO")
-    refused("restore", "--topic", topic, "--prefix", prefix, "--partitions", "0,9", text="[9]")
+    refused(
+        "restore",
+        "--execute",
+        "--topic",
+        topic,
+        "--prefix",
+        prefix,
+        "--from-time",
+        "yesterday",
+        text="ISO",
+    )
+    refused(
+        "restore",
+        "--execute",
+        "--topic",
+        topic,
+        "--prefix",
+        prefix,
+        "--partitions",
+        "0,9",
+        text="[9]",
+    )
     refused("backup", "run", "--topics", "no-such-topic-.*", "--prefix", prefix, text="no topic")
     refused(
         "restore",
+        "--execute",
         "--topic",
         topic,
         "--prefix",
@@ -240,7 +266,7 @@ def test_bad_input_is_one_error_line_with_a_hint(lab, lab_settings):
         text="no-such-group",
     )
     # --force appends after the current records and still verifies what it restored
-    doc = cli_json(lab, "restore", "--topic", topic, "--prefix", prefix, "--force")
+    doc = cli_json(lab, "restore", "--execute", "--topic", topic, "--prefix", prefix, "--force")
     assert doc["result"]["verified"] and doc["result"]["partitions"][0]["base_offset"] > 0
 
     # A corrupted file is named in the error and verify --deep counts it.
@@ -253,6 +279,7 @@ def test_bad_input_is_one_error_line_with_a_hint(lab, lab_settings):
     path.write_bytes(bytes(raw))
     refused(
         "restore",
+        "--execute",
         "--topic",
         topic,
         "--prefix",
@@ -313,7 +340,16 @@ def test_offsets_rewind_snapshot_and_restore(lab, lab_settings):
     assert groups.committed(group)[TopicPartition(topic, 0)] == new[0]
 
     restored = cli_json(
-        lab, "offsets", "restore", "--snapshot", snap["id"], "--group", group, "--prefix", prefix
+        lab,
+        "offsets",
+        "restore",
+        "--execute",
+        "--snapshot",
+        snap["id"],
+        "--group",
+        group,
+        "--prefix",
+        prefix,
     )
     assert restored["executed"]
     assert groups.committed(group) == {TopicPartition(topic, p): o for p, o in ends.items()}
@@ -404,14 +440,14 @@ def test_three_two_one_rule_and_retention(lab, lab_settings, s3_server, s3_bucke
     later = (datetime.now(UTC) + timedelta(days=100)).isoformat()
     dry = run("backup", "apply-retention", "--prefix", prefix, "--now", later, "--dry-run")
     assert dry["archive"] == 2 and dry["done"] == {}
-    done = run("backup", "apply-retention", "--prefix", prefix, "--now", later)
+    done = run("backup", "apply-retention", "--prefix", prefix, "--now", later, "--execute")
     assert done["done"] == {"archive": 2, "delete": 0}
     assert run("backup", "list", "--prefix", prefix)["topics"] == []
     archived = run("backup", "list", "--prefix", prefix, "--target", "archive")
     assert archived["topics"][0]["records"] == 100
     assert run("backup", "verify", "--deep", "--prefix", prefix, "--target", "archive")["passed"]
     much_later = (datetime.now(UTC) + timedelta(days=8 * 365)).isoformat()
-    gone = run("backup", "apply-retention", "--prefix", prefix, "--now", much_later)
+    gone = run("backup", "apply-retention", "--execute", "--prefix", prefix, "--now", much_later)
     assert gone["done"]["delete"] == 2
     assert run("backup", "list", "--prefix", prefix, "--target", "archive")["topics"] == []
 

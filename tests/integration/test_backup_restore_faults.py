@@ -141,7 +141,7 @@ def test_restore_killed_mid_run_resumes_without_duplicates(lab, lab_settings, bi
         except Exception:
             return 0
 
-    args = ("restore", "--topic", topic, "--to-topic", target, "--prefix", prefix)
+    args = ("restore", "--execute", "--topic", topic, "--to-topic", target, "--prefix", prefix)
     kill_when(spawn(lab, *args), lambda: restored() >= 20_000)
     at_kill = restored()
     assert 0 < at_kill < RECORDS, "the restore was not interrupted"

@@ -45,7 +45,7 @@ def test_drift_and_reconcile_on_the_lab(env, lab_settings):
         },
         "two workflows",
     )
-    env.cli_json("config", "deploy")
+    env.cli_json("config", "deploy", "--execute")
     primary = KafkaAdmin("primary", lab_settings.sites["primary"])
     dr = KafkaAdmin("dr", lab_settings.sites["dr"])
     std_topics = [f"retail.public.drift_{tag}", f"{std}.dlq"]

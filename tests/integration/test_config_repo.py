@@ -24,7 +24,7 @@ def env(tmp_path):
 def deployed(env):
     """Two workflows committed and deployed; returns the commit."""
     commit = env.commit({A: workflow("orders"), B: workflow("returns")}, "two workflows")
-    doc = env.cli_json("config", "deploy")
+    doc = env.cli_json("config", "deploy", "--execute")
     assert doc["deployed"] and doc["commit"] == commit
     return commit
 
@@ -34,7 +34,7 @@ def test_deploy_records_commit_time_and_who(env, deployed):
     assert len(history) == 1
     assert history[0]["commit"] == deployed and history[0]["deployed_by"] == "tester@ci"
     assert history[0]["deployed_at"] and history[0]["artifacts"] == ["enrich@1.0.0"]
-    again = env.cli_json("config", "deploy")
+    again = env.cli_json("config", "deploy", "--execute")
     assert again["already_deployed"] and not again["deployed"]
     assert [w["name"] for w in env.cli_json("workflows", "list")] == ["orders", "returns"]
 
@@ -48,7 +48,7 @@ def test_one_invalid_file_deploys_nothing_and_every_error_is_listed(env, deploye
         },
         "three problems",
     )
-    proc = env.cli("config", "deploy")
+    proc = env.cli("config", "deploy", "--execute")
     assert_clean_error(proc, 2)
     for where in (f"{A}:12:1: rto:", f"{B}:9:3: transformation.version:", f"{C}:12:1: colour:"):
         assert where in proc.stderr, proc.stderr
@@ -60,11 +60,11 @@ def test_one_invalid_file_deploys_nothing_and_every_error_is_listed(env, deploye
 
 
 def test_bad_rev_and_empty_tree_are_refused(env, deployed):
-    proc = env.cli("config", "deploy", "--rev", "does-not-exist")
+    proc = env.cli("config", "deploy", "--execute", "--rev", "does-not-exist")
     assert_clean_error(proc, 2)
     assert "does not exist" in proc.stderr
     env.commit({A: None, B: None}, "delete everything")
-    proc = env.cli("config", "deploy")
+    proc = env.cli("config", "deploy", "--execute")
     assert_clean_error(proc, 2)
     assert "config recover" in proc.stderr
     assert len(env.cli_json("config", "history")) == 1
@@ -72,14 +72,14 @@ def test_bad_rev_and_empty_tree_are_refused(env, deployed):
 
 def test_config_rollback_is_a_new_commit_then_deploy(env, deployed):
     second = env.commit({C: workflow("stock", client="client-b")}, "add stock")
-    env.cli_json("config", "deploy")
-    result = env.cli_json("config", "rollback", "--steps", "1")
+    env.cli_json("config", "deploy", "--execute")
+    result = env.cli_json("config", "rollback", "--execute", "--steps", "1")
     assert result["target"] == deployed and result["deployment"]["kind"] == "rollback"
     head = env.git("rev-parse", "HEAD")
     assert head == result["new_commit"] and env.git("rev-parse", "HEAD~1") == second
     assert not (env.repo / C).exists()  # the work tree follows the branch
     assert result["deployment"]["files"] == [A, B]
-    forward = env.cli_json("config", "rollback", "--to", second)
+    forward = env.cli_json("config", "rollback", "--execute", "--to", second)
     assert forward["deployment"]["files"] == [A, B, C]
     kinds = [d["kind"] for d in env.cli_json("config", "history")]
     assert kinds == ["rollback", "rollback", "deploy", "deploy"]
@@ -90,11 +90,11 @@ def test_transformation_rollback(env):
     env.commit(
         {A: workflow("orders", version="1.1.0"), B: workflow("returns", version="1.1.0")}, "v1.1"
     )
-    env.cli_json("config", "deploy")
-    missing = env.cli("rollback", "orders", "--to-version", "0.9.0")
+    env.cli_json("config", "deploy", "--execute")
+    missing = env.cli("rollback", "--execute", "orders", "--to-version", "0.9.0")
     assert_clean_error(missing, 2)
     assert f"{A}:9:3: transformation.version" in missing.stderr
-    result = env.cli_json("rollback", "orders", "--to-version", "1.0.0")
+    result = env.cli_json("rollback", "--execute", "orders", "--to-version", "1.0.0")
     assert result["from_version"] == "1.1.0" and result["to_version"] == "1.0.0"
     assert result["deployment"]["kind"] == "transform-rollback"
     assert result["deployment"]["detail"]["requested_at"]
@@ -107,8 +107,10 @@ def test_transformation_rollback(env):
     assert "version: 1.1.0" in (env.repo / B).read_text()
     assert "roll back orders" in env.git("log", "-1", "--format=%s")
     env.commit({C: workflow("stock", client="client-b")}, "undeployed change")
-    assert_clean_error(env.cli("rollback", "returns", "--to-version", "1.0.0"), 2)
-    ok = env.cli_json("rollback", "returns", "--to-version", "1.0.0", "--include-undeployed")
+    assert_clean_error(env.cli("rollback", "--execute", "returns", "--to-version", "1.0.0"), 2)
+    ok = env.cli_json(
+        "rollback", "--execute", "returns", "--to-version", "1.0.0", "--include-undeployed"
+    )
     assert C in ok["deployment"]["files"]
 
 
@@ -155,7 +157,7 @@ def test_sections_missing(tmp_path):
     )
     from tests.conftest import run_cli
 
-    proc = run_cli("config", "deploy", config=cfg)
+    proc = run_cli("config", "deploy", "--execute", config=cfg)
     assert_clean_error(proc, 2)
     assert "config_repo" in proc.stderr
     proc = run_cli("artifacts", "list", config=cfg)

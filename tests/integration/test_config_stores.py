@@ -73,7 +73,7 @@ def test_publish_verify_load_and_tamper(env):
     assert_clean_error(refused, 2)
     assert "tampered" in refused.stderr
     env.commit({A: workflow("orders")}, "uses the tampered artifact")
-    deploy = env.cli("config", "deploy")
+    deploy = env.cli("config", "deploy", "--execute")
     assert_clean_error(deploy, 2)
     assert f"{A}:9:3: transformation.version" in deploy.stderr
 
@@ -111,13 +111,15 @@ def test_bundle_round_trip_and_corruption(env):
     exists = env.cli("config", "restore-bundle")
     assert_clean_error(exists, 2)
     subprocess.run(["rm", "-rf", str(env.repo)], check=True)
-    restored = env.cli_json("config", "restore-bundle")
+    restored = env.cli_json("config", "restore-bundle", "--execute")
     assert restored["executed"] and restored["head"] == head
     assert env.git("rev-parse", "HEAD") == head and env.git("rev-parse", "v1") == head
     assert (env.repo / A).read_text() == workflow("orders")
     assert env.git("config", "core.logAllRefUpdates") == "always"
     _flip_byte(load_settings(env.config), "backups", backup["bundle_key"])
-    corrupt = env.cli("config", "restore-bundle", "--replace", "--to", str(env.root / "other"))
+    corrupt = env.cli(
+        "config", "restore-bundle", "--execute", "--replace", "--to", str(env.root / "other")
+    )
     assert_clean_error(corrupt, 2)
     assert "corrupted" in corrupt.stderr
     assert not (env.root / "other").exists()
@@ -128,20 +130,20 @@ def test_apply_retention_with_a_fixed_clock(tmp_path):
     env.publish("1.0.0")
     env.publish("1.1.0")
     env.commit({A: workflow("orders")}, "pins 1.0.0")
-    env.cli_json("config", "deploy")
+    env.cli_json("config", "deploy", "--execute")
     later = (datetime.now(UTC) + timedelta(days=100)).isoformat()
     dry = env.cli_json("artifacts", "apply-retention", "--now", later, "--dry-run")
     plan = {a["artifact"]: a["action"] for a in dry["plan"]}
     assert plan == {"enrich@1.0.0": "keep", "enrich@1.1.0": "archive"}
     assert dry["done"] == [] and len(env.cli_json("artifacts", "list")) == 2
-    run = env.cli_json("artifacts", "apply-retention", "--now", later)
+    run = env.cli_json("artifacts", "apply-retention", "--now", later, "--execute")
     assert [d["artifact"] for d in run["done"]] == ["enrich@1.1.0"]
     where = {r["artifact"]: r["location"] for r in env.cli_json("artifacts", "list")}
     assert where == {"enrich@1.0.0": "registry", "enrich@1.1.0": "archive"}
     assert env.cli_json("artifacts", "verify", "enrich@1.1.0", "--archive")["verified"]
     assert_clean_error(env.cli("artifacts", "verify", "enrich@1.1.0"), 2)
     much_later = (datetime.now(UTC) + timedelta(days=365 * 8)).isoformat()
-    final = env.cli_json("artifacts", "apply-retention", "--now", much_later)
+    final = env.cli_json("artifacts", "apply-retention", "--now", much_later, "--execute")
     assert [(d["artifact"], d["action"]) for d in final["done"]] == [("enrich@1.1.0", "delete")]
     assert [r["artifact"] for r in env.cli_json("artifacts", "list")] == ["enrich@1.0.0"]
     bad = env.cli("artifacts", "apply-retention", "--now", "yesterday")
@@ -152,6 +154,6 @@ def test_archived_version_can_be_restored(tmp_path):
     env = make_env(tmp_path / "env")
     env.publish("1.0.0")
     later = (datetime.now(UTC) + timedelta(days=91)).isoformat()
-    env.cli_json("artifacts", "apply-retention", "--now", later)
+    env.cli_json("artifacts", "apply-retention", "--now", later, "--execute")
     assert env.cli_json("artifacts", "restore", "enrich@1.0.0")["restored"]
     assert env.cli_json("artifacts", "verify", "enrich@1.0.0")["verified"]

@@ -300,7 +300,7 @@ def test_planned_failover_and_failback_lose_nothing(replicated, lab, lab_setting
         "--to",
         "dr",
         "--planned",
-        "--yes",
+        "--execute",
         "--json",
         config=lab.settings_file,
         timeout=600,
@@ -326,7 +326,7 @@ def test_planned_failover_and_failback_lose_nothing(replicated, lab, lab_setting
         producer.produce(topic, value=f"d-{i}".encode(), partition=i % 3)
         produced.add(f"d-{i}")
     producer.flush(30)
-    proc = run_cli("failback", "--yes", "--json", config=lab.settings_file, timeout=600)
+    proc = run_cli("failback", "--execute", "--json", config=lab.settings_file, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     back = json.loads(proc.stdout)
     assert back["passed"] and back["kind"] == "failback" and back["to"] == "primary"

@@ -50,7 +50,9 @@ def test_retention_refuses_a_catalog_whose_key_leaves_the_store(setup, tmp_path)
     e = write(store, 0, 10)
     hostile = {**e.as_dict(), "key": "../../../victims/precious.txt"}
     store.objects.put_bytes(store.entry_key(e), json.dumps(hostile).encode())
-    proc = run_cli("backup", "apply-retention", "--now", "2099-01-01T00:00:00Z", config=cfg)
+    proc = run_cli(
+        "backup", "apply-retention", "--now", "2099-01-01T00:00:00Z", "--execute", config=cfg
+    )
     assert_clean_error(proc, 2)
     assert store.entry_key(e) in proc.stderr and "victims/precious.txt" in proc.stderr
     assert victim.read_bytes() == b"keep me"

@@ -1,5 +1,6 @@
 """Bad input to the pipeline commands: one Error line and one Hint line, the right exit code."""
 
+from streamdr.cli.options import PLAN_ONLY
 from tests.conftest import run_cli
 from tests.unit.test_cli_errors import assert_clean_error
 
@@ -39,13 +40,17 @@ def test_endpoint_without_its_secret(tmp_path):
     assert "NO_SUCH_SECRET_ENV" in proc.stderr
 
 
-def test_cdc_reset_needs_confirmation(tmp_path):
+def test_cdc_reset_without_execute_is_a_plan(tmp_path):
     cfg = _settings(
         tmp_path, "sources:\n  s:\n    kind: sqlite\n    path: x.db\n    topic_prefix: s\n"
     )
-    proc = run_cli("cdc", "reset", "s", config=cfg)
-    assert_clean_error(proc, 2)
-    assert "--yes" in proc.stderr
+    proc = run_cli("cdc", "reset", "s", config=cfg)  # Kafka is down: acting would exit 3
+    assert proc.returncode == 0, proc.stderr
+    assert "Would delete the checkpoint of s" in proc.stdout
+    assert proc.stdout.rstrip().endswith(PLAN_ONLY)
+    assert "can skip changes" in proc.stderr
+    unknown = run_cli("cdc", "reset", "nope", config=cfg)
+    assert_clean_error(unknown, 2)
 
 
 def test_source_settings_are_validated_with_file_and_line(tmp_path):

@@ -97,6 +97,6 @@ def test_failover_to_an_unreachable_site_exits_3(tmp_path):
     assert "does not answer" in proc.stderr
 
 
-def test_json_execution_needs_yes(tmp_path):
+def test_history_is_an_empty_json_list_without_runs(tmp_path):
     proc = run_cli("failover", "--history", "--json", config=write(tmp_path))
     assert proc.returncode == 0 and proc.stdout.strip() == "[]"

@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,6 +39,7 @@ from streamdr.cli import (
     workflows,
 )
 from streamdr.cli.help import CONFIG, DATA, INCIDENT, LAB, RUNTIME, hide_flag_types
+from streamdr.cli.options import ConfigFile
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
@@ -90,14 +90,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="Settings file (default: $STREAMDR_CONFIG, ./streamdr.yaml, then the lab's).",
-        ),
-    ] = None,
+    config: ConfigFile = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
     ] = False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +24,16 @@ from streamdr.artifacts.service import (
     parse_ref,
     trusted_keys,
 )
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Yes,
+    optional_time,
+    print_plan_only,
+    wants_execute,
+)
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
 from streamdr.workflows.context import default_actor
@@ -33,19 +41,6 @@ from streamdr.workflows.context import default_actor
 app = typer.Typer(
     help="Signed transformation artifacts: publish, verify, list, retention.", no_args_is_help=True
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-
-
-def _parse_now(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InputError(
-            f"--now {value!r} is not an ISO 8601 time", hint="e.g. 2026-01-31T00:00:00Z"
-        ) from exc
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 @app.command()
@@ -82,8 +77,10 @@ def publish(
         print_json(manifest.model_dump(mode="json"))
         return
     out.print(
-        f"Published {manifest.ref} ({manifest.size} bytes, sha256 {manifest.sha256[:16]}…, "
-        f"entry point {manifest.entry_point}, signed by {manifest.signer_key_id})"
+        literal(
+            f"Published {manifest.ref} ({manifest.size} bytes, sha256 {manifest.sha256[:16]}…, "
+            f"entry point {manifest.entry_point}, signed by {manifest.signer_key_id})"
+        )
     )
 
 
@@ -116,8 +113,10 @@ def verify(
         print_json(doc)
         return
     out.print(
-        f"{manifest.ref}: verified (signed by {manifest.signer_key_id}, sha256 "
-        f"{manifest.sha256[:16]}…, store {registry.name})"
+        literal(
+            f"{manifest.ref}: verified (signed by {manifest.signer_key_id}, sha256 "
+            f"{manifest.sha256[:16]}…, store {registry.name})"
+        )
     )
 
 
@@ -131,13 +130,8 @@ def list_artifacts(ctx: typer.Context, json_out: Json = False) -> None:
         return
     table = Table("artifact", "location", "created", "signer", "referenced")
     for r in rows:
-        table.add_row(
-            r["artifact"],
-            r["location"],
-            r["created_at"],
-            r["signer_key_id"],
-            "yes" if r["referenced"] else "no",
-        )
+        cells = (r["artifact"], r["location"], r["created_at"], r["signer_key_id"])
+        table.add_row(*(literal(c) for c in cells), "yes" if r["referenced"] else "no")
     out.print(table if rows else "No artifacts published yet.")
 
 
@@ -147,28 +141,36 @@ def apply_retention(
     now: Annotated[
         str | None, typer.Option(help="Evaluate as of this ISO time (default: now).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     json_out: Json = False,
 ) -> None:
-    """Archive unreferenced versions after 90 days; delete archived ones after 7 years."""
+    """Archive unreferenced versions after 90 days; delete archived ones after 7 years.
+
+    Prints the plan; moves and deletes only with --execute.
+    """
+    act = wants_execute(execute, dry_run, yes)
+    at = optional_time(now, "--now")
     st = state(ctx)
-    run = plan_artifact_retention(st.settings(), st.store(), _parse_now(now))
-    if not dry_run:
+    run = plan_artifact_retention(st.settings(), st.store(), at)
+    if act:
         execute_retention(st.settings(), st.store(), run, default_actor())
     if json_out:
         print_json(run.as_dict())
+        if not act:
+            print_plan_only(json_out)
         return
     table = Table("artifact", "location", "action", "reason", "next due")
     for a in run.actions:
-        table.add_row(
-            f"{a.name}@{a.version}",
-            a.location,
-            str(a.kind),
-            a.reason,
-            a.next_due.isoformat() if a.next_due else "-",
-        )
+        due = a.next_due.isoformat() if a.next_due else "-"
+        cells = (f"{a.name}@{a.version}", a.location, a.kind, a.reason, due)
+        table.add_row(*(literal(c) for c in cells))
     out.print(table if run.actions else "No artifacts stored.")
-    out.print("Dry run: nothing changed." if dry_run else f"Applied {len(run.done)} actions.")
+    if act:
+        out.print(f"Applied {len(run.done)} actions.")
+    else:
+        print_plan_only()
 
 
 @app.command()
@@ -184,4 +186,4 @@ def restore(
     if json_out:
         print_json({"artifact": ref, "restored": True})
         return
-    out.print(f"{ref} restored into the registry from the archive")
+    out.print(f"{literal(ref)} restored into the registry from the archive")

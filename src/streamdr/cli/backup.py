@@ -11,15 +11,25 @@ from rich.table import Table
 
 from streamdr.backup import catalog
 from streamdr.backup.history import recent_runs
-from streamdr.backup.model import parse_time, utcnow
 from streamdr.backup.retention import STRATEGY, apply_retention, lifecycle_rules_s3, plan_retention
 from streamdr.backup.service import BackupOptions, BackupService
 from streamdr.backup.store import BackupStore
 from streamdr.backup.targets import backup_stores, default_target
 from streamdr.backup.verify import evaluate_321, verify_store
 from streamdr.backup.writer import RollPolicy, WriterStats
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Prefix,
+    Yes,
+    optional_time,
+    print_plan_only,
+    wants_execute,
+)
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
+from streamdr.clock import utcnow
 from streamdr.errors import FailedCheckError, InputError
 from streamdr.store.db import MetadataStore
 
@@ -27,14 +37,10 @@ app = typer.Typer(
     help="Back Kafka topics up to object storage (Parquet), list, verify, apply retention.",
     no_args_is_help=True,
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Site = Annotated[str | None, typer.Option(help="Site whose topics (default: the active site).")]
 Targets = Annotated[
     list[str] | None,
     typer.Option("--target", help="Object store from streamdr.yaml (repeatable; default: local)."),
-]
-Prefix = Annotated[
-    str | None, typer.Option(help="Key prefix of the backup in the store (default kafka/<site>).")
 ]
 
 
@@ -91,12 +97,12 @@ def run(
     out.print(
         f"Backed up {doc['records']} records of {len(doc['topics'])} topics "
         f"({doc['partitions']} partitions) into {doc['files']} files, {doc['bytes']} bytes, "
-        f"in {doc['seconds']}s → {', '.join(doc['stores'])}:{doc['prefix']}"
+        f"in {doc['seconds']}s → {literal(', '.join(doc['stores']))}:{literal(doc['prefix'])}"
     )
     for gap in doc["gaps_recorded"]:
-        out.print(f"  [yellow]gap[/] {gap}")
+        out.print(f"  [yellow]gap[/] {literal(gap)}")
     for warning in doc["warnings"]:
-        out.print(f"  [yellow]warning:[/] {warning}")
+        out.print(f"  [yellow]warning:[/] {literal(warning)}")
 
 
 def _tick(stats: WriterStats) -> None:
@@ -154,7 +160,7 @@ def list_backups(
         d = s.as_dict(now)
         age = s.age_seconds(now)
         table.add_row(
-            s.topic,
+            literal(s.topic),
             str(len(s.partitions)),
             str(s.records),
             str(d["files"]),
@@ -164,7 +170,9 @@ def list_backups(
             _age(age),
             str(d["lost_to_retention"]),
         )
-    out.print(table if summaries else f"No backups in {store.name}:{store.prefix}.")
+    out.print(
+        table if summaries else f"No backups in {literal(store.name)}:{literal(store.prefix)}."
+    )
 
 
 def _runs(db: MetadataStore) -> list[dict[str, Any]]:
@@ -220,17 +228,17 @@ def verify(
     else:
         for r in reports:
             out.print(
-                f"{r.store} ({r.media}{', offsite' if r.offsite else ''}): "
+                f"{literal(r.store)} ({r.media}{', offsite' if r.offsite else ''}): "
                 f"{'[green]ok[/]' if r.passed else '[red]FAILED[/]'} — {r.entries} entries, "
                 f"{r.files} files, {r.records} records, {len(r.errors)} errors"
             )
             for f in r.findings:
                 colour = "red" if f.severity == "error" else "yellow"
-                out.print(f"  [{colour}]{f.kind}[/] {f.where}: {f.detail}")
+                out.print(f"  [{colour}]{f.kind}[/] {literal(f.where)}: {literal(f.detail)}")
         if verdict:
             out.print(f"3-2-1 rule: {'[green]PASS[/]' if verdict.passed else '[red]FAIL[/]'}")
             for reason in verdict.reasons:
-                out.print(f"  {reason}")
+                out.print(f"  {literal(reason)}")
     if not passed:
         errors = sum(len(r.errors) for r in reports)
         raise FailedCheckError(
@@ -253,13 +261,19 @@ def apply_retention_cmd(
     now: Annotated[
         str | None, typer.Option(help="Evaluate ages at this ISO time (default: now).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     json_out: Json = False,
 ) -> None:
-    """Move files past 90 days to the archive class and delete those past 7 years."""
+    """Move files past 90 days to the archive class and delete those past 7 years.
+
+    Prints the plan; moves and deletes only with --execute.
+    """
+    dry_run = not wants_execute(execute, dry_run, yes)
+    at = optional_time(now, "--now") or utcnow()
     settings = state(ctx).settings()
     site_name, _ = settings.site(site)
-    at = parse_time(now, "--now") if now else utcnow()
     stores = backup_stores(settings, site_name, target, prefix)
     archive_name = archive_target or ("archive" if "archive" in settings.stores else None)
     archive = (
@@ -270,7 +284,7 @@ def apply_retention_cmd(
         {s.name: s.manifests() for s in standard},
         (archive.name, archive.manifests()) if archive else None,
         at,
-        s3_stores=frozenset(s.name for s in standard if s.objects.cfg.scheme == "s3"),
+        s3_stores=frozenset(s.name for s in standard if s.objects.supports_lifecycle_rules),
     )
     done = (
         {}
@@ -281,14 +295,16 @@ def apply_retention_cmd(
     )
     if json_out:
         print_json({"dry_run": dry_run, **plan.as_dict(), "done": done})
-        return
-    out.print(
-        f"Retention at {at.isoformat()}: {plan.count('archive')} to archive, "
-        f"{plan.count('delete')} to delete, {plan.count('archive-by-lifecycle')} left to the "
-        f"S3 lifecycle rule" + (" (dry run)" if dry_run else f"; done {done}")
-    )
-    for w in plan.warnings:
-        out.print(f"  [yellow]warning:[/] {w}")
+    else:
+        out.print(
+            f"Retention at {at.isoformat()}: {plan.count('archive')} to archive, "
+            f"{plan.count('delete')} to delete, {plan.count('archive-by-lifecycle')} left to the "
+            f"S3 lifecycle rule" + ("" if dry_run else f"; done {literal(done)}")
+        )
+        for w in plan.warnings:
+            out.print(f"  [yellow]warning:[/] {literal(w)}")
+    if dry_run:
+        print_plan_only(json_out)
 
 
 @app.command()
@@ -311,7 +327,7 @@ def lifecycle(
         )
     _site, stores = _stores(ctx, site, target, prefix)
     store = stores[0]
-    cfg = store.objects.cfg
-    base = cfg.url.removeprefix("s3://").strip("/").partition("/")[2] if cfg.scheme == "s3" else ""
+    # Rules filter on keys inside the bucket: the store's own prefix in it comes first.
+    base = store.objects.bucket_and_prefix()[1] if store.objects.supports_lifecycle_rules else ""
     key_prefix = f"{base}/{store.prefix}" if base else store.prefix
     print_json(lifecycle_rules_s3(key_prefix, STRATEGY, storage_class))

@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import DryRun, Execute, Json, Yes, print_plan_only, wants_execute
+from streamdr.cli.render import err, literal, out, print_json, print_warning
 from streamdr.cli.state import state
-from streamdr.errors import InputError
 from streamdr.pipeline.cdc.service import build_reader, cdc_status, reset_checkpoint, run_cdc
+from streamdr.pipeline.cdc.source import get_source_settings
 
 app = typer.Typer(
     help="Change data capture from PostgreSQL (or the SQLite demo source).", no_args_is_help=True
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def stop_on_signals() -> threading.Event:
@@ -42,7 +42,8 @@ def run(
     """Stream SOURCE into Kafka until interrupted (resumes from the Kafka checkpoint)."""
     stop = stop_on_signals()
     reader = build_reader(state(ctx).settings(), source, stop, site)
-    err.print(f"CDC {source} → site {reader.site_name}, topics {reader.settings.topic_prefix}.*")
+    where = f"{source} → site {reader.site_name}, topics {reader.settings.topic_prefix}.*"
+    err.print(f"CDC {literal(where)}")
     run_cdc(reader, stop, port)
 
 
@@ -61,11 +62,9 @@ def status(
         print_json(doc)
     else:
         cp = doc["checkpoint"]
-        out.print(f"source {source} ({doc['kind']}) → site {doc['site']}")
-        out.print(
-            f"  checkpoint   {cp['position_text'] if cp else 'none'}"
-            f"{' (commit ' + str(cp['commit_time']) + ')' if cp else ''}"
-        )
+        out.print(literal(f"source {source} ({doc['kind']}) → site {doc['site']}"))
+        position = f"{cp['position_text']} (commit {cp['commit_time']})" if cp else "none"
+        out.print(f"  checkpoint   {literal(position)}")
         out.print(f"  reachable    {doc['source_reachable']}  pending: {doc['pending']}")
         out.print(
             f"  lag          {doc['lag_seconds']}s" + ("  [red]ALERT[/]" if doc["alert"] else "")
@@ -77,13 +76,23 @@ def status(
 def reset(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="Source name under `sources:`.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Confirm: changes may be skipped.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
 ) -> None:
-    """Delete SOURCE's checkpoint (after its slot was lost); capture restarts from now."""
-    if not yes:
-        raise InputError(
-            f"resetting the checkpoint of {source!r} can skip changes committed since it",
-            hint="Re-run with --yes once you accept that (see docs/pipeline.md, runbooks).",
-        )
-    reset_checkpoint(state(ctx).settings(), source)
-    out.print(f"Checkpoint of {source} deleted; `streamdr cdc run {source}` starts a new slot.")
+    """Delete SOURCE's checkpoint (after its slot was lost); capture restarts from now.
+
+    Prints what would be deleted; deletes only with --execute. Changes committed since the
+    checkpoint may be skipped (see docs/pipeline.md and the runbooks).
+    """
+    act = wants_execute(execute, dry_run, yes)
+    settings = state(ctx).settings()
+    get_source_settings(settings, source)  # an unknown source is refused before any plan
+    name = literal(source)
+    if not act:
+        out.print(f"Would delete the checkpoint of {name}; capture would restart from now.")
+        print_warning(f"resetting {source!r} can skip changes committed since its checkpoint")
+        print_plan_only()
+        return
+    reset_checkpoint(settings, source)
+    out.print(f"Checkpoint of {name} deleted; `streamdr cdc run {name}` starts a new slot.")

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from streamdr.checks.service import run_checks
 from streamdr.checks.site import CheckResult
-from streamdr.cli.render import out, print_json, status_mark
+from streamdr.cli.options import Json
+from streamdr.cli.render import literal, out, print_json, status_mark
 from streamdr.cli.state import state
 
 
@@ -17,7 +18,7 @@ def check(
     ctx: typer.Context,
     site: Annotated[str | None, typer.Option(help="Check one site (default: every site).")] = None,
     skip: Annotated[list[str] | None, typer.Option(help="Skip an item id (repeatable).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Evaluate the DR checklist; exit 0 all pass, 1 any fail, 3 a site unreachable."""
     st = state(ctx)
@@ -29,7 +30,8 @@ def check(
     else:
         table = Table("site", "item", "status", "offenders / detail")
         for r in results:
-            table.add_row(r.site, r.id, status_mark(r.status == "pass"), _describe(r))
+            mark = status_mark(r.status == "pass")
+            table.add_row(literal(r.site), literal(r.id), mark, literal(_describe(r)))
         out.print(table)
         failed = sum(r.status != "pass" for r in results)
         out.print(f"Checklist: {len(results) - failed} pass, {failed} fail")

@@ -9,7 +9,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import (
+    By,
+    DryRun,
+    Execute,
+    Json,
+    Yes,
+    print_plan_only,
+    wants_execute,
+)
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.cli.workflows import print_field_errors
 from streamdr.errors import InputError
@@ -28,10 +37,6 @@ from streamdr.yamldoc import DocumentError
 app = typer.Typer(
     help="The config repository: deploy, rollback, drift, recover, backup.", no_args_is_help=True
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-By = Annotated[
-    str | None, typer.Option("--by", help="Who acts (default $STREAMDR_ACTOR or user@host).")
-]
 T = TypeVar("T")
 
 
@@ -55,14 +60,20 @@ def deploy(
     rev: Annotated[
         str | None, typer.Option(help="Commit to deploy (default: branch head).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Allow deploying a tree without workflows.")
     ] = False,
     by: By = None,
     json_out: Json = False,
 ) -> None:
-    """Validate the whole tree at REV, then record it as deployed (all or nothing)."""
+    """Validate the whole tree at REV and show the changes; record it as deployed with --execute.
+
+    All or nothing: an invalid tree is refused with every error listed.
+    """
+    dry_run = not wants_execute(execute, dry_run, yes)
     cfg = _context(ctx)
     result = listing_errors(
         lambda: deploy_rev(
@@ -71,18 +82,21 @@ def deploy(
     )
     if json_out:
         print_json(result.as_dict())
+        if dry_run:
+            print_plan_only(json_out)
         return
     plan = result.plan
     for change in plan.changes:
-        out.print(f"  {change.change:<8} {change.path}")
+        out.print(f"  {change.change:<8} {literal(change.path)}")
     if dry_run:
-        out.print(f"Dry run: {plan.commit[:12]} is valid ({len(plan.files)} workflow files).")
+        out.print(f"{plan.commit[:12]} is valid ({len(plan.files)} workflow files).")
+        print_plan_only()
     elif result.deployment is None:
         out.print(f"{plan.commit[:12]} is already deployed.")
     else:
         d = result.deployment
         out.print(
-            f"Deployed {d.commit[:12]} ({len(d.files)} workflows) by {d.deployed_by} "
+            f"Deployed {d.commit[:12]} ({len(d.files)} workflows) by {literal(d.deployed_by)} "
             f"at {d.deployed_at:%Y-%m-%d %H:%M:%S}Z"
         )
 
@@ -94,23 +108,29 @@ def rollback(
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Go back N deployments.")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     by: By = None,
     json_out: Json = False,
 ) -> None:
-    """Restore an earlier configuration as a new commit on the branch, and deploy it.
+    """Restore an earlier configuration as a new commit on the branch, and deploy it (--execute).
 
     Not `streamdr rollback` (only one workflow's transformation version).
     """
+    dry_run = not wants_execute(execute, dry_run, yes)
     cfg = _context(ctx)
     result = listing_errors(
         lambda: rollback_config(cfg, by or default_actor(), to=to, steps=steps, dry_run=dry_run)
     )
     if json_out:
         print_json(result.as_dict())
+        if dry_run:
+            print_plan_only(json_out)
         return
     if dry_run:
-        out.print(f"Dry run: would restore the files of {result.target[:12]} (valid).")
+        out.print(f"Would restore the files of {result.target[:12]} (valid).")
+        print_plan_only()
         return
     assert result.deployment is not None
     out.print(
@@ -140,44 +160,33 @@ def history(
     if events:
         table = Table("id", "operation", "started", "actor", "commit", "ok")
         for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["kind"],
-                r["started_at"],
-                r["actor"],
-                (r["commit"] or "-")[:12],
-                str(r["ok"]),
-            )
+            commit = (r["commit"] or "-")[:12]
+            cells = (r["id"], r["kind"], r["started_at"], r["actor"], commit, r["ok"])
+            table.add_row(*(literal(c) for c in cells))
     else:
         table = Table("id", "commit", "kind", "deployed at", "by", "workflows")
         for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["commit"][:12],
-                r["kind"],
-                r["deployed_at"],
-                r["deployed_by"],
-                str(len(r["files"])),
-            )
+            cells = (r["id"], r["commit"][:12], r["kind"], r["deployed_at"], r["deployed_by"])
+            table.add_row(*(literal(c) for c in cells), str(len(r["files"])))
     out.print(table if rows else "Nothing recorded yet.")
 
 
 def _render_drift(report: DriftReport) -> None:
     out.print(
-        f"Deployed {(report.deployed_commit or '-')[:12]}, "
-        f"branch head {(report.head or '-')[:12]}: "
-        f"{report.relation}" + (f" by {report.ahead_by} commits" if report.ahead_by else "")
+        literal(
+            f"Deployed {(report.deployed_commit or '-')[:12]}, "
+            f"branch head {(report.head or '-')[:12]}: {report.relation}"
+        )
+        + (f" by {report.ahead_by} commits" if report.ahead_by else "")
     )
     for change in report.repo_changes:
-        out.print(f"  repo: {change.change:<8} {change.path} (HEAD vs deployed)")
+        out.print(f"  repo: {change.change:<8} {literal(change.path)} (HEAD vs deployed)")
     for action in report.live:
         done = " [applied]" if action in report.applied else ""
-        out.print(
-            f"  live: {action.site}/{action.topic}: {action.kind} "
-            f"{dict(action.config) or ''} {action.reason}{done}"
-        )
+        line = f"{action.site}/{action.topic}: {action.kind} {dict(action.config) or ''} "
+        out.print(f"  live: {literal(line + action.reason + done)}")
     for site, error in report.unreachable.items():
-        out.print(f"  [red]unreachable[/] {site}: {error}")
+        out.print(f"  [red]unreachable[/] {literal(site)}: {literal(error)}")
     out.print("No drift." if not report.has_drift else "[yellow]Drift found.[/]")
 
 
@@ -204,12 +213,9 @@ def drift(
 @app.command()
 def recover(
     ctx: typer.Context,
-    execute: Annotated[
-        bool, typer.Option("--execute", help="Restore the branch (default: dry run).")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan only (the default).")
-    ] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     to: Annotated[str | None, typer.Option("--to", help="Restore to this commit instead.")] = None,
     to_deployed: Annotated[
         bool,
@@ -224,8 +230,7 @@ def recover(
     json_out: Json = False,
 ) -> None:
     """Scenario 3: put back commits lost to a force push or hard reset (reflog + metadata DB)."""
-    if execute and dry_run:
-        raise InputError("--execute and --dry-run exclude each other", hint="Keep one.")
+    execute = wants_execute(execute, dry_run, yes)
     cfg = _context(ctx)
     result = listing_errors(
         lambda: recover_branch(
@@ -239,18 +244,21 @@ def recover(
     )
     if json_out:
         print_json(result.as_dict())
+        if result.plan.needed and not result.executed:
+            print_plan_only(json_out)
     else:
         plan = result.plan
-        out.print(f"{plan.reason}.")
+        out.print(f"{literal(plan.reason)}.")
         if plan.needed and not result.executed:
             out.print(
-                f"Dry run: would move {plan.branch} from {(plan.head or '-')[:12]} to "
-                f"{(plan.target or 'a rebuilt commit')[:12]} ({plan.source}). Add --execute."
+                f"Would move {literal(plan.branch)} from {(plan.head or '-')[:12]} to "
+                f"{literal((plan.target or 'a rebuilt commit')[:12])} ({literal(plan.source)})."
             )
+            print_plan_only()
         elif result.executed:
             v = result.verification
             out.print(
-                f"Restored {plan.branch} to {(result.new_head or '')[:12]}; "
+                f"Restored {literal(plan.branch)} to {(result.new_head or '')[:12]}; "
                 f"{v.get('files')} files verified: {'ok' if v.get('ok') else 'MISMATCH'}"
             )
     if result.executed and not result.verification.get("ok"):
@@ -283,7 +291,7 @@ def backup(ctx: typer.Context, store: Store = None, by: By = None, json_out: Jso
         return
     out.print(
         f"Backed up {len(manifest.refs)} refs ({manifest.size} bytes) "
-        f"to {target.name}:{manifest.bundle_key}"
+        f"to {literal(target.name)}:{literal(manifest.bundle_key)}"
     )
 
 
@@ -297,13 +305,8 @@ def backups(ctx: typer.Context, store: Store = None, json_out: Json = False) -> 
         return
     table = Table("bundle", "created", "head", "refs", "bytes")
     for r in rows:
-        table.add_row(
-            r["bundle_key"],
-            r["created_at"],
-            (r["head"] or "-")[:12],
-            str(len(r["refs"])),
-            str(r["size"]),
-        )
+        cells = (r["bundle_key"], r["created_at"], (r["head"] or "-")[:12])
+        table.add_row(*(literal(c) for c in cells), str(len(r["refs"])), str(r["size"]))
     out.print(table if rows else "No backups in this store.")
 
 
@@ -320,12 +323,16 @@ def restore_bundle_cmd(
     replace: Annotated[
         bool, typer.Option("--replace", help="Move an existing target aside and replace it.")
     ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show which bundle would be used.")
-    ] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     json_out: Json = False,
 ) -> None:
-    """Rebuild the config repository from the newest (or a chosen) bundle, verified first."""
+    """Rebuild the config repository from the newest (or a chosen) bundle, verified first.
+
+    Prints which bundle would be used and where; writes the repository only with --execute.
+    """
+    dry_run = not wants_execute(execute, dry_run, yes)
     settings = state(ctx).settings()
     target = to or open_repo(settings, require=False).path
     result = restore_bundle(
@@ -333,11 +340,15 @@ def restore_bundle_cmd(
     )
     if json_out:
         print_json(result.as_dict())
+        if dry_run:
+            print_plan_only(json_out)
         return
     verb = "Would restore" if dry_run else "Restored"
     out.print(
-        f"{verb} {target} from {result.manifest.bundle_key} "
-        f"(head {(result.manifest.head or '-')[:12]})"
+        f"{verb} {literal(target)} from {literal(result.manifest.bundle_key)} "
+        f"(head {literal((result.manifest.head or '-')[:12])})"
     )
     if result.moved_aside:
-        out.print(f"The previous directory is kept at {result.moved_aside}")
+        out.print(f"The previous directory is kept at {literal(result.moved_aside)}")
+    if dry_run:
+        print_plan_only()

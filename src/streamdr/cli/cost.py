@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from streamdr.cli.options import Json
 from streamdr.cli.render import literal, out, print_json, print_warning
 from streamdr.cli.state import CliState, state
 from streamdr.cost import deployed
@@ -73,7 +74,7 @@ def cost(
     sample_seconds: Annotated[
         float, typer.Option(min=1, max=600, help="Byte-rate sample window (--from-deployed).")
     ] = 10.0,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Model the cost of the strategy's options (Appendix C) and size capacity from benchmarks."""
     book = load_prices(prices)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from streamdr.cli.options import DryRun, Execute, Json, finish_plan, wants_execute
 from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.clock import parse_time, utcnow
@@ -23,7 +24,6 @@ app = typer.Typer(
 )
 backup_app = typer.Typer(help="Litestream replicas of the metadata DB.", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Replica = Annotated[str | None, typer.Option(help="Replica name (default: the first).")]
 
 
@@ -79,13 +79,20 @@ def restore(
         Path | None, typer.Option(help="Write here instead of the metadata DB's own file.")
     ] = None,
     replica: Replica = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
     force: Annotated[
         bool, typer.Option("--force", help="Restore even if a serve lease looks live.")
     ] = False,
     json_out: Json = False,
 ) -> None:
-    """Restore the metadata DB to a point in time: staging file, validate, rename into place."""
+    """Restore the metadata DB to a point in time: staging file, validate, rename into place.
+
+    Prints the plan unless --execute. Exit codes: 0 restored (or planned), 1 the restored file
+    failed validation (the target is untouched), 2 bad input or a live serve lease, 3 the replica
+    cannot be reached.
+    """
+    act = wants_execute(execute, dry_run)
     st = state(ctx)
     db = sqlite_path(st.store().url)
     runtime = pick(prepare(st.settings(), db), replica)
@@ -95,13 +102,12 @@ def restore(
     # An empty file is what opening the metadata DB creates; there is nothing to set aside.
     has_data = existing.exists() and existing.stat().st_size > 0
     plan = plan_metadb_restore(db, runtime, when, final, utcnow(), target_exists=has_data)
-    if dry_run:
+    if not act:
         files = run_litestream(runtime, restore_args(plan, plan.staging, dry_run=True))
         doc = {"dry_run": True, "plan": plan.as_dict(), "litestream": files.strip()}
-        if json_out:
-            print_json(doc)
-        else:
+        if not json_out:
             out.print_json(data=doc)
+        finish_plan(json_out, doc)
         return
     result = execute_restore(st.settings(), plan, runtime, force=force)
     if json_out:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from streamdr.cli.cdc import stop_on_signals
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import Json
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.demo.generator import Generator, RetailDb
 from streamdr.demo.stack import DemoStack
@@ -17,7 +18,6 @@ from streamdr.pipeline.cdc.source import get_source_settings
 from streamdr.settings.model import Settings
 
 app = typer.Typer(help="The retail demo on the lab: data flowing end to end.", no_args_is_help=True)
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def _stack(settings: Settings, endpoint_port: int = 8900, *, create: bool = False) -> DemoStack:
@@ -39,9 +39,9 @@ def up(
         print_json({"steps": done, "config": str(stack.config)})
         return
     for line in done:
-        out.print(f"  {line}")
-    out.print(f"Demo running. Settings: {stack.config}")
-    out.print(f"  export STREAMDR_CONFIG={stack.config}")
+        out.print(f"  {literal(line)}")
+    out.print(f"Demo running. Settings: {literal(stack.config)}")
+    out.print(f"  export STREAMDR_CONFIG={literal(stack.config)}")
     out.print("  streamdr demo status        # counts per client, worker readiness")
     out.print("  streamdr dlq list orders-to-client-a")
 
@@ -54,20 +54,20 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
         print_json(doc)
         return
     running = ", ".join(f"{k}={'up' if v else 'down'}" for k, v in doc["processes"].items())
-    out.print(f"processes: {running}; postgres={'up' if doc['postgres'] else 'down'}")
+    out.print(f"processes: {literal(running)}; postgres={'up' if doc['postgres'] else 'down'}")
     for channel, counts in doc["endpoint"].get("channels", {}).items():
         out.print(
-            f"  {channel:<10} applied {counts['applied']:>7}  duplicates ignored "
+            f"  {literal(channel):<10} applied {counts['applied']:>7}  duplicates ignored "
             f"{counts['duplicates']:>5}  received {counts['received']:>7}"
         )
-    out.print(f"workers ready: {doc['workers'].get('ready')}")
+    out.print(f"workers ready: {literal(doc['workers'].get('ready'))}")
 
 
 @app.command()
 def down(ctx: typer.Context) -> None:
     """Stop the demo's processes and PostgreSQL (data is kept for the next `demo up`)."""
     for line in _stack(state(ctx).settings()).down():
-        out.print(f"  {line}")
+        out.print(f"  {literal(line)}")
 
 
 @app.command()
@@ -89,10 +89,10 @@ def generate(
     db.create_schema()
     stop = stop_on_signals() if seconds is None else threading.Event()
     if not json_out:
-        err.print(f"Generating {rate}/s retail transactions into {source} (Ctrl-C stops)")
+        err.print(f"Generating {rate}/s retail transactions into {literal(source)} (Ctrl-C stops)")
     counts = Generator(db, rate).run(stop, seconds=seconds)
     db.close()
     if json_out:
         print_json({"source": source, "transactions": dict(counts)})
     else:
-        out.print(f"Committed {sum(counts.values())} transactions: {dict(counts)}")
+        out.print(f"Committed {sum(counts.values())} transactions: {literal(dict(counts))}")

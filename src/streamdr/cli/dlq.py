@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from itertools import islice
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Yes,
+    optional_time,
+    print_plan_only,
+    wants_execute,
+)
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
 from streamdr.pipeline.deployed import deployed_workflows, pick, signed_transform_loader
@@ -23,20 +31,7 @@ from streamdr.signature import secret_from_env
 from streamdr.store.db import MetadataStore
 
 app = typer.Typer(help="Dead-letter queues: inspect and replay.", no_args_is_help=True)
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 WorkflowArg = Annotated[str, typer.Argument(help="Deployed workflow name.")]
-
-
-def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InputError(
-            f"--since {value!r} is not an ISO 8601 time", hint="e.g. 2026-11-29T08:00:00Z"
-        ) from exc
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 PAGE_ROWS = 500  # entries looked up in the metadata DB and printed together
@@ -120,16 +115,17 @@ def _print_rows(rows: list[dict[str, Any]], json_out: bool) -> None:
     table = Table("event id", "stage", "attempts", "at", "origin", "dlq", "replayed", "error")
     for r in rows:
         o, d = r["origin"], r["dlq"]
-        table.add_row(
-            str(r["event_id"]),
+        cells = (
+            r["event_id"],
             r["stage"],
-            str(r["attempts"]),
+            r["attempts"],
             r["dead_lettered_at"],
             f"{o['topic']}[{o['partition']}]@{o['offset']}",
             f"{d['partition']}:{d['offset']}",
             "yes" if r["replayed"] else "no",
             r["error"][:80],
         )
+        table.add_row(*(literal(c) for c in cells))
     out.print(table)
 
 
@@ -138,11 +134,13 @@ def _print_summary(summary: dict[str, Any], json_out: bool) -> None:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
         return
     out.print(
-        f"{summary['count']} dead letters listed from {summary['topic']}, "
+        f"{summary['count']} dead letters listed from {literal(summary['topic'])}, "
         f"{summary['pending']} not replayed, {summary['foreign_records']} foreign records"
     )
     if summary["next"]:
-        out.print(f"More: streamdr dlq list {summary['workflow']} --from {summary['next']}")
+        out.print(
+            literal(f"More: streamdr dlq list {summary['workflow']} --from {summary['next']}")
+        )
 
 
 @app.command("replay")
@@ -152,7 +150,9 @@ def replay_entries(
     since: Annotated[str | None, typer.Option(help="Only dead-lettered at/after (ISO).")] = None,
     ids: Annotated[str | None, typer.Option(help="Only these event ids (comma-separated).")] = None,
     again: Annotated[bool, typer.Option("--again", help="Also entries replayed before.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Entries delivered, then recorded, together.")
     ] = 500,
@@ -161,8 +161,12 @@ def replay_entries(
     ] = 30.0,
     json_out: Json = False,
 ) -> None:
-    """Re-deliver WORKFLOW's dead letters with their idempotency keys; exit 1 if any failed."""
-    since_at = _since(since)  # bad input is refused before anything is read
+    """Re-deliver WORKFLOW's dead letters with their idempotency keys; exit 1 if any failed.
+
+    Counts what would go; re-delivers only with --execute.
+    """
+    dry_run = not wants_execute(execute, dry_run, yes)
+    since_at = optional_time(since, "--since")  # bad input is refused before anything is read
     st = state(ctx)
     settings = st.settings()
     wf = pick(deployed_workflows(settings, st.store()), [workflow])[0]
@@ -188,11 +192,15 @@ def replay_entries(
     else:
         verb = "would replay" if dry_run else "replayed"
         out.print(
-            f"{wf.name}: {report.selected} selected, {report.skipped_already_replayed} "
+            f"{literal(wf.name)}: {report.selected} selected, {report.skipped_already_replayed} "
             f"already replayed, {report.replayed} {verb}, {report.failed} failed"
         )
         for row in report.failures:
-            out.print(f"  [red]failed[/] {row['event_id']}: {row['replay_error']}")
+            out.print(
+                f"  [red]failed[/] {literal(row['event_id'])}: {literal(row['replay_error'])}"
+            )
         if report.failed > len(report.failures):
             out.print(f"  … and {report.failed - len(report.failures)} more (`dlq list`)")
+    if dry_run:
+        print_plan_only(json_out)
     raise typer.Exit(1 if report.failed else 0)

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import err, out, print_json, status_mark
+from streamdr.cli.options import Json, Site
+from streamdr.cli.render import err, literal, out, print_json, status_mark
 from streamdr.cli.state import state
 from streamdr.drills.context import DrillContext
 from streamdr.drills.history import list_reports
@@ -18,7 +19,6 @@ from streamdr.steps import Step
 app = typer.Typer(
     help="DR drills: inject a fault, measure RTO and RPO, keep the history.", no_args_is_help=True
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 @app.command("list")
@@ -45,13 +45,15 @@ def list_drills(json_out: Json = False) -> None:
 def _progress(step: Step) -> None:
     mark = "[green]ok[/]" if step.ok else "[red]failed[/]"
     took = (step.finished_at - step.started_at).total_seconds() if step.finished_at else 0.0
-    err.print(f"  {mark} {step.name} ({took:.1f}s){': ' + step.detail if step.detail else ''}")
+    detail = f": {step.detail}" if step.detail else ""
+    err.print(f"  {mark} {literal(step.name)} ({took:.1f}s){literal(detail)}")
 
 
 def _render(run_id: int, report: DrillReport) -> None:
     doc = report.as_dict()
     out.print(
-        f"Drill {report.scenario} on {report.site}: {status_mark(report.passed)} (run {run_id})"
+        f"Drill {literal(report.scenario)} on {literal(report.site)}: "
+        f"{status_mark(report.passed)} (run {run_id})"
     )
     rto = f"{report.rto_seconds:.2f}s" if report.rto_seconds is not None else "not recovered"
     out.print(f"  RTO {rto} (target < {report.targets.rto.total_seconds():.0f}s)")
@@ -62,18 +64,16 @@ def _render(run_id: int, report: DrillReport) -> None:
     # The scenario's own counts (lost, duplicates, redeliveries, …); nested detail is in --json.
     for key, value in report.figures.items():
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            out.print(f"  {key}: {doc.get(key, value)}")
+            out.print(f"  {literal(key)}: {literal(doc.get(key, value))}")
     for failure in report.failures:
-        out.print(f"  [red]failed:[/] {failure}")
+        out.print(f"  [red]failed:[/] {literal(failure)}")
 
 
 @app.command()
 def run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Drill name (see `drill list`).")],
-    site: Annotated[
-        str | None, typer.Option(help="Site to drill (default: the active site).")
-    ] = None,
+    site: Site = None,
     json_out: Json = False,
 ) -> None:
     """Run one drill; exit 0 when it passed, 1 when it failed."""
@@ -83,7 +83,7 @@ def run(
     site_name, _ = settings.site(site)
     dctx = DrillContext(settings, site_name, st.store(), on_step=_progress)
     if not json_out:
-        err.print(f"Running drill {name} on site {site_name}…")
+        err.print(f"Running drill {literal(name)} on site {literal(site_name)}…")
     run_id, report = run_drill(name, dctx)
     if json_out:
         print_json({"id": run_id, **report.as_dict()})
@@ -106,13 +106,9 @@ def history(
         return
     table = Table("id", "drill", "site", "started", "result", "RTO s", "RPO s")
     for r in rows:
+        first = (r["id"], r["scenario"], r.get("site"), r["started_at"])
+        last = (r.get("rto_seconds"), r.get("rpo_seconds"))
         table.add_row(
-            str(r["id"]),
-            r["scenario"],
-            str(r.get("site")),
-            str(r["started_at"]),
-            status_mark(r["passed"]),
-            str(r.get("rto_seconds")),
-            str(r.get("rpo_seconds")),
+            *(literal(c) for c in first), status_mark(r["passed"]), *(literal(c) for c in last)
         )
     out.print(table)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import Json
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.errors import InputError
 from streamdr.pipeline.endpoint.app import DEFAULT_MAX_BODY_BYTES, EndpointState
 from streamdr.pipeline.endpoint.client import EndpointClient
@@ -70,14 +71,14 @@ def serve(
         max_body_bytes=max_body_bytes,
         accept_v1=accept_v1,
     )
-    err.print(f"Reference endpoint on http://{host}:{port}/events (store {db})")
+    err.print(literal(f"Reference endpoint on http://{host}:{port}/events (store {db})"))
     serve_endpoint(host, port, db, state)
 
 
 @app.command()
 def stats(
     url: Annotated[str, typer.Option(help="Endpoint base URL.")] = "http://127.0.0.1:8900",
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Show received / applied / duplicates counts of a running endpoint."""
     client = EndpointClient(url)
@@ -94,4 +95,4 @@ def stats(
         "failed_injected",
         "refused_down",
     ):
-        out.print(f"{key:<20} {doc.get(key, 0)}")
+        out.print(f"{key:<20} {literal(doc.get(key, 0))}")

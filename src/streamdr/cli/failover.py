@@ -1,7 +1,7 @@
 """`streamdr failover` and `streamdr failback`: the site-switch runbook as code.
 
-A plan is printed first; ``--dry-run`` stops there, ``--yes`` skips the confirmation, ``--json``
-prints one document (and needs ``--yes`` to execute). Runs are recorded step by step and can be
+Without ``--execute`` only the plan is printed (the convention of every destructive command,
+see ``cli/options.py``); ``--json`` prints one document. Runs are recorded step by step and can be
 resumed (``--resume-id N``, alias ``--resume``) or abandoned after a manual revert
 (``--abandon-id N``, alias ``--abandon``); ``--history`` lists the runs and their ids.
 """
@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import err, out, print_json, status_mark
+from streamdr.cli.options import DryRun, Execute, Json, Yes, finish_plan, wants_execute
+from streamdr.cli.render import err, literal, out, print_json, status_mark
 from streamdr.cli.state import CliState, state
 from streamdr.errors import InputError
 from streamdr.lab.switch_hook import lab_switch_hook
@@ -27,9 +28,6 @@ from streamdr.replication.failover.workload import workload_from_settings
 from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import deployed_sets
 
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Resume = Annotated[
     int | None,
     typer.Option(
@@ -57,7 +55,7 @@ AllowMissing = Annotated[
 def _progress(step: StepRecord) -> None:
     mark = "[green]ok[/]" if step.status == runs.DONE else "[red]failed[/]"
     took = step.as_dict()["seconds"]
-    err.print(f"  {mark} {step.name} ({took}s): {step.detail}")
+    err.print(f"  {mark} {literal(step.name)} ({took}s): {literal(step.detail)}")
 
 
 def _context(st: CliState, json_out: bool) -> SwitchContext:
@@ -74,16 +72,18 @@ def _context(st: CliState, json_out: bool) -> SwitchContext:
 
 def _print_plan(plan: SwitchPlan) -> None:
     kind = "planned " if plan.request.planned else ""
-    out.print(f"[bold]{kind}{plan.request.kind}[/] {plan.source} → {plan.target}")
+    sites = literal(f"{plan.source} → {plan.target}")
+    out.print(f"[bold]{kind}{plan.request.kind}[/] {sites}")
     for i, step in enumerate(plan.steps, start=1):
-        out.print(f"  {i}. [bold]{step.name}[/]: {step.action}")
+        out.print(f"  {i}. [bold]{literal(step.name)}[/]: {literal(step.action)}")
     for warning in plan.warnings:
-        out.print(f"  [yellow]warning:[/] {warning}")
+        out.print(f"  [yellow]warning:[/] {literal(warning)}")
 
 
 def _print_result(doc: dict[str, Any]) -> None:
     out.print(
-        f"{doc['kind']} {doc['from']} → {doc['to']}: {status_mark(doc['passed'])} "
+        f"{literal(doc['kind'])} {literal(doc['from'])} → {literal(doc['to'])}: "
+        f"{status_mark(doc['passed'])} "
         f"(run {doc['run_id']})"
     )
     out.print(
@@ -91,7 +91,7 @@ def _print_result(doc: dict[str, Any]) -> None:
         f"{doc['messages_not_replicated_estimate']} messages not replicated"
     )
     for failure in doc.get("validation", {}).get("failures", []):
-        out.print(f"  [red]validation:[/] {failure}")
+        out.print(f"  [red]validation:[/] {literal(failure)}")
 
 
 def _history(st: CliState, json_out: bool) -> None:
@@ -101,16 +101,8 @@ def _history(st: CliState, json_out: bool) -> None:
         return
     table = Table("id", "kind", "from", "to", "planned", "status", "started", "RTO s")
     for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["kind"],
-            r["from"],
-            r["to"],
-            str(r["planned"]),
-            r["status"],
-            str(r["started_at"]),
-            str(r["rto_seconds"]),
-        )
+        keys = ("id", "kind", "from", "to", "planned", "status", "started_at", "rto_seconds")
+        table.add_row(*(literal(r[k]) for k in keys))
     out.print(table)
 
 
@@ -118,8 +110,7 @@ def _switch(
     ctx: typer.Context,
     request: SwitchRequest | None,
     *,
-    dry_run: bool,
-    yes: bool,
+    act: bool,
     json_out: bool,
     resume_id: int | None,
     abandon_id: int | None,
@@ -136,14 +127,11 @@ def _switch(
         if request is None:
             raise InputError("--to SITE is required", hint="e.g. `streamdr failover --to dr`.")
         plan = prepare(sctx, request, deployed_sets(sctx.settings, sctx.store))
-        if dry_run:
-            print_json({"dry_run": True, "plan": plan.as_dict()}) if json_out else _print_plan(plan)
-            return
-        if not yes:
-            if json_out:
-                raise InputError("--json needs --yes to execute", hint="Add --yes, or --dry-run.")
+        if not json_out:
             _print_plan(plan)
-            typer.confirm("Proceed?", abort=True)
+        if not act:
+            finish_plan(json_out, {"dry_run": True, "plan": plan.as_dict()})
+            return
         doc = execute(sctx, plan)
     print_json(doc) if json_out else _print_result(doc)
     raise typer.Exit(0 if doc["passed"] else 1)
@@ -156,6 +144,7 @@ def failover(
         bool, typer.Option("--planned", help="Fence the active site and wait for lag 0 first.")
     ] = False,
     allow_missing: AllowMissing = False,
+    execute_plan: Execute = False,
     dry_run: DryRun = False,
     yes: Yes = False,
     resume_id: Resume = None,
@@ -165,7 +154,7 @@ def failover(
 ) -> None:
     """Make another site active: translated offsets, switch hook, workers restarted.
 
-    Prints the plan and asks before acting (--dry-run: the plan only; --yes: do not ask).
+    Prints the plan; acts only with --execute.
     A failed run is resumed with --resume-id N; --history lists the runs and their ids.
 
     Exit codes: 0 switched and validated; 1 a step or the validation failed;
@@ -182,8 +171,7 @@ def failover(
     _switch(
         ctx,
         request,
-        dry_run=dry_run,
-        yes=yes,
+        act=wants_execute(execute_plan, dry_run, yes),
         json_out=json_out,
         resume_id=resume_id,
         abandon_id=abandon_id,
@@ -196,6 +184,7 @@ def failback(
         str | None, typer.Option("--to", help="The home site (default: replication.home_site).")
     ] = None,
     allow_missing: AllowMissing = False,
+    execute_plan: Execute = False,
     dry_run: DryRun = False,
     yes: Yes = False,
     resume_id: Resume = None,
@@ -204,20 +193,20 @@ def failback(
 ) -> None:
     """Return to the home site: reverse replication, catch up, fence, switch (planned).
 
-    Prints the plan and asks before acting (--dry-run: the plan only; --yes: do not ask).
+    Prints the plan; acts only with --execute.
     A failed failback is resumed with --resume-id N (ids: `streamdr failover --history`).
 
     Exit codes: 0 switched and validated; 1 a step or the validation failed;
     2 bad input or a state it cannot act on; 3 a site or the metadata DB unreachable.
     """
+    act = wants_execute(execute_plan, dry_run, yes)  # refused before the settings are read
     settings = state(ctx).settings()
     home = to or settings.replication.home_site or next(iter(settings.sites))
     request = SwitchRequest(SwitchKind.FAILBACK, home, True, PLATFORM_SCOPE, allow_missing)
     _switch(
         ctx,
         request,
-        dry_run=dry_run,
-        yes=yes,
+        act=act,
         json_out=json_out,
         resume_id=resume_id,
         abandon_id=abandon_id,

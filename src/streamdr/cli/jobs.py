@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from streamdr.cli.options import Json
 from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import FailedCheckError, InputError
@@ -21,7 +22,6 @@ app = typer.Typer(
     help="Scheduled jobs of `streamdr serve`: list, history, run now, pause, resume.",
     no_args_is_help=True,
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Name = Annotated[str, typer.Argument(help="Job name (a key of schedule.jobs).")]
 
 

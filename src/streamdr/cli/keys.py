@@ -11,12 +11,12 @@ from rich.table import Table
 
 from streamdr.artifacts.service import artifact_settings
 from streamdr.artifacts.signing import generate_key, key_id, load_public_key, write_keypair
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import Json
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
 
 app = typer.Typer(help="Signing keys for transformation artifacts (ed25519).", no_args_is_help=True)
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 @app.command()
@@ -44,7 +44,7 @@ def generate(
     if json_out:
         print_json(doc)
         return
-    out.print(f"Key {kid}: private {private} (keep secret), public {public}")
+    out.print(f"Key {kid}: private {literal(private)} (keep secret), public {literal(public)}")
     out.print("Add the public key file to artifacts.trusted_keys in streamdr.yaml.")
 
 
@@ -87,5 +87,5 @@ def list_keys(ctx: typer.Context, json_out: Json = False) -> None:
         return
     table = Table("key id", "file")
     for r in rows:
-        table.add_row(r["key_id"], r["file"])
+        table.add_row(literal(r["key_id"]), literal(r["file"]))
     out.print(table if rows else "No trusted keys configured (artifacts.trusted_keys).")

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import Json
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
@@ -28,7 +29,6 @@ LabDir = Annotated[
         "--lab-dir", help="Lab directory (default: $STREAMDR_LAB_DIR or ./.streamdr/lab)."
     ),
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def _lab(lab_dir: Path | None) -> Lab:
@@ -55,7 +55,7 @@ def install(json_out: Json = False) -> None:
     if json_out:
         print_json({"version": runtime.version, "home": str(runtime.home), "java": runtime.java})
     else:
-        out.print(f"Kafka {runtime.version} runtime ready in {runtime.home}")
+        out.print(f"Kafka {runtime.version} runtime ready in {literal(runtime.home)}")
 
 
 @app.command()
@@ -87,7 +87,7 @@ def up(
         return
     for s in layout.sites:
         out.print(f"{s.name:<10} {s.bootstrap_servers}")
-    out.print(f"Lab up in {took:.1f}s; settings in {lab.settings_file}")
+    out.print(f"Lab up in {took:.1f}s; settings in {literal(lab.settings_file)}")
 
 
 @app.command()
@@ -147,25 +147,25 @@ def down(
 def stop_broker(site: str, node: int, lab_dir: LabDir = None) -> None:
     """Stop one broker with a clean shutdown."""
     changed = _lab(lab_dir).stop_broker(site, node)
-    out.print(f"{site}/{node} " + ("stopped" if changed else "was not running"))
+    out.print(f"{literal(site)}/{node} " + ("stopped" if changed else "was not running"))
 
 
 @app.command("kill-broker")
 def kill_broker(site: str, node: int, lab_dir: LabDir = None) -> None:
     """SIGKILL one broker (a crash)."""
     changed = _lab(lab_dir).kill_broker(site, node)
-    out.print(f"{site}/{node} " + ("killed" if changed else "was not running"))
+    out.print(f"{literal(site)}/{node} " + ("killed" if changed else "was not running"))
 
 
 @app.command("start-broker")
 def start_broker(site: str, node: int, lab_dir: LabDir = None) -> None:
     """Start one broker and wait until it is back in the cluster."""
     changed = _lab(lab_dir).start_broker(site, node)
-    out.print(f"{site}/{node} " + ("started" if changed else "was already running"))
+    out.print(f"{literal(site)}/{node} " + ("started" if changed else "was already running"))
 
 
 @app.command("kill-site")
 def kill_site(site: str, lab_dir: LabDir = None) -> None:
     """SIGKILL every broker of a site (a site loss). `lab up` brings it back."""
     killed = _lab(lab_dir).kill_site(site)
-    out.print(f"Killed {killed} brokers of {site}")
+    out.print(f"Killed {killed} brokers of {literal(site)}")

@@ -10,12 +10,22 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.backup.model import parse_time
 from streamdr.backup.snapshots import take_groups_snapshot
 from streamdr.backup.targets import backup_stores
 from streamdr.cli.offsets_translate import translate
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Prefix,
+    Target,
+    Yes,
+    print_plan_only,
+    wants_execute,
+)
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
+from streamdr.clock import parse_time
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.restore.groups import GroupAdmin
@@ -28,10 +38,7 @@ from streamdr.restore.rewind import (
 )
 
 app = typer.Typer(help="Consumer-group offsets: rewind, snapshot, restore.", no_args_is_help=True)
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Site = Annotated[str | None, typer.Option(help="Site of the group (default: the active site).")]
-Target = Annotated[str | None, typer.Option(help="Object store of the snapshots (default: local).")]
-Prefix = Annotated[str | None, typer.Option(help="Backup key prefix (default kafka/<site>).")]
 
 
 def _groups(ctx: typer.Context, site: str | None) -> tuple[str, GroupAdmin]:
@@ -51,15 +58,19 @@ def _effect(c: OffsetChange) -> str:
     return f"re-reads {c.reread}" if c.reread else "unchanged"
 
 
-def _render(changes: list[OffsetChange], executed: bool, warnings: list[str], how: str) -> None:
+def _render(changes: list[OffsetChange], executed: bool, warnings: list[str]) -> None:
     table = Table("group", "topic", "partition", "current → new", "records (offsets)")
     for c in changes:
         now = "-" if c.current is None else str(c.current)
-        table.add_row(c.group, c.topic, str(c.partition), f"{now} → {c.new}", _effect(c))
+        cells = (c.group, c.topic, c.partition, f"{now} → {c.new}")
+        table.add_row(*(literal(v) for v in cells), _effect(c))
     out.print(table)
     for w in warnings:
-        out.print(f"  [yellow]warning:[/] {w}")
-    out.print("Offsets changed." if executed else f"Dry run: nothing changed ({how} to apply).")
+        out.print(f"  [yellow]warning:[/] {literal(w)}")
+    if executed:
+        out.print("Offsets changed.")
+    else:
+        print_plan_only()
 
 
 def _rewind_notes(changes: list[OffsetChange]) -> list[str]:
@@ -90,12 +101,9 @@ def rewind(
             help="Also move partitions forward (their records up to the time are never read).",
         ),
     ] = False,
-    execute: Annotated[
-        bool, typer.Option("--execute", help="Apply the plan (default: print it only).")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan only (the default).")
-    ] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     site: Site = None,
     json_out: Json = False,
 ) -> None:
@@ -105,8 +113,7 @@ def rewind(
     A partition already before the time keeps its offset unless --allow-forward. Take
     `streamdr offsets snapshot` before --execute to be able to undo.
     """
-    if execute and dry_run:
-        raise InputError("--execute and --dry-run exclude each other", hint="Keep one.")
+    execute = wants_execute(execute, dry_run, yes)
     when = parse_time(to_datetime, "--to-datetime")
     parts = parse_partitions(partitions)
     _site, groups = _groups(ctx, site)
@@ -123,8 +130,10 @@ def rewind(
                 "changes": [c.as_dict() for c in changes],
             }
         )
+        if not execute:
+            print_plan_only(json_out)
     else:
-        _render(changes, execute, _rewind_notes(changes), "pass --execute")
+        _render(changes, execute, _rewind_notes(changes))
 
 
 @app.command()
@@ -150,7 +159,7 @@ def snapshot(
     if json_out:
         print_json(doc)
     else:
-        out.print(f"Snapshot {snap.snapshot_id}: {len(snap.groups)} groups → {doc['key']}")
+        out.print(f"Snapshot {snap.snapshot_id}: {len(snap.groups)} groups → {literal(doc['key'])}")
 
 
 @app.command("restore")
@@ -162,7 +171,9 @@ def restore_snapshot(
     group: Annotated[
         str | None, typer.Option(help="Only this group (default: all in the snapshot).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     site: Site = None,
     target: Target = None,
     prefix: Prefix = None,
@@ -170,8 +181,10 @@ def restore_snapshot(
 ) -> None:
     """Put groups back to the offsets of a snapshot (each group must be inactive).
 
+    Prints the plan; moves the offsets only with --execute.
     Not `streamdr restore` (topic records from a backup): only committed offsets move.
     """
+    execute = wants_execute(execute, dry_run, yes)
     settings = state(ctx).settings()
     site_name, groups = _groups(ctx, site)
     store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
@@ -179,19 +192,21 @@ def restore_snapshot(
     if snap is None:  # cannot happen: a named snapshot loads or raises InputError
         raise InputError(f"no groups snapshot {snapshot_id!r}")
     changes, warnings = plan_snapshot_restore(groups, snap, group)
-    if not dry_run:
+    if execute:
         apply_changes(groups, changes)
     if json_out:
         print_json(
             {
                 "snapshot": snapshot_id,
-                "executed": not dry_run,
+                "executed": execute,
                 "changes": [c.as_dict() for c in changes],
                 "warnings": warnings,
             }
         )
+        if not execute:
+            print_plan_only(json_out)
     else:
-        _render(changes, not dry_run, warnings, "drop --dry-run")
+        _render(changes, execute, warnings)
 
 
 # Cross-site offset translation (replication capability) lives in its own module.

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import Json
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
 from streamdr.replication.failover.active_site import PLATFORM_SCOPE, active_site
@@ -34,7 +35,7 @@ def translate(
         str,
         typer.Option(help="auto (offset syncs if --from answers), checkpoints or offset-syncs."),
     ] = "auto",
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Print a group's translated positions and where each came from (MM2's own records)."""
     if method not in ("auto", "checkpoints", "offset-syncs"):
@@ -53,18 +54,14 @@ def translate(
     if json_out:
         print_json(result.as_dict())
     else:
-        out.print(f"Group {group}: {source} → {target} by {result.method}")
-        table = Table("topic on " + target, "part", "offset", "from", "source offset", "method")
+        out.print(literal(f"Group {group}: {source} → {target} by {result.method}"))
+        table = Table(
+            literal("topic on " + target), "part", "offset", "from", "source offset", "method"
+        )
         for t in result.translations:
-            table.add_row(
-                t.topic,
-                str(t.partition),
-                str(t.offset),
-                t.source_topic,
-                str(t.source_offset),
-                t.method,
-            )
+            cells = (t.topic, t.partition, t.offset, t.source_topic, t.source_offset, t.method)
+            table.add_row(*(literal(c) for c in cells))
         out.print(table)
         for src in result.sources:
-            out.print(f"  source: {src}")
+            out.print(f"  source: {literal(src)}")
     raise typer.Exit(0 if result.translations and not result.untranslated else 1)

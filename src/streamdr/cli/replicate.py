@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import Json, comma_list
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
 from streamdr.policy.tiers import Tier
@@ -19,7 +20,6 @@ from streamdr.replication.mm2.runner import Mm2Runner
 app = typer.Typer(
     help="MirrorMaker 2 between sites: tiered flows, supervision, lag.", no_args_is_help=True
 )
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Instance = Annotated[
     str, typer.Option(help="MM2 instance name (drills run their own).", hidden=True)
 ]
@@ -36,10 +36,6 @@ TierOpt = Annotated[
 ]
 
 
-def _split(values: list[str] | None) -> list[str]:
-    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
-
-
 @app.command()
 def start(
     ctx: typer.Context,
@@ -53,10 +49,10 @@ def start(
     """Start (or reconfigure) MirrorMaker 2 for the deployed workflows' tiers."""
     st = state(ctx)
     settings, store = st.settings(), st.store()
-    sets = service.choose_sets(settings, store, _split(topics), _split(groups), tier)
+    sets = service.choose_sets(settings, store, comma_list(topics), comma_list(groups), tier)
     topology = service.build_topology(settings, store, sets, PLATFORM_SCOPE)
     if not json_out:
-        err.print(f"Starting MirrorMaker 2: {', '.join(f.name for f in topology.flows)}…")
+        err.print(f"Starting MirrorMaker 2: {literal(', '.join(f.name for f in topology.flows))}…")
     doc = service.start(settings, Mm2Runner(settings, instance), topology, wait=wait)
     if json_out:
         print_json(doc)
@@ -64,7 +60,7 @@ def start(
     verb = "reconfigured" if doc["changed"] else "already running"
     out.print(f"MirrorMaker 2 {verb}; ready after {doc['ready_seconds']}s")
     for proc in doc["processes"]:
-        out.print(f"  {proc['name']:<14} pid {proc['pid']}  log {proc['log']}")
+        out.print(literal(f"  {proc['name']:<14} pid {proc['pid']}  log {proc['log']}"))
 
 
 @app.command()
@@ -79,30 +75,23 @@ def status(
         raise typer.Exit(code)
     sup = doc["supervisor"]
     out.print(
-        f"MirrorMaker 2 ({doc['instance']}): supervisor "
+        f"MirrorMaker 2 ({literal(doc['instance'])}): supervisor "
         + ("[green]running[/]" if sup["running"] else "[red]not running[/]")
-        + f", {doc['restarts']} restarts, status [bold]{doc.get('status')}[/]"
+        + f", {doc['restarts']} restarts, status [bold]{literal(doc.get('status'))}[/]"
     )
     for proc in doc["processes"]:
         mark = "[green]up[/]" if proc["running"] else "[red]down[/]"
-        out.print(f"  {proc['name']:<14} {mark} restarts {proc['restarts']}")
+        out.print(f"  {literal(proc['name']):<14} {mark} restarts {proc['restarts']}")
     table = Table("flow", "topic", "part", "source end", "behind", "seconds", "status")
     for p in doc.get("partitions", []):
-        table.add_row(
-            p["flow"],
-            p["topic"],
-            str(p["partition"]),
-            str(p["source_end"]),
-            str(p["messages_behind"]),
-            str(p["seconds_behind"]),
-            p["status"],
-        )
+        keys = ("flow", "topic", "partition", "source_end", "messages_behind", "seconds_behind")
+        table.add_row(*(literal(p[k]) for k in (*keys, "status")))
     if doc.get("partitions"):
         out.print(table)
     for f in doc.get("flows", []):
         out.print(
-            f"  {f['flow']}: heartbeat age {f['heartbeat_age_seconds']}s"
-            + (f" [red]{f['error']}[/]" if f.get("error") else "")
+            f"  {literal(f['flow'])}: heartbeat age {f['heartbeat_age_seconds']}s"
+            + (f" [red]{literal(f['error'])}[/]" if f.get("error") else "")
         )
     raise typer.Exit(code)
 
@@ -145,6 +134,6 @@ def render_cmd(
         raise InputError(f"--format {fmt!r} is unknown", hint="Use properties or strimzi.")
     st = state(ctx)
     settings, store = st.settings(), st.store()
-    sets = service.choose_sets(settings, store, _split(topics), _split(groups), tier)
+    sets = service.choose_sets(settings, store, comma_list(topics), comma_list(groups), tier)
     topology = service.build_topology(settings, store, sets, PLATFORM_SCOPE)
     typer.echo(service.render(settings, topology, fmt, instance), nl=False)

@@ -10,13 +10,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streamdr.backup.layout import LayoutError, check_topic
-from streamdr.backup.model import ms_to_datetime, parse_time
 from streamdr.backup.targets import backup_stores
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import (
+    DryRun,
+    Execute,
+    Json,
+    Prefix,
+    Target,
+    Yes,
+    finish_plan,
+    optional_time,
+    wants_execute,
+)
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
+from streamdr.clock import ms_to_datetime
 from streamdr.errors import InputError
 from streamdr.restore.executor import RestoreExecutor, RestoreResult
 from streamdr.restore.plan import RestorePlan, RestoreRequest
+from streamdr.restore.rewind import parse_partitions
 
 
 class RichProgress:
@@ -36,20 +48,6 @@ class RichProgress:
         """Add a bar for ``name`` and return the function that moves it (thread-safe)."""
         task = self.bar.add_task(f"{name:<8}", total=total)
         return lambda records: self.bar.advance(task, records)
-
-
-def _partitions(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        parts = tuple(sorted({int(p) for p in value.split(",") if p.strip()}))
-    except ValueError as exc:
-        raise InputError(
-            f"--partitions {value!r} must be numbers like 0,3", hint="E.g. --partitions 0,3"
-        ) from exc
-    if not parts or min(parts) < 0:
-        raise InputError(f"--partitions {value!r} must list partition numbers >= 0")
-    return parts
 
 
 def _topic(name: str, option: str) -> str:
@@ -109,28 +107,29 @@ def restore(
     site: Annotated[
         str | None, typer.Option(help="Site whose backup (default: the active site).")
     ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Object store to restore from (default: local).")
-    ] = None,
-    prefix: Annotated[
-        str | None, typer.Option(help="Backup key prefix (default kafka/<site>).")
-    ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    target: Target = None,
+    prefix: Prefix = None,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     force: Annotated[
         bool, typer.Option("--force", help="Append to a non-empty target topic.")
     ] = False,
     restart: Annotated[
         bool, typer.Option("--restart", help="Abandon an unfinished restore into the same topic.")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_out: Json = False,
 ) -> None:
-    """Restore topics from a backup: plan, then write the records (partition, key, headers, time).
+    """Restore topics from a backup: plan, then with --execute write the records.
+
+    Records keep their partition, key, headers and time.
 
     Not `rollback` (a workflow's transformation version) nor `offsets restore` (group offsets).
 
     Exit codes: 0 restored and verified; 1 the verification failed;
     2 bad input (e.g. a non-empty target without --force); 3 Kafka or the store unreachable.
     """
+    act = wants_execute(execute, dry_run, yes)
     if restore_offsets and all_groups:
         raise InputError("--restore-offsets and --all-groups exclude each other")
     st = state(ctx)
@@ -140,9 +139,9 @@ def restore(
     request = RestoreRequest(
         topic=_topic(topic, "--topic"),
         to_site=dest,
-        partitions=_partitions(partitions),
-        from_time=parse_time(from_time, "--from-time") if from_time else None,
-        to_time=parse_time(to_time, "--to-time") if to_time else None,
+        partitions=parse_partitions(partitions),
+        from_time=optional_time(from_time, "--from-time"),
+        to_time=optional_time(to_time, "--to-time"),
         to_topic=_topic(to_topic, "--to-topic") if to_topic else None,
         groups=tuple(restore_offsets or ()),
         all_groups=all_groups,
@@ -156,9 +155,8 @@ def restore(
     plan = executor.prepare(request)
     if not json_out:
         _print_plan(plan)
-    if dry_run:
-        if json_out:
-            print_json({"dry_run": True, "plan": plan.as_dict()})
+    if not act:
+        finish_plan(json_out, {"dry_run": True, "plan": plan.as_dict()})
         return
     if progress is not None:
         with progress.bar:
@@ -178,8 +176,9 @@ def _time(ms: int | None) -> str:
 
 def _print_plan(plan: RestorePlan) -> None:
     req = plan.request
+    source = literal(f"{req.topic} from {plan.store}:{plan.prefix}")
     out.print(
-        f"Plan: {req.topic} from {plan.store}:{plan.prefix} → {req.target_topic} on {req.to_site} "
+        f"Plan: {source} → {literal(req.target_topic)} on {literal(req.to_site)} "
         f"({plan.topic.partitions} partitions if created)"
     )
     table = Table("partition", "files", "records", "offsets", "from", "to")
@@ -200,7 +199,7 @@ def _print_plan(plan: RestorePlan) -> None:
     out.print(table)
     out.print(f"Expected records: {plan.expected}")
     for w in plan.warnings:
-        out.print(f"  [yellow]warning:[/] {w}")
+        out.print(f"  [yellow]warning:[/] {literal(w)}")
 
 
 def _print_result(result: RestoreResult) -> None:
@@ -208,15 +207,14 @@ def _print_result(result: RestoreResult) -> None:
     verdict = "[green]verified[/]" if result.verified else "[red]VERIFICATION FAILED[/]"
     out.print(
         f"Restore #{doc['restore_id']}{' (resumed)' if doc['resumed'] else ''}: {doc['records']} "
-        f"records into {doc['target_topic']} on {doc['target_site']} in {doc['seconds']}s "
+        f"records into {literal(doc['target_topic'])} on {literal(doc['target_site'])} "
+        f"in {doc['seconds']}s "
         f"({doc['produced']} produced now, {doc['skipped_already_restored']} before) — {verdict}"
     )
     for p in doc["partitions"]:
         v = p["verification"] or {}
         if not v.get("ok", False):
-            out.print(f"  [red]partition {p['partition']}[/]: {v}")
+            out.print(f"  [red]partition {p['partition']}[/]: {literal(v)}")
     for g in doc["groups"]:
-        out.print(
-            f"  group {g['group']} {g['topic']}[{g['partition']}]: "
-            f"{g['original_offset']} → {g['restored_offset']}"
-        )
+        where = literal(f"{g['group']} {g['topic']}[{g['partition']}]")
+        out.print(f"  group {where}: {g['original_offset']} → {g['restored_offset']}")

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from streamdr.cli.config import listing_errors
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import By, DryRun, Execute, Json, Yes, print_plan_only, wants_execute
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.workflows.context import ConfigContext, default_actor
 from streamdr.workflows.rollback import rollback_transformation
@@ -21,14 +22,18 @@ def rollback(
         bool,
         typer.Option("--include-undeployed", help="Allow undeployed branch changes to ride along."),
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show only.")] = False,
-    by: Annotated[str | None, typer.Option("--by", help="Who acts.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    by: By = None,
+    json_out: Json = False,
 ) -> None:
     """Roll a workflow's transformation back: a new commit pinning V, then deploy (recorded).
 
+    Validates and prints the change; commits and deploys only with --execute.
     Not `restore` (topic records from a backup) nor `config rollback` (the whole configuration).
     """
+    dry_run = not wants_execute(execute, dry_run, yes)
     st = state(ctx)
     cfg = ConfigContext.open(st.settings(), st.store())
     result = listing_errors(
@@ -43,16 +48,18 @@ def rollback(
     )
     if json_out:
         print_json(result.as_dict())
+        if dry_run:
+            print_plan_only(json_out)
         return
     d = result.detail
+    change = f"{workflow} {d['artifact']} {d['from_version']} -> {to_version}"
     if dry_run:
-        out.print(
-            f"Dry run: {workflow} {d['artifact']} {d['from_version']} -> {to_version} is valid."
-        )
+        out.print(f"Would roll back {literal(change)} (valid).")
+        print_plan_only()
         return
     assert result.deployment is not None and result.commit is not None
     out.print(
-        f"Rolled back {workflow}: {d['artifact']} {d['from_version']} -> {to_version}, "
+        f"Rolled back {literal(change)}, "
         f"commit {result.commit[:12]}, deployment {result.deployment.id} at "
         f"{result.deployment.deployed_at:%Y-%m-%d %H:%M:%S}Z"
     )

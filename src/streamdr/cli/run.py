@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from streamdr.cli.cdc import stop_on_signals
-from streamdr.cli.render import err
+from streamdr.cli.options import Site
+from streamdr.cli.render import err, literal
 from streamdr.cli.state import state
 from streamdr.pipeline.deployed import deployed_workflows, pick, signed_transform_loader
 from streamdr.pipeline.health import HealthServer
@@ -24,7 +25,7 @@ def run(
         int, typer.Option(help="Port of /health, /ready and /metrics (0: any free port).")
     ] = 8080,
     host: Annotated[str, typer.Option(help="Address the probes bind to.")] = "127.0.0.1",
-    site: Annotated[str | None, typer.Option(help="Kafka site (default: the active one).")] = None,
+    site: Site = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10000, help="Records per batch.")] = 500,
     subscriptions: Annotated[
         str | None,
@@ -46,10 +47,11 @@ def run(
     runner.prepare()
     server = HealthServer(runner.status, host=host, port=port).start()
     names = ", ".join(p.workflow.name for p in plans) or "none"
-    err.print(f"Workers for {names}; probes on http://{host}:{server.port}/ready")
+    err.print(literal(f"Workers for {names}; probes on http://{host}:{server.port}/ready"))
     for p in plans:
         if p.replicated:
-            err.print(f"  {p.workflow.name} also reads {', '.join(p.replicated)} (replicated)")
+            reads = f"{p.workflow.name} also reads {', '.join(p.replicated)}"
+            err.print(f"  {literal(reads)} (replicated)")
     try:
         runner.run()
     finally:

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import out, print_json
+from streamdr.cli.options import DryRun, Execute, Json, Yes, print_plan_only, wants_execute
+from streamdr.cli.render import literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.policy.topics_service import apply_topic_plan, plan_topic_changes
 
@@ -25,10 +26,17 @@ def ensure(
             help="Also fix min ISR / unclean election on every existing non-internal topic.",
         ),
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    execute: Execute = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    json_out: Json = False,
 ) -> None:
-    """Create or correct declared topics per the policy (RF 3, min ISR 2, no unclean election)."""
+    """Create or correct declared topics per the policy (RF 3, min ISR 2, no unclean election).
+
+    Prints the plan; creates and alters topics only with --execute. Exit 1 when a change needs
+    an operator (the plan's `manual` actions).
+    """
+    dry_run = not wants_execute(execute, dry_run, yes)
     settings = state(ctx).settings()
     plan = plan_topic_changes(settings, site=site, include_all=all_topics)
     done = [] if dry_run else apply_topic_plan(settings, plan)
@@ -42,14 +50,19 @@ def ensure(
                 "manual": [a.as_dict() for a in manual],
             }
         )
+        if plan and dry_run:
+            print_plan_only(json_out)
     else:
         table = Table("site", "topic", "action", "details", "reason")
         for a in plan:
             details = ", ".join(f"{k}={v}" for k, v in a.config.items()) or (
                 f"partitions={a.partitions}" if a.partitions else ""
             )
-            table.add_row(a.site, a.topic, str(a.kind), details, a.reason)
+            cells = (a.site, a.topic, a.kind, details, a.reason)
+            table.add_row(*(literal(c) for c in cells))
         out.print(table if plan else "Every declared topic matches the policy.")
         if plan and not dry_run:
             out.print(f"Applied {len(done)} changes; {len(manual)} need an operator.")
+        elif plan:
+            print_plan_only()
     raise typer.Exit(1 if manual else 0)

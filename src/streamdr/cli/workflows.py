@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamdr.cli.render import err, out, print_json
+from streamdr.cli.options import Json
+from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.errors import InputError
+from streamdr.fsutil import atomic_write_text
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
 from streamdr.workflows.context import ConfigContext, open_repo, registry_check
@@ -29,7 +31,6 @@ from streamdr.workflows.validation import (
 from streamdr.yamldoc import FieldError
 
 app = typer.Typer(help="Workflow configs: validate, JSON Schema, list.", no_args_is_help=True)
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def print_field_errors(errors: Sequence[FieldError]) -> None:
@@ -120,7 +121,7 @@ def validate(
     if not json_out:
         out.print(
             f"{len(validation.docs)} workflow files valid: "
-            f"{', '.join(w.name for w in validation.workflows)}"
+            f"{literal(', '.join(w.name for w in validation.workflows))}"
         )
 
 
@@ -135,10 +136,8 @@ def schema(
     if output is None:
         typer.echo(text, nl=False)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(output)
-    out.print(f"Wrote {output}")
+    atomic_write_text(output, text, mode=0o644)  # a public document, not a secret
+    out.print(f"Wrote {literal(output)}")
 
 
 def _row(wf: Workflow) -> dict[str, object]:
@@ -178,13 +177,7 @@ def list_workflows(
         return
     table = Table("workflow", "client", "tier", "RTO s", "RPO s", "transformation", "source")
     for r in rows:
-        table.add_row(
-            str(r["name"]),
-            str(r["client"]),
-            str(r["tier"]),
-            f"{r['rto_seconds']:.0f}",
-            f"{r['rpo_seconds']:.0f}",
-            str(r["transformation"]),
-            str(r["source"]),
-        )
+        rto, rpo = f"{r['rto_seconds']:.0f}", f"{r['rpo_seconds']:.0f}"
+        cells = (r["name"], r["client"], r["tier"], rto, rpo, r["transformation"], r["source"])
+        table.add_row(*(literal(c) for c in cells))
     out.print(table if rows else "No workflows deployed (`streamdr config deploy`).")

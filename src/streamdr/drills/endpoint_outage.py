@@ -114,6 +114,7 @@ class EndpointOutageDrill:
                 "dlq",
                 "replay",
                 rig.workflow_name,
+                "--execute",
                 "--json",
             ],
             capture_output=True,

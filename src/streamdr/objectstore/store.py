@@ -137,6 +137,22 @@ class ObjectStore:
         """Return True for a local-directory store."""
         return self.cfg.scheme == "file"
 
+    @property
+    def supports_lifecycle_rules(self) -> bool:
+        """Return True when the backend moves objects to colder classes by bucket rules (S3)."""
+        return self.cfg.scheme == "s3"
+
+    def bucket_and_prefix(self) -> tuple[str, str]:
+        """Return the bucket (container) of this store and the key prefix inside it.
+
+        ``s3://backups/dr/kafka`` gives ``("backups", "dr/kafka")``; a local directory has no
+        bucket: ``("", "")``. Reads the URL only, so it makes no network call.
+        """
+        if self.is_local:
+            return "", ""
+        bucket, _, prefix = self.cfg.url.split("://", 1)[1].strip("/").partition("/")
+        return bucket, prefix.strip("/")
+
     def path(self, key: str) -> str:
         """Return the backend path of ``key``; raises UnsafeKeyError for an unclean key."""
         check_key(key)
