@@ -155,7 +155,7 @@ class Sandbox:
         for obj in registry.list():
             registry.delete(obj.key)
         if registry.is_local:
-            drills_dir = Path(registry.path(""))
+            drills_dir = Path(registry.root_path())
             shutil.rmtree(drills_dir, ignore_errors=True)
             with contextlib.suppress(OSError):
                 drills_dir.parent.rmdir()  # `_drills` itself, when no other drill is running

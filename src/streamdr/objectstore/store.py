@@ -163,6 +163,10 @@ class ObjectStore:
         _ = self.fs
         return self._root
 
+    def root_path(self) -> str:
+        """Return the backend path of the store's root (its directory, or bucket/prefix)."""
+        return self._root_path()
+
     def _key(self, path: str) -> str:
         return path[len(self._root) + 1 :] if self._root else path
 
