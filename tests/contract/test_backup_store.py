@@ -19,12 +19,12 @@ from streamdr.backup.model import (
     TopicInfo,
     TopicPartition,
     TopicsSnapshot,
-    utcnow,
 )
 from streamdr.backup.records import ColumnBuffer, encode_parquet, sha256_hex
 from streamdr.backup.retention import STRATEGY, RetentionAction, RetentionPlan, apply_retention
 from streamdr.backup.store import BackupStore, CorruptBackupError, sync_copies
 from streamdr.backup.verify import verify_store
+from streamdr.clock import utcnow
 from streamdr.errors import InputError
 from streamdr.objectstore.store import ObjectStore, UnsafeKeyError
 from streamdr.settings.model import StoreSettings

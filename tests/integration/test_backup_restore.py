@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streamdr.backup.model import datetime_to_ms
+from streamdr.clock import datetime_to_ms
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.restore.groups import GroupAdmin
 from tests.conftest import run_cli
@@ -303,7 +303,8 @@ def test_offsets_rewind_snapshot_and_restore(lab, lab_settings):
     )
     site_name, site = lab_settings.site()
     groups = GroupAdmin(KafkaAdmin(site_name, site))
-    from streamdr.backup.model import TopicPartition, ms_to_datetime
+    from streamdr.backup.model import TopicPartition
+    from streamdr.clock import ms_to_datetime
 
     ends = {p: v[-1][0] + 1 for p, v in original.items()}
     groups.alter(group, {TopicPartition(topic, p): o for p, o in ends.items()})

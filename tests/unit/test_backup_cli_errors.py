@@ -5,9 +5,10 @@ import json
 import pytest
 
 from streamdr.backup.layout import format_snapshot_id
-from streamdr.backup.model import ManifestEntry, TopicInfo, TopicsSnapshot, utcnow
+from streamdr.backup.model import ManifestEntry, TopicInfo, TopicsSnapshot
 from streamdr.backup.records import ColumnBuffer
 from streamdr.backup.store import BackupStore
+from streamdr.clock import utcnow
 from streamdr.objectstore.store import ObjectStore
 from streamdr.settings.model import StoreSettings
 from tests.conftest import run_cli

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from streamdr.backup.history import LEASE_TTL, Lease, finish_run, recent_runs, start_run
-from streamdr.backup.model import utcnow
+from streamdr.clock import utcnow
 from streamdr.errors import StateError
 from streamdr.store.db import MetadataStore
 

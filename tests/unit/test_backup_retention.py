@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from streamdr.backup.model import ManifestEntry, datetime_to_ms
+from streamdr.backup.model import ManifestEntry
 from streamdr.backup.retention import STRATEGY, lifecycle_rules_s3, plan_retention
+from streamdr.clock import datetime_to_ms
 
 NOW = datetime(2032, 6, 1, tzinfo=UTC)
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streamdr.backup.model import GAP_RETENTION, Gap, ManifestEntry, TopicInfo, datetime_to_ms
+from streamdr.backup.model import GAP_RETENTION, Gap, ManifestEntry, TopicInfo
+from streamdr.clock import datetime_to_ms
 from streamdr.errors import InputError
 from streamdr.restore.plan import RestoreRequest, TimeWindow, plan_from_dict, plan_restore
 

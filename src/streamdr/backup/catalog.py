@@ -8,12 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streamdr.backup.model import (
-    GAP_RETENTION,
-    ManifestEntry,
-    TopicPartition,
-    ms_to_datetime,
-)
+from streamdr.backup.model import GAP_RETENTION, ManifestEntry, TopicPartition
+from streamdr.clock import iso_ms, ms_to_datetime
 
 
 @dataclass(frozen=True)
@@ -189,16 +185,12 @@ class PartitionCoverage:
             "records": self.records,
             "files": self.files,
             "bytes": self.bytes,
-            "min_time": _iso(self.min_timestamp),
-            "max_time": _iso(self.max_timestamp),
+            "min_time": iso_ms(self.min_timestamp),
+            "max_time": iso_ms(self.max_timestamp),
             "lost_to_retention": self.lost,
             "absent": self.absent,
             "last_written": self.last_written,
         }
-
-
-def _iso(ms: int | None) -> str | None:
-    return ms_to_datetime(ms).isoformat(timespec="milliseconds") if ms is not None else None
 
 
 def coverage(tp: TopicPartition, items: list[ManifestEntry]) -> PartitionCoverage:
@@ -259,8 +251,8 @@ class TopicSummary:
             "records": self.records,
             "files": sum(p.files for p in self.partitions),
             "bytes": sum(p.bytes for p in self.partitions),
-            "min_time": _iso(self.min_timestamp),
-            "max_time": _iso(self.max_timestamp),
+            "min_time": iso_ms(self.min_timestamp),
+            "max_time": iso_ms(self.max_timestamp),
             "newest_data_age_seconds": round(age, 3) if age is not None else None,
             "last_written": max(p.last_written for p in self.partitions),
             "lost_to_retention": sum(p.lost for p in self.partitions),

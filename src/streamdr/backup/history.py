@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from streamdr.backup.model import utcnow
+from streamdr.clock import utcnow
 from streamdr.errors import StateError
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import backup_leases, backup_runs

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from streamdr.clock import as_utc
 
 FORMAT_VERSION = 1
 
@@ -246,40 +248,4 @@ class GroupsSnapshot:
 
 
 def _parse_time(text: str) -> datetime:  # stored times (always with zone)
-    ts = datetime.fromisoformat(text)
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    """Return a Kafka millisecond timestamp as an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def datetime_to_ms(ts: datetime) -> int:
-    """Return an aware datetime as a Kafka millisecond timestamp (exact, no float rounding)."""
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
-
-
-def parse_time(text: str, option: str) -> datetime:
-    """Return an ISO 8601 time as aware UTC (a time without zone is taken as UTC).
-
-    Raises InputError naming ``option`` when ``text`` is not ISO 8601.
-    """
-    from streamdr.errors import InputError
-
-    try:
-        ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InputError(
-            f"{option} {text!r} is not an ISO 8601 time",
-            hint="Use e.g. 2025-11-15T08:00:00Z (a time without zone is UTC).",
-        ) from exc
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return as_utc(datetime.fromisoformat(text))

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from streamdr.backup.model import ManifestEntry, ms_to_datetime
+from streamdr.backup.model import ManifestEntry
 from streamdr.backup.store import BackupStore
+from streamdr.clock import ms_to_datetime
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from typing import Any
 
 from streamdr.backup import catalog
 from streamdr.backup.history import Lease, finish_run, start_run
-from streamdr.backup.model import GAP_RETENTION, Gap, ManifestEntry, TopicPartition, utcnow
+from streamdr.backup.model import GAP_RETENTION, Gap, ManifestEntry, TopicPartition
 from streamdr.backup.snapshots import take_groups_snapshot, take_topics_snapshot
 from streamdr.backup.store import BackupStore, sync_copies
 from streamdr.backup.writer import PartitionWriter, RollPolicy, StartPosition, WriterStats
+from streamdr.clock import utcnow
 from streamdr.errors import InputError, StateError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.restore.groups import GroupAdmin

@@ -8,13 +8,8 @@ from datetime import datetime
 from confluent_kafka.admin import ConfigResource, ConfigSource
 
 from streamdr.backup.layout import format_snapshot_id
-from streamdr.backup.model import (
-    GroupOffsets,
-    GroupsSnapshot,
-    TopicInfo,
-    TopicsSnapshot,
-    utcnow,
-)
+from streamdr.backup.model import GroupOffsets, GroupsSnapshot, TopicInfo, TopicsSnapshot
+from streamdr.clock import utcnow
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.restore.groups import GroupAdmin, wait_for

@@ -33,9 +33,9 @@ from streamdr.backup.model import (
     TopicInfo,
     TopicPartition,
     TopicsSnapshot,
-    utcnow,
 )
 from streamdr.backup.records import SCHEMA, encode_parquet, iter_batches, parquet_file, sha256_hex
+from streamdr.clock import iso, utcnow
 from streamdr.errors import InputError
 from streamdr.objectstore.store import (
     ObjectInfo,
@@ -86,7 +86,7 @@ class BackupStore:
         data = encode_parquet(table)
         self.objects.put_bytes(key, data)
         final = replace(
-            entry, key=key, bytes=data.size, sha256=sha256_hex(data), written_at=_now_iso()
+            entry, key=key, bytes=data.size, sha256=sha256_hex(data), written_at=iso(utcnow())
         )
         self.put_entry(final)
         return final
@@ -95,7 +95,7 @@ class BackupStore:
         """Write one catalog entry (its data file, if any, must already be durable), then widen
         its partition's bounds to include it."""
         if not entry.written_at:
-            entry = replace(entry, written_at=_now_iso())
+            entry = replace(entry, written_at=iso(utcnow()))
         doc = json.dumps(entry.as_dict(), sort_keys=True).encode()
         self.objects.put_bytes(self.entry_key(entry), doc)
         stored = self.partition_bounds(entry.tp)
@@ -124,7 +124,7 @@ class BackupStore:
             "partition": tp.partition,
             "start_offset": start,
             "end_offset": end,
-            "updated_at": _now_iso(),
+            "updated_at": iso(utcnow()),
         }
         key = layout.format_bounds_key(self.prefix, tp.topic, tp.partition)
         self.objects.put_bytes(key, json.dumps(doc, sort_keys=True).encode())
@@ -445,7 +445,3 @@ def sync_copies(primary: BackupStore, copies: Iterable[BackupStore]) -> dict[str
 
 
 _TOPIC_HINT = "Topic names use letters, digits, '.', '_' and '-' (`backup list` shows them)."
-
-
-def _now_iso() -> str:
-    return utcnow().isoformat(timespec="milliseconds")

@@ -12,11 +12,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from streamdr.clock import iso_ms
 from streamdr.errors import UnreachableError
 from streamdr.kafka.clients import make_consumer, translate
 from streamdr.pipeline.dlq_paging import (
@@ -143,7 +144,7 @@ class DlqEntry:
                 "topic": o.topic,
                 "partition": o.partition,
                 "offset": o.offset,
-                "timestamp": _iso_ms(o.timestamp_ms),
+                "timestamp": iso_ms(o.timestamp_ms),
             },
             "dlq": {"partition": self.dlq_partition, "offset": self.dlq_offset},
         }
@@ -341,12 +342,3 @@ def _remember(result: list[KafkaError | None]) -> Callable[[KafkaError | None, M
         result.append(err)
 
     return callback
-
-
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def _iso_ms(ms: int | None) -> str | None:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat() if ms is not None else None

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from confluent_kafka import Message
 
 from streamdr.artifacts.api import TransformV1
+from streamdr.clock import utcnow
 from streamdr.observe import metrics
 from streamdr.pipeline.backoff import backoff_delay
 from streamdr.pipeline.delivery import Deliverer, Outcome
-from streamdr.pipeline.dlq import Coordinates, DeadLetter, DlqWriter, utcnow
+from streamdr.pipeline.dlq import Coordinates, DeadLetter, DlqWriter
 from streamdr.pipeline.events import MalformedRecord, decode_event, header_map
 from streamdr.pipeline.transform import Delivery, TransformFailed, run_transform
 from streamdr.workflows.model import Workflow

@@ -24,8 +24,9 @@ from confluent_kafka import (
 )
 
 from streamdr.artifacts.api import TransformV1
+from streamdr.clock import utcnow
 from streamdr.observe import metrics
-from streamdr.pipeline.dlq import DeadLetter, dead_letter_record, utcnow
+from streamdr.pipeline.dlq import DeadLetter, dead_letter_record
 from streamdr.pipeline.events import COMMIT_TIME_HEADER, EVENT_ID_HEADER, header_map
 from streamdr.pipeline.handler import coordinates, prepare
 from streamdr.pipeline.transform import Delivery

@@ -19,11 +19,12 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from sqlalchemy import insert, select
 
 from streamdr.artifacts.api import TransformV1
+from streamdr.clock import utcnow
 from streamdr.kafka.clients import make_producer, translate
 from streamdr.observe import metrics
 from streamdr.pipeline.breaker import Breaker
 from streamdr.pipeline.delivery import Deliverer, HttpSink, counts_against_endpoint
-from streamdr.pipeline.dlq import DlqEntry, DlqReader, utcnow, wanted
+from streamdr.pipeline.dlq import DlqEntry, DlqReader, wanted
 from streamdr.pipeline.dlq_paging import BatchPolicy, Cursor, group_offsets
 from streamdr.pipeline.events import EVENT_ID_HEADER, header_map
 from streamdr.pipeline.handler import prepare

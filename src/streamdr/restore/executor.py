@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from streamdr.backup.model import GroupsSnapshot, utcnow
+from streamdr.backup.model import GroupsSnapshot
 from streamdr.backup.records import gc_paused
 from streamdr.backup.store import BackupStore
+from streamdr.clock import utcnow
 from streamdr.errors import InputError, StateError, StreamdrError
 from streamdr.kafka.admin import ClusterMetadata, KafkaAdmin, TopicSpec
 from streamdr.restore import state

@@ -12,14 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from streamdr.backup.catalog import coverage_holes
-from streamdr.backup.model import (
-    GAP_RETENTION,
-    Gap,
-    ManifestEntry,
-    TopicInfo,
-    datetime_to_ms,
-    ms_to_datetime,
-)
+from streamdr.backup.model import GAP_RETENTION, Gap, ManifestEntry, TopicInfo
+from streamdr.clock import datetime_to_ms, ms_to_datetime
 from streamdr.errors import InputError
 
 DEFAULT_REPLICATION = 3

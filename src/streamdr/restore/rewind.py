@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streamdr.backup.model import GroupsSnapshot, TopicPartition, datetime_to_ms
+from streamdr.backup.model import GroupsSnapshot, TopicPartition
+from streamdr.clock import datetime_to_ms
 from streamdr.errors import InputError
 from streamdr.restore.groups import GroupAdmin
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import desc, insert, select, update
 
-from streamdr.backup.model import utcnow
+from streamdr.clock import utcnow
 from streamdr.store.db import MetadataStore
 from streamdr.store.schema import restore_runs
 

@@ -15,13 +15,13 @@ from typing import Any
 
 from streamdr.artifacts.registry import verify_stored
 from streamdr.artifacts.service import open_registry, trusted_keys
-from streamdr.backup.model import utcnow
 from streamdr.backup.retention import apply_retention, plan_retention
 from streamdr.backup.service import BackupOptions, BackupService
 from streamdr.backup.targets import backup_stores
 from streamdr.backup.verify import verify_store
 from streamdr.backup.writer import RollPolicy
 from streamdr.checks.service import run_checks
+from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
 from streamdr.drills.registry import run_drill
 from streamdr.errors import FailedCheckError, StreamdrError
