@@ -27,6 +27,7 @@ from streamdr.cli import (
     keys,
     lab,
     offsets,
+    render_k8s,
     replicate,
     restore,
     rollback,
@@ -69,6 +70,7 @@ app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
 app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
 app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
 app.add_typer(demo.app, name="demo", rich_help_panel=LAB)
+app.add_typer(render_k8s.app, name="render", rich_help_panel=RUNTIME)
 
 
 def _version(value: bool) -> None:
