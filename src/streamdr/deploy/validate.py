@@ -43,8 +43,8 @@ def validation_errors(objects: list[dict[str, Any]]) -> list[str]:
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            path = "/".join(str(p) for p in exc.caused_by.absolute_path)
-            errors.append(f"{_where(obj)}: {path}: {exc.caused_by.message}")
+            path = "/".join(str(p) for p in exc.absolute_path)
+            errors.append(f"{_where(obj)}: {path}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError as exc:
             errors.append(f"{_where(obj)}: no Kubernetes {KUBERNETES_VERSION} schema: {exc}")
     return errors
