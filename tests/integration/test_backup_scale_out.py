@@ -142,3 +142,10 @@ def test_two_processes_share_partitions_and_a_killed_one_hands_over_without_gap(
             seen.update(zip(parts, offs, strict=True))
     assert max(seen.values()) == 1, "a record was backed up twice"
     assert set(seen) == {(p, o) for p, end in ends.items() for o in range(end)}
+
+    # The scaled-out backup restores like any other, here 3 partitions at a time.
+    args = ["restore", "--topic", topic, "--to-topic", topic + ".restored", "--prefix", prefix]
+    restored = run_cli(*args, "--parallel", "3", "--json", config=lab.settings_file)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    result = json.loads(restored.stdout)["result"]
+    assert result["verified"] and result["records"] == sum(ends.values())
