@@ -13,6 +13,7 @@ from streamdr.replication.mm2.config import Mm2Tuning
 from streamdr.replication.mm2.strimzi import render_yaml, strimzi_resources
 from streamdr.replication.topology import ReplicatedSet, plan_topology
 from streamdr.settings.loader import parse_settings
+from tests.conftest import run_cli
 
 SETTINGS = parse_settings(
     """
@@ -155,3 +156,23 @@ def test_bad_names_and_modes_are_input_errors():
     assert dns_name("streamdr", "worker", "Orders_Audit") == "streamdr-worker-orders-audit"
     with pytest.raises(InputError, match="63"):
         dns_name("x" * 70)
+
+
+def test_render_k8s_command_prints_valid_yaml_for_a_region(tmp_path):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        "sites:\n  primary: {bootstrap_servers: '127.0.0.1:1'}\n"
+        "  dr: {bootstrap_servers: '127.0.0.1:2'}\n"
+        f"metadata_db: {{url: 'sqlite:///{tmp_path}/m.db'}}\n"
+        "sources:\n  shop: {dsn: host=db, password_env: SHOP_PW, topic_prefix: shop, site: dr}\n"
+    )
+    args = ("render", "k8s", "--image", IMAGE, "--site", "dr", "--namespace", "dr-ns")
+    proc = run_cli(*args, config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    docs = list(YAML(typ="safe").load_all(proc.stdout))
+    assert validation_errors(docs) == []
+    cdc = by_name(docs, "Deployment")["streamdr-cdc-shop"]
+    assert cdc["metadata"]["namespace"] == "dr-ns"
+    assert cdc["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["cdc", "run", "shop"]
+    bad = run_cli("render", "k8s", "--image", IMAGE, "--site", "nowhere", config=cfg)
+    assert bad.returncode == 2 and "Error:" in bad.stderr
