@@ -59,4 +59,6 @@ def k8s(
     )
     objects = render_region(settings, st.store(), opts, mm2=mm2)
     err.print(f"{len(objects)} objects for site {site_name} (namespace {namespace})")
+    if not any(o["metadata"]["name"].startswith("streamdr-worker-") for o in objects):
+        err.print("[yellow]no workflow is deployed: no worker Deployment[/] (`config deploy`)")
     typer.echo(render_yaml(objects), nl=False)
