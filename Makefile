@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python -m bench.lab_baseline
 	$(BIN)/streamdr lab up
 	$(BIN)/python -m bench.backup_restore
+	$(BIN)/python -m bench.backup_scale
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.replication
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, desc, insert, select, update
@@ -40,10 +40,17 @@ def _dead_here(owner: str) -> bool:
 class Lease:
     """The right to write one backup (store + prefix); renew it while the run lives."""
 
-    def __init__(self, db: MetadataStore, name: str, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        db: MetadataStore,
+        name: str,
+        owner: str | None = None,
+        ttl: timedelta = LEASE_TTL,
+    ) -> None:
         self.db = db
         self.name = name
         self.owner = owner or owner_id()
+        self.ttl = ttl
 
     def acquire(self, now: datetime | None = None) -> None:
         """Take the lease; raises StateError when another live run holds it."""
@@ -62,27 +69,44 @@ class Lease:
                     raise StateError(
                         f"another backup run ({row.owner}) is writing {self.name}",
                         hint="Wait for it to finish; the lease of a run that crashed on another "
-                        f"host expires within {int(LEASE_TTL.total_seconds())}s.",
+                        f"host expires within {int(self.ttl.total_seconds())}s.",
                     )
                 conn.execute(delete(backup_leases).where(backup_leases.c.name == self.name))
             try:
                 conn.execute(
                     insert(backup_leases).values(
-                        name=self.name, owner=self.owner, expires_at=now + LEASE_TTL
+                        name=self.name, owner=self.owner, expires_at=now + self.ttl
                     )
                 )
             except IntegrityError as exc:
                 raise StateError(f"another backup run took {self.name} just now") from exc
 
-    def renew(self, now: datetime | None = None) -> None:
-        """Extend the lease."""
+    def renew(self, now: datetime | None = None) -> bool:
+        """Extend the lease; return False when this owner no longer holds it (taken over)."""
         now = now or utcnow()
         with self.db.begin() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(backup_leases)
                 .where(backup_leases.c.name == self.name, backup_leases.c.owner == self.owner)
-                .values(expires_at=now + LEASE_TTL)
+                .values(expires_at=now + self.ttl)
             )
+        return bool(result.rowcount)
+
+    def held(self, now: datetime | None = None, margin: timedelta = timedelta(0)) -> bool:
+        """Return True when this owner holds the lease for at least ``margin`` more.
+
+        This is the fence a writer checks before each catalog write: a process whose lease
+        expired (it stalled) or was taken over must not write.
+        """
+        now = now or utcnow()
+        with self.db.begin() as conn:
+            row = conn.execute(
+                select(backup_leases).where(backup_leases.c.name == self.name)
+            ).first()
+        if row is None or row.owner != self.owner:
+            return False
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+        return expires > now + margin
 
     def release(self) -> None:
         """Give the lease up."""

@@ -12,12 +12,15 @@ from typing import Any
 
 from streamdr.backup import catalog
 from streamdr.backup.history import Lease, finish_run, start_run
-from streamdr.backup.model import GAP_RETENTION, Gap, ManifestEntry, TopicPartition
+from streamdr.backup.model import ManifestEntry, TopicPartition
+from streamdr.backup.ownership import PartitionLeases
+from streamdr.backup.resume import plan_starts, remove_uncommitted
+from streamdr.backup.scaleout import GroupPartitionWriter, PartitionClaims
 from streamdr.backup.snapshots import take_groups_snapshot, take_topics_snapshot
 from streamdr.backup.store import BackupStore, sync_copies
 from streamdr.backup.writer import PartitionWriter, RollPolicy, StartPosition, WriterStats
 from streamdr.clock import utcnow
-from streamdr.errors import InputError, StateError
+from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.restore.groups import GroupAdmin
 from streamdr.settings.model import Settings
@@ -34,6 +37,16 @@ class BackupOptions:
     roll: RollPolicy = field(default_factory=RollPolicy)
     snapshot_interval_s: float = 300.0
     idle_timeout_s: float = 60.0
+    scale_out: bool = False
+    session_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.scale_out and not self.continuous:
+            raise InputError(
+                "--scale-out needs --continuous",
+                hint="Scaled-out processes share partitions while they run; a one-shot run "
+                "backs up every partition itself.",
+            )
 
 
 @dataclass
@@ -101,35 +114,6 @@ def select_topics(names: list[str], regex: str | None) -> list[str]:
     return chosen
 
 
-def plan_starts(
-    progress: dict[TopicPartition, int],
-    log_starts: dict[TopicPartition, int],
-    log_ends: dict[TopicPartition, int],
-    continuous: bool,
-) -> tuple[list[StartPosition], list[ManifestEntry]]:
-    """Return where each partition resumes and the retention gaps to record first (pure).
-
-    A partition resumes at its catalog progress; offsets Kafka deleted meanwhile become a gap
-    entry. Raises StateError when the catalog is ahead of the log (topic recreated).
-    """
-    starts, gaps = [], []
-    for tp, log_start in sorted(log_starts.items()):
-        end = log_ends[tp]
-        resume = progress.get(tp, log_start)
-        if resume > end:
-            raise StateError(
-                f"the backup of {tp} ends at offset {resume} but the topic's log ends at {end}: "
-                "the topic was deleted and recreated",
-                hint="Back the new topic up under a new --prefix; keep the old backup as is.",
-            )
-        if resume < log_start:
-            gap = Gap(resume, log_start, GAP_RETENTION)
-            gaps.append(ManifestEntry(tp.topic, tp.partition, resume, log_start, 0, gaps=(gap,)))
-            resume = log_start
-        starts.append(StartPosition(tp, resume, None if continuous else end))
-    return starts, gaps
-
-
 class BackupService:
     """Runs backups of one site into one or more stores (the first is the primary)."""
 
@@ -151,6 +135,7 @@ class BackupService:
         self.on_tick = on_tick
         _, self.site = settings.site(options.site)
         self.admin = KafkaAdmin(options.site, self.site)
+        self.leases = PartitionLeases(db, self.primary.name, self.primary.prefix)
 
     @property
     def primary(self) -> BackupStore:
@@ -158,20 +143,32 @@ class BackupService:
         return self.stores[0]
 
     def run(self) -> BackupSummary:
-        """Run one backup; raises StateError when another run holds the lease."""
+        """Run one backup; raises StateError when another run holds the lease.
+
+        A scaled-out run does not take the backup's lease (its siblings share the backup) but
+        only the leases of the partitions the group assigns it; any run holds those.
+        """
         lease = Lease(self.db, f"{self.primary.name}:{self.primary.prefix}")
-        lease.acquire()
+        if not self.options.scale_out:
+            lease.acquire()
         run_id = start_run(self.db, self.options.site, self.primary.name, self.primary.prefix)
         summary = BackupSummary(
             self.options.site, [s.name for s in self.stores], self.primary.prefix, [], utcnow()
         )
+        renewing = threading.Event()
+        self.leases.keep_alive(renewing)
         try:
-            self._run(summary, lease)
+            if self.options.scale_out:
+                self._run_scaled(summary)
+            else:
+                self._run(summary, lease)
         except BaseException as exc:
             summary.finished_at = utcnow()
             finish_run(self.db, run_id, "failed", {**summary.as_dict(), "error": str(exc)})
             raise
         finally:
+            renewing.set()
+            self.leases.release_all()
             lease.release()
         summary.finished_at = utcnow()
         finish_run(self.db, run_id, "ok", summary.as_dict())
@@ -180,9 +177,13 @@ class BackupService:
     def _run(self, summary: BackupSummary, lease: Lease) -> None:
         md = self.admin.metadata()
         summary.topics = select_topics(list(md.topics), self.options.topics_regex)
+        # Every partition's lease before any clean-up: scaled-out runs may be writing them.
+        self.leases.claim_all(
+            TopicPartition(t, p.partition) for t in summary.topics for p in md.topics[t].partitions
+        )
         summary.copied = sync_copies(self.primary, self.stores[1:])
         entries = [e for t in summary.topics for e in self.primary.manifests(t)]
-        summary.removed_uncommitted = self._remove_uncommitted(entries, summary.topics)
+        summary.removed_uncommitted = remove_uncommitted(self.stores, entries, summary.topics)
         summary.snapshots += self._snapshot(summary.topics)
         starts, gap_entries = self._starts(summary.topics, entries)
         for gap in gap_entries:
@@ -197,10 +198,44 @@ class BackupService:
             stop=self.stop,
             on_tick=self._ticker(summary, lease),
             idle_timeout_s=self.options.idle_timeout_s,
+            fence=self.leases.check,
         )
-        stats = writer.run(
-            starts, self.options.continuous, f"streamdr-backup.{self.primary.prefix}"
+        stats = writer.run(starts, self.options.continuous, self.group_id)
+        self._finish(summary, stats)
+
+    @property
+    def group_id(self) -> str:
+        """Return the consumer group of this backup's writers."""
+        return f"streamdr-backup.{self.primary.prefix}"
+
+    def _run_scaled(self, summary: BackupSummary) -> None:
+        md = self.admin.metadata()
+        summary.topics = select_topics(list(md.topics), self.options.topics_regex)
+        summary.copied = sync_copies(self.primary, self.stores[1:])
+        summary.snapshots += self._snapshot(summary.topics)
+        claims = PartitionClaims(self.stores, self.admin, self.leases)
+        writer = GroupPartitionWriter(
+            self.site,
+            self.stores,
+            self.options.roll,
+            claims,
+            stop=self.stop,
+            on_tick=self._ticker(summary, None),
+            session_timeout_ms=int(self.options.session_timeout_s * 1000),
         )
+        try:
+            stats = writer.run_group(summary.topics, self.group_id)
+        finally:
+            summary.partitions = len(claims.log.claimed)
+            summary.removed_uncommitted += claims.log.removed_uncommitted
+            summary.gaps += [
+                {"partition": str(gap.tp), **g.as_dict()}
+                for gap in claims.log.gaps
+                for g in gap.gaps
+            ]
+        self._finish(summary, stats)
+
+    def _finish(self, summary: BackupSummary, stats: WriterStats) -> None:
         summary.records, summary.files, summary.bytes = (
             stats.records_written,
             stats.files,
@@ -222,20 +257,6 @@ class BackupService:
                 log_ends[TopicPartition(topic, p)] = off
         return plan_starts(catalog.progress(entries), log_starts, log_ends, self.options.continuous)
 
-    def _remove_uncommitted(self, entries: list[ManifestEntry], topics: list[str]) -> list[str]:
-        """Delete data files a crashed run wrote but never cataloged (beyond the progress)."""
-        progress = catalog.progress(entries)
-        removed = []
-        for store in self.stores:
-            known = {e.key for e in entries}
-            for topic in topics:
-                for seg, obj in store.data_objects(topic):
-                    tp = TopicPartition(seg.topic, seg.partition)
-                    if obj.key not in known and seg.first_offset >= progress.get(tp, 0):
-                        store.delete_object(obj.key)
-                        removed.append(f"{store.name}:{obj.key}")
-        return removed
-
     def _snapshot(self, topics: list[str]) -> list[str]:
         at = utcnow()
         snaps = [
@@ -249,13 +270,14 @@ class BackupService:
                 copy.put_snapshot(snap)
         return keys
 
-    def _ticker(self, summary: BackupSummary, lease: Lease) -> Callable[[WriterStats], None]:
+    def _ticker(self, summary: BackupSummary, lease: Lease | None) -> Callable[[WriterStats], None]:
         last = {"snapshot": time.monotonic(), "lease": time.monotonic()}
 
         def tick(stats: WriterStats) -> None:
             now = time.monotonic()
-            if now - last["lease"] >= 30:
-                lease.renew()
+            if now - last["lease"] >= 10:
+                if lease is not None:
+                    lease.renew()
                 last["lease"] = now
             if (
                 self.options.continuous

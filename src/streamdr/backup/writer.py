@@ -35,10 +35,21 @@ from streamdr.settings.model import SiteSettings
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+CONSUMER_CONF: dict[str, Any] = {
+    "enable.partition.eof": True,
+    "auto.offset.reset": "earliest",
+    "isolation.level": "read_committed",
+    "fetch.max.bytes": 16 << 20,
+    "queued.max.messages.kbytes": 32 << 10,
+}
 # Python's own memory per buffered record (objects, list slots) and per header, so that the
 # byte limits bound real memory, not just payload bytes.
 RECORD_OVERHEAD_BYTES = 200
 HEADER_OVERHEAD_BYTES = 160
+
+
+Fence = Callable[[TopicPartition], None]
+"""Raises unless this process may still write the partition's catalog (its lease)."""
 
 
 @dataclass(frozen=True)
@@ -132,17 +143,20 @@ class _Partition:
         )
 
 
-class _FileWriter(threading.Thread):
+class FileWriter(threading.Thread):
     """Writes rolled buffers to every store, in order; after one failure it writes nothing.
 
     Stopping at the first failure is what keeps the catalog free of holes: a later file of the
     same partition must never be cataloged when an earlier one is not.
     """
 
-    def __init__(self, stores: list[BackupStore], stats: WriterStats) -> None:
+    def __init__(
+        self, stores: list[BackupStore], stats: WriterStats, fence: Fence | None = None
+    ) -> None:
         super().__init__(name="backup-file-writer", daemon=True)
         self.stores = stores
         self.stats = stats
+        self.fence = fence
         self.queue: queue.Queue[tuple[ColumnBuffer, ManifestEntry] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
 
@@ -161,6 +175,8 @@ class _FileWriter(threading.Thread):
         table = buf.to_table()
         buf.keys = buf.values = []  # free the Python objects before encoding
         buf.headers = []
+        if self.fence is not None:
+            self.fence(entry.tp)  # a writer that lost its partition's lease must not write
         final = self.stores[0].write_segment(table, entry)
         del table
         for copy in self.stores[1:]:
@@ -176,6 +192,11 @@ class _FileWriter(threading.Thread):
         self.queue.join()
         self.raise_error()
         self.queue.put((buf, entry))
+
+    def drain(self) -> None:
+        """Wait until every submitted file is written; raise the first failure, if any."""
+        self.queue.join()
+        self.raise_error()
 
     def finish(self) -> None:
         """Write what is queued, stop the thread and raise its error, if any."""
@@ -216,8 +237,10 @@ class PartitionWriter:
         stop: threading.Event | None = None,
         on_tick: Callable[[WriterStats], None] | None = None,
         idle_timeout_s: float = 60.0,
+        fence: Fence | None = None,
     ) -> None:
         self.site = site
+        self.fence = fence
         self.stores = stores
         self.roll = roll
         self.stop = stop or threading.Event()
@@ -239,18 +262,8 @@ class PartitionWriter:
         active = [p for p in self._parts.values() if continuous or not p.done]
         if not active:
             return self.stats
-        consumer = make_consumer(
-            self.site,
-            group_id,
-            **{
-                "enable.partition.eof": True,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "fetch.max.bytes": 16 << 20,
-                "queued.max.messages.kbytes": 32 << 10,
-            },
-        )
-        writer = _FileWriter(self.stores, self.stats)
+        consumer = make_consumer(self.site, group_id, **CONSUMER_CONF)
+        writer = FileWriter(self.stores, self.stats, self.fence)
         writer.start()
         try:
             consumer.assign([KafkaTP(p.tp.topic, p.tp.partition, p.expected) for p in active])
@@ -265,7 +278,7 @@ class PartitionWriter:
                 consumer.close()
         return self.stats
 
-    def _loop(self, consumer: Any, writer: _FileWriter, continuous: bool) -> None:
+    def _loop(self, consumer: Any, writer: FileWriter, continuous: bool) -> None:
         last_progress = last_tick = time.monotonic()
         while not self.stop.is_set():
             msgs = consumer.consume(10_000, 0.5)
@@ -277,6 +290,7 @@ class PartitionWriter:
                 last_tick = now
                 self._roll_aged(writer, now)
                 writer.raise_error()
+                self._housekeeping(consumer, now)
                 if self.on_tick:
                     self.on_tick(self.stats)
             if not continuous and all(p.done for p in self._parts.values()):
@@ -288,7 +302,7 @@ class PartitionWriter:
                     hint="Check that the site's brokers are up; rerun to continue.",
                 )
 
-    def _handle(self, consumer: Any, writer: _FileWriter, msgs: list[Message]) -> None:
+    def _handle(self, consumer: Any, writer: FileWriter, msgs: list[Message]) -> None:
         # The hot loop: one pass per record, locals only, no call that can be avoided.
         max_records, max_bytes = self.roll.max_records, self.roll.max_bytes
         parts, current, part = self._parts, None, None
@@ -299,7 +313,9 @@ class PartitionWriter:
                 continue
             tp = (msg.topic(), msg.partition())
             if tp != current:
-                part, current = parts[tp], tp
+                part, current = parts.get(tp), tp
+            if part is None:
+                continue  # fetched before its partition was revoked: the new owner reads it
             offset = msg.offset()
             if offset != part.expected:
                 self._on_hole(consumer, part, offset)
@@ -326,7 +342,10 @@ class PartitionWriter:
                 self._roll(max(parts.values(), key=lambda p: p.buf.nbytes), writer)
         self.stats.consumed += len(msgs)
 
-    def _new_day(self, part: _Partition, writer: _FileWriter, day: int) -> None:
+    def _housekeeping(self, consumer: Any, now: float) -> None:
+        """Run periodic work of a subclass (leases, pending partitions); nothing here."""
+
+    def _new_day(self, part: _Partition, writer: FileWriter, day: int) -> None:
         """Start a new file when a record's UTC day is later than the file's (day layout)."""
         if part.buf.offsets:
             self._roll(part, writer)
@@ -345,7 +364,7 @@ class PartitionWriter:
         )
         part.hole(offset, low)
 
-    def _on_error(self, msg: Message, err: KafkaError, writer: _FileWriter) -> None:
+    def _on_error(self, msg: Message, err: KafkaError, writer: FileWriter) -> None:
         code = err.code()
         if code == KafkaError._PARTITION_EOF:
             part = self._parts.get((msg.topic(), msg.partition()))
@@ -367,7 +386,7 @@ class PartitionWriter:
         log.warning("backup consumer: %s", err.str())
 
     # ----- rolling -----------------------------------------------------------------------
-    def _roll(self, part: _Partition, writer: _FileWriter) -> None:
+    def _roll(self, part: _Partition, writer: FileWriter) -> None:
         if not part.buf.offsets:
             return
         entry = part.entry()
@@ -376,7 +395,7 @@ class PartitionWriter:
         part.reset(entry.end_offset)
         writer.submit(buf, entry)
 
-    def _roll_aged(self, writer: _FileWriter, now: float) -> None:
+    def _roll_aged(self, writer: FileWriter, now: float) -> None:
         for part in self._parts.values():
             if part.buf.offsets and now - part.opened >= self.roll.max_age_s:
                 self._roll(part, writer)

@@ -30,6 +30,7 @@ from streamdr.cli import (
     lab,
     offsets,
     render_files,
+    render_k8s,
     replicate,
     restore,
     rollback,
@@ -70,6 +71,8 @@ app.add_typer(workflows.app, name="workflows", rich_help_panel=CONFIG)
 app.add_typer(artifacts.app, name="artifacts", rich_help_panel=CONFIG)
 app.add_typer(keys.app, name="keys", rich_help_panel=CONFIG)
 app.command("cost", rich_help_panel=CONFIG)(cost.cost)
+# One `render` group: monitoring files (render_files) and Kubernetes manifests (render_k8s).
+render_files.app.command("k8s")(render_k8s.k8s)
 app.add_typer(render_files.app, name="render", rich_help_panel=CONFIG)
 app.command("run", rich_help_panel=RUNTIME)(run.run)
 app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)

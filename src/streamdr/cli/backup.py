@@ -77,13 +77,35 @@ def run(
     snapshot_interval: Annotated[
         float, typer.Option(min=1, help="Seconds between offset/config snapshots (continuous).")
     ] = 300.0,
+    scale_out: Annotated[
+        bool,
+        typer.Option(
+            "--scale-out",
+            help="With --continuous: share the partitions with the other --scale-out processes "
+            "of this backup through a Kafka consumer group.",
+        ),
+    ] = False,
+    session_timeout: Annotated[
+        float,
+        typer.Option(
+            min=6, max=300, help="--scale-out: seconds before a dead process's partitions move."
+        ),
+    ] = 10.0,
     json_out: Json = False,
 ) -> None:
     """Back up topics incrementally: each run continues where the last one ended."""
     st = state(ctx)
     site_name, stores = _stores(ctx, site, target, prefix)
     roll = RollPolicy(max_file_records, max_file_mb << 20, flush_interval, max_buffer_mb << 20)
-    options = BackupOptions(site_name, topics, continuous, roll, snapshot_interval)
+    options = BackupOptions(
+        site_name,
+        topics,
+        continuous,
+        roll,
+        snapshot_interval,
+        scale_out=scale_out,
+        session_timeout_s=session_timeout,
+    )
     stop = threading.Event()
     service = BackupService(
         st.settings(), st.store(), stores, options, stop=stop, on_tick=None if json_out else _tick

@@ -14,7 +14,8 @@ from streamdr.observe.alerts import AlertThresholds, render_rules
 from streamdr.observe.grafana import render_dashboard
 
 app = typer.Typer(
-    help="Monitoring files: Prometheus alert rules, the Grafana dashboard.", no_args_is_help=True
+    help="Render files: Prometheus alert rules, the Grafana dashboard, Kubernetes manifests.",
+    no_args_is_help=True,
 )
 Output = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")

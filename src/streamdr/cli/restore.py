@@ -118,6 +118,10 @@ def restore(
     restart: Annotated[
         bool, typer.Option("--restart", help="Abandon an unfinished restore into the same topic.")
     ] = False,
+    parallel: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Partitions restored at once (one thread each)."),
+    ] = 1,
     json_out: Json = False,
 ) -> None:
     """Restore topics from a backup: plan, then with --execute write the records.
@@ -151,7 +155,7 @@ def restore(
     )
     store = backup_stores(settings, site_name, [target] if target else None, prefix)[0]
     progress = None if json_out else RichProgress()
-    executor = RestoreExecutor(settings, st.store(), store, progress)
+    executor = RestoreExecutor(settings, st.store(), store, progress, parallel=parallel)
     plan = executor.prepare(request)
     if not json_out:
         _print_plan(plan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,13 @@ from streamdr.restore.group_offsets import (
     plan_group_offsets,
 )
 from streamdr.restore.groups import GroupAdmin
-from streamdr.restore.plan import RestorePlan, RestoreRequest, plan_from_dict, plan_restore
+from streamdr.restore.plan import (
+    PartitionPlan,
+    RestorePlan,
+    RestoreRequest,
+    plan_from_dict,
+    plan_restore,
+)
 from streamdr.restore.produce import (
     PartitionOutcome,
     PartitionRestorer,
@@ -121,11 +128,16 @@ class RestoreExecutor:
         db: MetadataStore,
         store: BackupStore,
         progress: Progress | None = None,
+        *,
+        parallel: int = 1,
     ) -> None:
+        if parallel < 1:
+            raise InputError(f"--parallel must be at least 1, not {parallel}")
         self.settings = settings
         self.db = db
         self.store = store
         self.progress = progress or NoProgress()
+        self.parallel = parallel
 
     # ----- planning ----------------------------------------------------------------------
     def prepare(self, request: RestoreRequest, now: datetime | None = None) -> RestorePlan:
@@ -287,17 +299,23 @@ class RestoreExecutor:
         producer = RecordProducer(site, name)
         advance = self.progress.phase("restore", plan.expected)
         restorer = PartitionRestorer(self.store, producer, plan.request.window, advance)
-        outcomes = []
-        with gc_paused():
-            for part in plan.partitions:
-                already = ends.get(part.partition, 0) - base[part.partition]
-                if already < 0:
-                    raise StateError(
-                        f"target partition {part.partition} ends before the restore's base "
-                        "offset: the topic was deleted or truncated since the restore began",
-                        hint="Restore again into a new --to-topic.",
-                    )
-                outcomes.append(restorer.restore(part, base[part.partition], already))
+        already = {}
+        for part in plan.partitions:
+            already[part.partition] = ends.get(part.partition, 0) - base[part.partition]
+            if already[part.partition] < 0:
+                raise StateError(
+                    f"target partition {part.partition} ends before the restore's base "
+                    "offset: the topic was deleted or truncated since the restore began",
+                    hint="Restore again into a new --to-topic.",
+                )
+
+        def one(part: PartitionPlan) -> PartitionOutcome:
+            return restorer.restore(part, base[part.partition], already[part.partition])
+
+        # One thread per partition at a time: a partition's records are still produced in
+        # order by one thread, which is what keeps the i-th record at base + i (resumable).
+        with gc_paused(), ThreadPoolExecutor(self.parallel, "restore") as pool:
+            outcomes = list(pool.map(one, plan.partitions))
             producer.flush()
         return outcomes
 
