@@ -228,7 +228,7 @@ class Runner:
                     "transactional.id": f"streamdr-{wf.name}-{uuid.uuid4().hex[:12]}",
                     "transaction.timeout.ms": 30000,
                 }
-                if wf.delivery == "exactly-once"
+                if wf.delivery.guarantee == "exactly-once"
                 else {}
             )
             producer = make_producer(self.site, **extra)
