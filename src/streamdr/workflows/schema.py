@@ -33,7 +33,7 @@ def workflow_json_schema() -> dict[str, Any]:
     # `delivery: at-least-once` (the guarantee alone) is accepted as well as the mapping.
     schema["properties"]["delivery"] = {
         "anyOf": [{"enum": list(GUARANTEES)}, {"$ref": "#/$defs/DeliveryMode"}],
-        "description": "The guarantee, or a mapping with guarantee, ordering, max_in_flight, batch.",
+        "description": "The guarantee, or a mapping: guarantee, ordering, max_in_flight, batch.",
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
