@@ -311,3 +311,23 @@ def test_a_closed_breaker_lets_deliveries_run_concurrently():
     for t in threads:
         t.join(5)
     assert not inside.broken  # both calls were inside func at once
+
+
+def test_batches_respect_max_bytes_with_the_real_envelope_size(tmp_path):
+    sent = []
+
+    class Sink:
+        def send_batch(self, items):
+            sent.append(len(encode_batch(items)[1]))
+            return [EventResult(i.delivery.idempotency_key, "applied") for i in items]
+
+        def close(self):
+            pass
+
+    wf = _workflow(batch={"max_events": 1000, "max_bytes": 2048, "max_wait_ms": 0})
+    breaker = Breaker(100, 1.0, counts=counts_against_endpoint)
+    proc = BatchedProcessor(_handler(wf), Sink(), breaker, lambda s: True)
+    result = proc.process([FakeMsg(i, i % 3) for i in range(40)], lambda t, p: True)
+    proc.close()
+    assert result.finished == {("t", 0): 40}
+    assert len(sent) > 1 and max(sent) <= 2048

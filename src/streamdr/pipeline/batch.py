@@ -79,7 +79,8 @@ def encode_batch(items: Sequence[BatchItem]) -> tuple[str, bytes]:
 
 def encoded_size(delivery: Delivery) -> int:
     """Return about how many bytes ``delivery`` adds to an envelope (for ``max_bytes``)."""
-    return len(delivery.body) + len(delivery.idempotency_key) + 160
+    headers = sum(len(k) + len(v) + 6 for k, v in delivery.headers.items())
+    return len(delivery.body) + len(delivery.idempotency_key) + headers + 160
 
 
 def parse_results(doc: Any, keys: Sequence[str]) -> list[EventResult]:
