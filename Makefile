@@ -29,7 +29,13 @@ demo: setup
 	$(BIN)/streamdr demo up --rate 20
 	sleep 20
 	$(BIN)/streamdr demo status
+	$(BIN)/streamdr backup run
+	mkdir -p .streamdr
+	-pkill -f "streamdr dashboard --port 8088"
+	nohup $(BIN)/streamdr dashboard --port 8088 > .streamdr/dashboard.log 2>&1 &
 	@echo "The retail pipeline keeps running; stop it with: $(BIN)/streamdr demo down"
+	@echo "DR readiness dashboard (the drill just run, the backup, lag): http://127.0.0.1:8088/"
+	@echo "Stop the dashboard with: pkill -f 'streamdr dashboard --port 8088'"
 
 # The protected pipeline on the lab: retail PostgreSQL → CDC → Kafka → workers → endpoint.
 demo-pipeline: setup
