@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from streamdr.backup.model import TopicPartition, utcnow
+from streamdr.backup.model import TopicPartition
 from streamdr.backup.ownership import NotOwnerError, PartitionLeases, partition_lease_name
 from streamdr.backup.service import BackupOptions
+from streamdr.clock import utcnow
 from streamdr.errors import InputError, StateError
 from streamdr.store.db import MetadataStore
 
