@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 	scripts/ensure-debian-packages
+	scripts/ensure-toxiproxy
 	$(BIN)/streamdr lab install
 
 demo: setup
