@@ -16,6 +16,7 @@ from streamdr.cli import (
     artifacts,
     backup,
     cdc,
+    chaos,
     check,
     config,
     cost,
@@ -67,6 +68,7 @@ app.command("run", rich_help_panel=RUNTIME)(run.run)
 app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
 app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
 app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
+app.add_typer(chaos.app, name="chaos", rich_help_panel=LAB)
 app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
 app.add_typer(demo.app, name="demo", rich_help_panel=LAB)
 
