@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo demo-pipeline test unit integration lint bench clean-lab
+.PHONY: setup demo demo-pipeline test unit integration lint bench soak clean-lab
 
 $(STAMP): pyproject.toml constraints.txt
 	scripts/ensure-debian-packages
@@ -60,6 +60,12 @@ bench: setup
 	$(BIN)/python -m bench.backup_restore
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.replication
+
+# 30 minutes of seeded random faults (every kind) against the pipeline; SEED=n to replay one.
+SEED ?= 1
+soak: setup
+	$(BIN)/streamdr lab up
+	$(BIN)/streamdr chaos run --duration 30m --seed $(SEED)
 
 clean-lab: $(STAMP)
 	-$(BIN)/streamdr demo down

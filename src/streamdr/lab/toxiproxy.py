@@ -50,13 +50,21 @@ class ToxiproxyClient:
                 f"Toxiproxy refused {method} {path}: {resp.status_code} {resp.text[:200]}",
                 hint="Run `streamdr lab heal` to reset every proxy.",
             )
-        return resp.json() if resp.content else None
+        if "json" not in resp.headers.get("content-type", ""):
+            return resp.text  # /version answers plain text
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise StateError(
+                f"Toxiproxy answered {method} {path} with invalid JSON",
+                hint="Run `streamdr lab heal`; see the lab's toxiproxy/toxiproxy.log.",
+            ) from exc
 
     def alive(self) -> bool:
         """Return True when the server answers ``/version``."""
         try:
             self._call("GET", "/version")
-        except (UnreachableError, StateError, ValueError):
+        except (UnreachableError, StateError):
             return False
         return True
 
