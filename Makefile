@@ -49,10 +49,10 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
 
 integration: setup
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -m "not soak" tests/integration
 
 test: setup lint
-	$(BIN)/pytest -q tests/unit tests/contract tests/integration
+	$(BIN)/pytest -q -m "not soak" tests/unit tests/contract tests/integration
 
 bench: setup
 	$(BIN)/python -m bench.lab_baseline
@@ -64,6 +64,7 @@ bench: setup
 # 30 minutes of seeded random faults (every kind) against the pipeline; SEED=n to replay one.
 SEED ?= 1
 soak: setup
+	$(BIN)/pytest -q -m soak tests/integration
 	$(BIN)/streamdr lab up
 	$(BIN)/streamdr chaos run --duration 30m --seed $(SEED)
 
