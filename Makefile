@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python -m bench.backup_restore
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.replication
+	$(BIN)/python -m bench.wan
 
 # 30 minutes of seeded random faults (every kind) against the pipeline; SEED=n to replay one.
 SEED ?= 1
