@@ -50,8 +50,10 @@ def _env(ctx: DrillContext, rig: PipelineRig) -> ChaosEnv:
             hint="Run `streamdr lab up` and use the lab's settings (STREAMDR_CONFIG).",
         )
     lab = Lab(Path(ctx.settings.lab_dir))
+    links = LabLinks(lab)
+    links.client()  # fail now (an old lab without proxies) rather than mid-run
     peers = [s for s in ctx.settings.sites if s != ctx.site]
-    return ChaosEnv(rig, lab, LabLinks(lab), ctx.site, peers[0] if peers else None)
+    return ChaosEnv(rig, lab, links, ctx.site, peers[0] if peers else None)
 
 
 def _through_edge_proxies(env: ChaosEnv) -> None:

@@ -10,6 +10,7 @@ from streamdr.chaos.catalog import CATALOG, parse_kinds
 from streamdr.chaos.run import SCENARIO, ChaosRequest, chaos_targets, run_chaos
 from streamdr.cli.render import err, literal, out, print_json, status_mark
 from streamdr.cli.state import state
+from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
 from streamdr.drills.history import save_report
 from streamdr.drills.report import DrillReport
@@ -84,8 +85,10 @@ def run(
     except StreamdrError as exc:
         report.failures.append(f"aborted: {exc.message}")
         report.passed = False
+        report.finished_at = utcnow()
         save_report(store, report)
         raise
+    report.finished_at = utcnow()
     run_id = save_report(store, report)
     if json_out:
         print_json({"id": run_id, **report.as_dict()})
