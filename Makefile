@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo demo-pipeline test unit integration lint bench clean-lab
+.PHONY: setup demo demo-pipeline test unit integration lint bench soak clean-lab
 
 $(STAMP): pyproject.toml constraints.txt
 	scripts/ensure-debian-packages
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 	scripts/ensure-debian-packages
+	scripts/ensure-toxiproxy
 	$(BIN)/streamdr lab install
 
 demo: setup
@@ -54,10 +55,10 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
 
 integration: setup
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -m "not soak" tests/integration
 
 test: setup lint
-	$(BIN)/pytest -q tests/unit tests/contract tests/integration
+	$(BIN)/pytest -q -m "not soak" tests/unit tests/contract tests/integration
 
 bench: setup
 	$(BIN)/python -m bench.lab_baseline
@@ -66,6 +67,14 @@ bench: setup
 	$(BIN)/python -m bench.backup_scale
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.replication
+	$(BIN)/python -m bench.wan
+
+# 30 minutes of seeded random faults (every kind) against the pipeline; SEED=n to replay one.
+SEED ?= 1
+soak: setup
+	$(BIN)/pytest -q -m soak tests/integration
+	$(BIN)/streamdr lab up
+	$(BIN)/streamdr chaos run --duration 30m --seed $(SEED)
 
 clean-lab: $(STAMP)
 	-$(BIN)/streamdr demo down

@@ -15,6 +15,7 @@ from streamdr.cli import (
     artifacts,
     backup,
     cdc,
+    chaos,
     check,
     config,
     cost,
@@ -80,6 +81,7 @@ app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
 app.command("serve", rich_help_panel=RUNTIME)(serve.serve)
 app.add_typer(jobs.app, name="jobs", rich_help_panel=RUNTIME)
 app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
+app.add_typer(chaos.app, name="chaos", rich_help_panel=LAB)
 app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
 app.add_typer(demo.app, name="demo", rich_help_panel=LAB)
 

@@ -15,6 +15,8 @@ from streamdr.cli.render import err, literal, out, print_json
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
+from streamdr.lab.links import LabLinks
+from streamdr.lab.wan import link_toxics, parse_duration_ms
 from streamdr.runtime.distribution import ensure_runtime
 from streamdr.settings.loader import default_lab_dir
 from streamdr.settings.model import SITE_NAME, SiteSettings
@@ -169,3 +171,90 @@ def kill_site(site: str, lab_dir: LabDir = None) -> None:
     """SIGKILL every broker of a site (a site loss). `lab up` brings it back."""
     killed = _lab(lab_dir).kill_site(site)
     out.print(f"Killed {killed} brokers of {literal(site)}")
+
+
+def _ms(option: str, value: str | None) -> int:
+    if value is None:
+        return 0
+    try:
+        return parse_duration_ms(value)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}", hint="Write durations like 35ms, 1.5s or 2m.") from exc
+
+
+Duration = Annotated[str | None, typer.Option(help="A duration like 35ms, 1.5s or 2m.")]
+
+
+@app.command()
+def link(
+    site_a: Annotated[str, typer.Argument(help="One end of the WAN link, e.g. primary.")],
+    site_b: Annotated[str, typer.Argument(help="The other end, e.g. dr.")],
+    latency: Duration = None,
+    jitter: Duration = None,
+    bandwidth: Annotated[int, typer.Option(min=0, help="Cap in KB/s each way (0: none).")] = 0,
+    reset_after: Annotated[
+        str | None, typer.Option(help="Reset every connection this long after data.")
+    ] = None,
+    slow_close: Duration = None,
+    lab_dir: LabDir = None,
+) -> None:
+    """Degrade the WAN between two sites (MirrorMaker 2's path): latency, jitter, bandwidth…"""
+    try:
+        toxics = link_toxics(
+            latency_ms=_ms("--latency", latency),
+            jitter_ms=_ms("--jitter", jitter),
+            bandwidth_kbps=bandwidth,
+            reset_after_ms=None if reset_after is None else _ms("--reset-after", reset_after),
+            slow_close_ms=_ms("--slow-close", slow_close),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc), hint="Jitter must not exceed latency.") from exc
+    if not toxics:
+        raise InputError("nothing to apply", hint="Give --latency, --bandwidth, --reset-after…")
+    names = LabLinks(_lab(lab_dir)).link(site_a, site_b, toxics)
+    out.print(f"Link {site_a} <-> {site_b}: {len(toxics)} toxics on {len(names)} proxies")
+
+
+@app.command()
+def partition(
+    site: Annotated[str, typer.Argument(help="The site to cut off.")],
+    node: Annotated[int | None, typer.Option(help="Only this broker of the site.")] = None,
+    path: Annotated[
+        str, typer.Option(help="wan (the other site), edge (clients) or both.")
+    ] = "both",
+    mode: Annotated[
+        str, typer.Option(help="timeout (silent drop) or reset (connections refused).")
+    ] = "timeout",
+    lab_dir: LabDir = None,
+) -> None:
+    """Partition a site or one broker from the other site and/or clients, until `lab heal`."""
+    if path not in ("wan", "edge", "both") or mode not in ("timeout", "reset"):
+        raise InputError(
+            f"--path {path!r} / --mode {mode!r} is not valid",
+            hint="--path wan|edge|both, --mode timeout|reset.",
+        )
+    names = LabLinks(_lab(lab_dir)).partition(site, node, path, mode)  # type: ignore[arg-type]
+    out.print(f"Partitioned {len(names)} proxies: {', '.join(names)}")
+
+
+@app.command()
+def heal(lab_dir: LabDir = None) -> None:
+    """Remove every link fault and partition."""
+    healed = LabLinks(_lab(lab_dir)).heal()
+    out.print("Healed every proxy" if healed else "No proxies were running")
+
+
+@app.command()
+def proxies(lab_dir: LabDir = None, json_out: Json = False) -> None:
+    """Start the lab's proxies; print each site's bootstrap through WAN and EDGE proxies."""
+    links = LabLinks(_lab(lab_dir))
+    layout = links.lab.require_layout()
+    doc = {s.name: {p: links.bootstrap(s.name, p) for p in ("wan", "edge")} for s in layout.sites}
+    faults = links.faults()
+    if json_out:
+        print_json({"sites": doc, "faults": faults})
+        return
+    for site, paths in doc.items():
+        out.print(f"{site:<10} wan  {paths['wan']}\n{'':<10} edge {paths['edge']}")
+    for name, toxics in sorted(faults.items()):
+        out.print(f"fault {name}: {', '.join(toxics)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamdr.clock import utcnow
+from streamdr.drills.auto_failover import AutomaticSiteFailoverDrill, ObserverPartitionDrill
 from streamdr.drills.broker_failover import BrokerFailoverDrill
 from streamdr.drills.cdc_source_outage import CdcSourceOutageDrill
 from streamdr.drills.config_rollback import ConfigRollbackDrill
@@ -30,6 +31,8 @@ DRILLS: dict[str, Drill] = {
         SiteFailoverDrill(),
         ActiveActiveFailoverDrill(),
         MetadataDbRestoreDrill(),
+        AutomaticSiteFailoverDrill(),
+        ObserverPartitionDrill(),
     )
 }
 

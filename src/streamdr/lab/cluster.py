@@ -25,6 +25,7 @@ from streamdr.lab.layout import (
     DEFAULT_BROKERS,
     DEFAULT_SITES,
     LAB_STATE_FILE,
+    PROXY_PORTS_PER_NODE,
     LabLayout,
     NodeLayout,
     SiteLayout,
@@ -32,6 +33,7 @@ from streamdr.lab.layout import (
     node_dir,
     plan_layout,
     render_properties,
+    with_proxy_ports,
 )
 from streamdr.lab.settings_file import write_lab_settings
 from streamdr.runtime import process
@@ -217,10 +219,17 @@ class Lab:
         return proc
 
     def _new_layout(self, sites: tuple[str, ...], brokers: int) -> LabLayout:
-        ports = free_ports(2 * brokers * len(sites))
+        nodes = brokers * len(sites)
+        ports = free_ports((2 + PROXY_PORTS_PER_NODE) * nodes + 1)
         layout = plan_layout(
-            sites, brokers, ports, [new_cluster_id() for _ in sites], self.runtime.version
+            sites,
+            brokers,
+            ports[: 2 * nodes],
+            [new_cluster_id() for _ in sites],
+            self.runtime.version,
         )
+        # Proxied listeners (WAN, EDGE) exist from the start; their proxies only on demand.
+        layout = with_proxy_ports(layout, ports[2 * nodes : -1], ports[-1])
         self.dir.mkdir(parents=True, exist_ok=True)
         for site in layout.sites:
             self._format(site)

@@ -6,7 +6,7 @@ Nothing here starts a process or touches the network, so every rule is unit-test
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,22 @@ class NodeLayout:
     node_id: int
     port: int
     controller_port: int
+    # Proxied listeners (0 = a lab made before Toxiproxy): WAN carries the other site's traffic
+    # (MirrorMaker 2), EDGE the clients'; each is advertised at its Toxiproxy port.
+    wan_port: int = 0
+    wan_proxy_port: int = 0
+    edge_port: int = 0
+    edge_proxy_port: int = 0
 
     @property
     def bootstrap(self) -> str:
         """Return this node's client address."""
         return f"{LAB_HOST}:{self.port}"
+
+    @property
+    def proxied(self) -> bool:
+        """Return True when the node has the WAN and EDGE listeners behind Toxiproxy."""
+        return self.wan_port > 0 and self.edge_port > 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,60 @@ def plan_layout(
     return LabLayout(kafka_version, tuple(out))
 
 
+PROXY_PORTS_PER_NODE = 4
+
+
+def with_proxy_ports(layout: LabLayout, ports: list[int], api_port: int) -> LabLayout:
+    """Return ``layout`` with WAN/EDGE listener and proxy ports and the Toxiproxy API port.
+
+    ``ports`` needs ``PROXY_PORTS_PER_NODE`` distinct ports per node; raises ValueError if short.
+    """
+    nodes = [n for s in layout.sites for n in s.nodes]
+    if len(set(ports)) < PROXY_PORTS_PER_NODE * len(nodes) or api_port in ports:
+        raise ValueError(f"need {PROXY_PORTS_PER_NODE * len(nodes)} distinct proxy ports")
+    it = iter(ports)
+    sites = tuple(
+        SiteLayout(
+            s.name,
+            s.cluster_id,
+            tuple(
+                replace(
+                    n,
+                    wan_port=next(it),
+                    wan_proxy_port=next(it),
+                    edge_port=next(it),
+                    edge_proxy_port=next(it),
+                )
+                for n in s.nodes
+            ),
+        )
+        for s in layout.sites
+    )
+    extra = {**layout.extra, "toxiproxy_api_port": api_port}
+    return LabLayout(layout.kafka_version, sites, layout.version, extra)
+
+
+def _listeners(node: NodeLayout) -> dict[str, str]:
+    plain = f"PLAINTEXT://{LAB_HOST}:{node.port}"
+    controller = f"CONTROLLER://{LAB_HOST}:{node.controller_port}"
+    if not node.proxied:
+        return {
+            "listeners": f"{plain},{controller}",
+            "advertised.listeners": plain,
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        }
+    # A client that bootstraps through a proxy is told the proxy's address for every broker,
+    # so all its traffic keeps going through the proxy (where the faults are injected).
+    wan, edge = f"WAN://{LAB_HOST}:{node.wan_port}", f"EDGE://{LAB_HOST}:{node.edge_port}"
+    return {
+        "listeners": f"{plain},{controller},{wan},{edge}",
+        "advertised.listeners": f"{plain},WAN://{LAB_HOST}:{node.wan_proxy_port},"
+        f"EDGE://{LAB_HOST}:{node.edge_proxy_port}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+        "WAN:PLAINTEXT,EDGE:PLAINTEXT",
+    }
+
+
 def node_dir(lab_dir: Path, node: NodeLayout) -> Path:
     """Return the directory holding one node's properties, data, logs and PID file."""
     return lab_dir / node.site / f"node-{node.node_id}"
@@ -133,11 +198,9 @@ def broker_properties(site: SiteLayout, node: NodeLayout, data_dir: Path) -> dic
     return {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
-        "listeners": f"PLAINTEXT://{LAB_HOST}:{node.port},CONTROLLER://{LAB_HOST}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{LAB_HOST}:{node.port}",
+        **_listeners(node),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "controller.quorum.voters": site.quorum_voters,
         "log.dirs": str(data_dir),
         # The strategy's "Kafka Broker Configuration for High Availability".

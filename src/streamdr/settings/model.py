@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from streamdr.errors import InputError
+from streamdr.settings.failover import FailoverSettings
 from streamdr.settings.limits import (
     MAX_PARTITIONS,
     MAX_PORT,
@@ -333,6 +334,7 @@ class Settings(_Strict):
     lab_dir: str | None = Field(None, description="Set in the file `streamdr lab up` writes.")
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -353,6 +355,9 @@ class Settings(_Strict):
         home = self.replication.home_site
         if home is not None and home not in self.sites:
             raise ValueError(f"replication.home_site {home!r} is not one of the sites")
+        target = self.failover.automatic.target_site
+        if target is not None and target not in self.sites:
+            raise ValueError(f"failover.automatic.target_site {target!r} is not one of the sites")
         for field, store in self._store_references():
             if store not in self.stores:
                 raise ValueError(f"{field} {store!r} is not one of the stores")

@@ -1,0 +1,241 @@
+"""MirrorMaker 2 over a WAN: replication lag through the lab's Toxiproxy link.
+
+The strategy's open question 3 ("what is acceptable latency for MirrorMaker replication?"),
+measured on the lab with the link shaped like us-west-2 <-> us-east-1: ``--latency`` one way
+(default 35 ms, so a 70 ms round trip) with ``--jitter`` (default 5 ms). MM2 (primary -> dr,
+running next to dr) reads primary through the WAN proxies; the producer writes to primary and
+the lag reader reads dr directly, so the lag measured is the WAN's effect on replication.
+
+1. MM2 with Kafka's default client settings over the link: steady lag at ``--rate``.
+2. MM2 tuned from the bandwidth-delay product (:func:`wan_tuning`): steady lag at ``--rate``,
+   then rate steps upwards until p99 >= 5 s: the highest sustained rate with p99 < 5 s.
+
+The tuning rule (documented in docs/replication.md): a TCP connection carries at most one
+socket buffer per round trip, so each fetch connection needs a receive buffer of at least the
+bandwidth-delay product of its share of the traffic (rate x size x RTT / brokers), doubled for
+jitter and bursts; a fetch must be allowed to return at least that much, and the producer on the
+target side (local, no WAN) keeps its defaults.
+
+Usage: python -m bench.wan [--lab-dir DIR] [--rate 10000] [--latency-ms 35] [--jitter-ms 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.replication import P99_LIMIT_S, PARTITIONS, steady
+from bench.report import emit
+from streamdr.kafka.admin import KafkaAdmin, TopicSpec
+from streamdr.lab.cluster import Lab
+from streamdr.lab.links import LabLinks
+from streamdr.lab.wan import link_toxics
+from streamdr.policy.tiers import Tier
+from streamdr.replication.mm2 import runner as mm2_runner
+from streamdr.replication.mm2.runner import Mm2Runner
+from streamdr.replication.service import wait_ready
+from streamdr.replication.topology import Topology, explicit_set, plan_topology
+from streamdr.settings import load_settings
+from streamdr.settings.model import Settings
+
+MIN_BUFFER = 64 * 1024  # Kafka's consumer default receive.buffer.bytes
+MAX_BUFFER = 64 * 1024 * 1024
+
+
+def bdp_bytes(rate: float, size: int, rtt_ms: float) -> int:
+    """Return the bandwidth-delay product in bytes of ``rate`` records/s of ``size`` bytes."""
+    return math.ceil(rate * size * rtt_ms / 1000.0)
+
+
+def wan_tuning(
+    source: str, rate: float, size: int, one_way_ms: float, jitter_ms: float, brokers: int
+) -> dict[str, str]:
+    """Return MM2 consumer settings for reading ``source`` across the WAN (see module doc).
+
+    Per connection: receive buffer = 2 x BDP / brokers (at least Kafka's 64 KiB, at most 64 MiB);
+    a fetch may return 2 x BDP in total and 2 x BDP / brokers per partition leader; the broker
+    waits up to one RTT to fill a fetch rather than answering many small ones.
+    """
+    rtt = 2 * (one_way_ms + jitter_ms)
+    bdp = bdp_bytes(rate, size, rtt)
+    per_conn = min(MAX_BUFFER, max(MIN_BUFFER, 2 * bdp // max(1, brokers)))
+    fetch = min(MAX_BUFFER, max(1024 * 1024, 2 * bdp))
+    prefix = f"{source}.consumer."
+    return {
+        prefix + "receive.buffer.bytes": str(per_conn),
+        prefix + "fetch.max.bytes": str(fetch),
+        prefix + "max.partition.fetch.bytes": str(max(1024 * 1024, per_conn)),
+        prefix + "fetch.max.wait.ms": str(max(100, math.ceil(rtt))),
+        prefix + "fetch.min.bytes": "1",
+        prefix + "max.poll.records": "5000",
+    }
+
+
+@contextmanager
+def extra_mm2_properties(extra: dict[str, str]) -> Iterator[None]:
+    """Add ``extra`` to the mm2.properties the runner writes, for this bench only.
+
+    The replication settings have no client-override field yet; the bench wraps the runner's
+    property builder instead of changing production code.
+    """
+    original: Callable[..., dict[str, str]] = mm2_runner.mm2_properties
+
+    def patched(*args: Any, **kwargs: Any) -> dict[str, str]:
+        return {**original(*args, **kwargs), **extra}
+
+    mm2_runner.mm2_properties = patched  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        mm2_runner.mm2_properties = original  # type: ignore[assignment]
+
+
+def _over_wan(settings: Settings, links: LabLinks) -> Settings:
+    """Return settings whose primary site is reached through its WAN proxies (MM2's view)."""
+    sites = dict(settings.sites)
+    wan = links.bootstrap("primary", "wan")
+    sites["primary"] = sites["primary"].model_copy(update={"bootstrap_servers": wan})
+    out = settings.model_copy(update={"sites": sites})
+    out._source = settings.source
+    return out
+
+
+def _topology(settings: Settings, topics: list[str]) -> Topology:
+    return plan_topology(
+        [explicit_set(topics, [], Tier.STANDARD)],
+        list(settings.sites),
+        home="primary",
+        active="primary",
+        separator="_",
+        emit_interval=lambda r: 1.0,
+    )
+
+
+def measure(
+    lab: Lab, settings: Settings, args: argparse.Namespace, extra: dict[str, str], name: str
+) -> dict[str, Any]:
+    """Run one MM2 instance over the link with ``extra`` properties; return its figures."""
+    topic = f"bench.wan.{name}.{uuid.uuid4().hex[:6]}"
+    KafkaAdmin("primary", settings.sites["primary"]).create_topics(
+        [TopicSpec(topic, PARTITIONS, 3)]
+    )
+    wan_settings = _over_wan(settings, LabLinks(lab))
+    topology = _topology(settings, [topic])
+    runner = Mm2Runner(wan_settings, f"wan-{name}")
+    remote = f"primary_{topic}"
+    try:
+        with extra_mm2_properties(extra):
+            started = time.time()
+            runner.apply(topology)
+        ready = wait_ready(settings, runner, topology, int(started * 1000), timeout=600)
+        steady(settings, topic, remote, args.rate, args.warmup_seconds, args.size)
+        main = steady(settings, topic, remote, args.rate, args.seconds, args.size)
+        steps = _steps(settings, topic, remote, args) if args.steps else []
+    finally:
+        runner.stop()
+    held = [s["rate"] for s in steps if s["complete"] and (s["lag_p99_s"] or 99) < P99_LIMIT_S]
+    return {
+        "mm2_ready_s": ready,
+        "steady": main,
+        "steps": steps,
+        "highest_ok_rate": max(held, default=None),
+    }
+
+
+def _steps(settings: Settings, topic: str, remote: str, args: argparse.Namespace) -> list[dict]:
+    out, rate = [], args.rate
+    while rate <= args.max_rate:
+        step = steady(settings, topic, remote, rate, args.step_seconds, args.size)
+        out.append(step)
+        if not step["complete"] or (step["lag_p99_s"] or 99) >= P99_LIMIT_S:
+            break
+        rate *= 1.5
+    return out
+
+
+def markdown_of(r: dict[str, Any]) -> str:
+    """Return the docs section of a WAN run."""
+    lines = [
+        "## MirrorMaker 2 over a WAN (Toxiproxy link)",
+        "",
+        f"`bench/wan.py`: MM2 primary → dr reading primary through the lab's WAN proxies, "
+        f"{r['latency_ms']} ms one way ± {r['jitter_ms']} ms jitter (RTT ≈ "
+        f"{2 * r['latency_ms']} ms), {r['rate']:g} events/s x {r['size']} B.",
+        "",
+        "| MM2 settings | p50 lag s | p99 lag s | max s | replicated/s | complete "
+        "| highest rate p99 < 5 s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("default", "tuned"):
+        m = r[name]
+        s = m["steady"]
+        lines.append(
+            f"| {name} | {s['lag_p50_s']} | {s['lag_p99_s']} | {s['lag_max_s']} | "
+            f"{s['replicated_per_s']} | {s['complete']} | {m['highest_ok_rate'] or '-'} |"
+        )
+    lines += ["", "Tuned consumer settings (from the bandwidth-delay product):", ""]
+    lines += [f"- `{k}={v}`" for k, v in r["tuning"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab-dir", type=Path, default=None)
+    parser.add_argument("--rate", type=float, default=10_000)
+    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--warmup-seconds", type=float, default=20)
+    parser.add_argument("--step-seconds", type=float, default=30)
+    parser.add_argument("--max-rate", type=float, default=40_000)
+    parser.add_argument("--latency-ms", type=int, default=35)
+    parser.add_argument("--jitter-ms", type=int, default=5)
+    parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--keep-lab", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    scratch = None if args.lab_dir else Path(tempfile.mkdtemp(prefix="streamdr-bench-wan-"))
+    lab = Lab(args.lab_dir or scratch / "lab")
+    lab.up()
+    links = LabLinks(lab)
+    try:
+        settings = load_settings(lab.settings_file)
+        links.link(
+            "primary", "dr", link_toxics(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms)
+        )
+        brokers = len(lab.require_layout().site("primary").nodes)
+        tuning = wan_tuning(
+            "primary", args.rate, args.size, args.latency_ms, args.jitter_ms, brokers
+        )
+        default = measure(
+            lab, settings, argparse.Namespace(**{**vars(args), "steps": False}), {}, "default"
+        )
+        tuned = measure(lab, settings, args, tuning, "tuned")
+    finally:
+        links.heal()
+        if not args.keep_lab:
+            lab.down(purge=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+    result = {
+        "rate": args.rate,
+        "size": args.size,
+        "latency_ms": args.latency_ms,
+        "jitter_ms": args.jitter_ms,
+        "tuning": tuning,
+        "default": default,
+        "tuned": tuned,
+    }
+    emit("wan", result, markdown_of(result))
+
+
+if __name__ == "__main__":
+    main()
