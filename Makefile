@@ -59,6 +59,8 @@ bench: setup
 	$(BIN)/python -m bench.backup_restore
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.replication
+	scripts/fetch-debezium
+	$(BIN)/python -m bench.cdc
 
 clean-lab: $(STAMP)
 	-$(BIN)/streamdr demo down
