@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -56,6 +57,7 @@ PARTITIONS = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 DEBEZIUM_VERSION = "3.6.1.Final"
+STARTUP_TIMEOUT_S = 600
 CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectStandalone"
 
 
@@ -163,7 +165,7 @@ def run_system(
     system.proc = system.start()
     walsender = None
     while walsender is None:
-        if system.proc.poll() is not None or time.monotonic() - started > 180:
+        if system.proc.poll() is not None or time.monotonic() - started > STARTUP_TIMEOUT_S:
             raise RuntimeError(f"{system.name} did not start streaming its slot")
         time.sleep(0.05)
         walsender = walsender_pid(dsn, system.slot)
@@ -260,6 +262,8 @@ def debezium_system(site: SiteSettings, pg: LocalPostgres, dbname: str, work: Pa
         "offset.storage.file.filename": str(work / "connect.offsets"),
         "offset.flush.interval.ms": "1000",
         "plugin.path": str(plugin),
+        # Service manifests only: reflective scanning of every jar took minutes on a busy host.
+        "plugin.discovery": "service_load",
         "listeners": f"http://127.0.0.1:{free_ports(1)[0]}",
     }
     connector = {
@@ -288,7 +292,7 @@ def debezium_system(site: SiteSettings, pg: LocalPostgres, dbname: str, work: Pa
     log = (work / "debezium.log").open("ab")
 
     def start() -> subprocess.Popen[bytes]:
-        cmd = ensure_runtime().command(CONNECT_MAIN, files, heap_mb=512)
+        cmd = ensure_runtime().command(CONNECT_MAIN, files, heap_mb=512, log_dir=work)
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work)
 
     return System("debezium", "dbz_bench", f"dbz.public.{TABLE}", start)
@@ -341,11 +345,14 @@ def main() -> None:
             first = 1 + i * 10_000_000
             results[system.name] = run_system(system, dsn, site, args, first)
         load_avg = os.getloadavg()[0]
+    except BaseException:
+        sys.stderr.write(f"bench.cdc failed; logs kept in {root}\n")
+        raise
     finally:
         pg.destroy()
-        shutil.rmtree(root, ignore_errors=True)
         if not args.keep_lab:
             lab.down(purge=True)
+    shutil.rmtree(root, ignore_errors=True)
     report(args, results, load_avg)
 
 
