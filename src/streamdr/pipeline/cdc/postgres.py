@@ -193,13 +193,15 @@ class PostgresSource:
             self._stream.start(after)
         self._unacked = [t for t in self._unacked if t.end_position > after]
         have = sum(len(t.changes) for t in self._unacked)
-        if have < limit:
-            wait = 0.0 if self._unacked else STREAM_WAIT_S
-            try:
+        try:
+            if have < limit:
+                wait = 0.0 if self._unacked else STREAM_WAIT_S
                 self._unacked += self._stream.read(limit - have, wait)
-            except SourceUnavailable:
-                self._unacked = []
-                raise
+            else:
+                self._stream.keepalive()
+        except SourceUnavailable:
+            self._unacked = []
+            raise
         return [t for t in self._unacked if t.end_position > after]
 
     def peek(self, after: int, limit: int) -> list[SourceTransaction]:

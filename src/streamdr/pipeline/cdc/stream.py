@@ -95,6 +95,11 @@ class ReplicationStream:
             self.close()
             raise SourceUnavailable(f"source {self.source!r}: {_text(exc)}") from exc
 
+    def keepalive(self) -> None:
+        """Repeat the confirmed position (nothing new): a reader that stopped reading while
+        Kafka is down keeps its stream instead of hitting ``wal_sender_timeout``."""
+        self.confirm(0)  # psycopg2 never moves a position backwards: zeros resend the last
+
     def _message(self) -> Any:
         try:
             return self._cur.read_message()
