@@ -324,7 +324,11 @@ def main() -> None:
     logging.getLogger("streamdr.librdkafka").setLevel(logging.CRITICAL)
     subprocess.run([str(ROOT / "scripts" / "fetch-debezium")], check=True)
     lab = Lab(args.lab_dir)
-    lab.up(("primary",), timeout=600)  # one site is enough; a busy host starts JVMs slowly
+    try:
+        lab.up(("primary",), timeout=600)  # one site is enough; a busy host starts JVMs slowly
+    except BaseException:
+        lab.down(purge=True)
+        raise
     settings = load_settings(lab.settings_file)
     site = settings.sites["primary"]
     root = Path(tempfile.mkdtemp(prefix="streamdr-bench-cdc-"))
