@@ -8,7 +8,7 @@ standalone from the lab's own Kafka 4.1 jars, its jars in their own ``plugin.pat
 ``poll.interval.ms=50``. streamdr runs as `streamdr cdc run` (acks=all, idempotent, Kafka
 checkpoint). One system at a time; per system:
 
-1. start-up: spawn → the slot is streamed (``pg_replication_slots.active``);
+1. start-up: spawn → a change committed once the slot is streamed is in Kafka;
 2. batches: 100,000 inserts in 1,000-row transactions, committed back to back;
 3. singles: 20,000 single-row transactions (autocommit), committed back to back.
 
@@ -51,7 +51,7 @@ from streamdr.runtime.ports import free_ports
 from streamdr.settings import load_settings
 from streamdr.settings.model import SiteSettings, SourceSettings
 
-METHOD = 1
+METHOD = 2  # 2: start-up ends at the first change in Kafka
 TABLE = "bench_items"
 PARTITIONS = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -169,9 +169,14 @@ def run_system(
             raise RuntimeError(f"{system.name} did not start streaming its slot")
         time.sleep(0.05)
         walsender = walsender_pid(dsn, system.slot)
-    out: dict[str, Any] = {"startup_s": round(time.monotonic() - started, 2)}
+    out: dict[str, Any] = {"slot_streamed_s": round(time.monotonic() - started, 2)}
     try:
-        time.sleep(2)  # let it settle (a first poll, topic metadata)
+        # Start-up ends when a change committed now is in Kafka (a system may stream its slot
+        # well before its producer is ready); the workloads then measure steady work only.
+        commit_rows(dsn, first, 1, 1)
+        arrivals.wait_for(range(first, first + 1), STARTUP_TIMEOUT_S)
+        out["startup_s"] = round(time.monotonic() - started, 2)
+        first += 1
         for label, rows, per_txn in (
             ("batches", args.batch_rows, 1000),
             ("singles", args.singles, 1),
@@ -389,7 +394,8 @@ def report(args: argparse.Namespace, results: dict[str, Any], load_avg: float) -
     if "streamdr" in results and "debezium" in results:
         s, d = results["streamdr"], results["debezium"]
         rows += [
-            f"| start-up (spawn → slot streamed) | {s['startup_s']} s | {d['startup_s']} s "
+            f"| start-up (spawn → first change in Kafka) | {s['startup_s']} s "
+            f"| {d['startup_s']} s "
             f"| {ratio(s['startup_s'], d['startup_s'])} |",
             f"| peak RSS of the CDC process | {s['peak_rss_mb']} MB | {d['peak_rss_mb']} MB "
             f"| {ratio(s['peak_rss_mb'], d['peak_rss_mb'])} |",
