@@ -203,6 +203,8 @@ def workload(
 ) -> dict[str, Any]:
     """Commit one workload and wait for it in Kafka; return rate, latency and CPU."""
     assert system.proc is not None
+    # The walsender of this moment: a reader that reconnected streams through a new one.
+    walsender = walsender_pid(dsn, system.slot) or walsender
     cdc0, wal0 = cpu_seconds(system.proc.pid), cpu_seconds(walsender)
     start = time.time()
     committed = commit_rows(dsn, first, rows, per_txn)
@@ -210,6 +212,8 @@ def workload(
     arrivals.wait_for(ids, 1800)
     cdc_cpu = cpu_seconds(system.proc.pid) - cdc0
     wal_cpu = cpu_seconds(walsender) - wal0
+    if walsender_pid(dsn, system.slot) != walsender:
+        raise RuntimeError(f"{system.name} reconnected during the workload: CPU not measurable")
     last = max(arrivals.seen[i] for i in ids)
     lat = [arrivals.seen[i] - committed[i] for i in ids]
     return {
