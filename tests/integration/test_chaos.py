@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
+from streamdr.checks.service import run_checks
+from streamdr.settings import load_settings
+from streamdr.store.db import MetadataStore
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.lab
@@ -50,3 +54,20 @@ def test_short_chaos_run_balances_the_ledger(lab):
         ).stdout
     )
     assert history[0]["id"] == report["id"]
+    # A run ends with its faults healed: the lab is healthy again within a bound (restarted
+    # brokers back in the ISR), so the tests after it run on a healthy lab.
+    assert _lab_healthy_within(lab.settings_file, 180), "the lab did not recover after the run"
+
+
+def _lab_healthy_within(settings_file, seconds: float) -> bool:
+    settings = load_settings(settings_file)
+    deadline = time.monotonic() + seconds
+    while True:
+        _, code = run_checks(
+            settings, MetadataStore.from_settings(settings), skip={"drills.broker-failover-recent"}
+        )
+        if code == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(5)

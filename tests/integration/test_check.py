@@ -55,7 +55,11 @@ def test_topics_ensure_creates_and_corrects(lab, tmp_path):
         lab.settings_file.read_text() + f"topics:\n  - name: {name}\n    partitions: 2\n"
         "    sites: [primary]\n"
     )
-    proc = run_cli("topics", "ensure", "--json", config=cfg)
+    planned = run_cli("topics", "ensure", "--json", config=cfg)
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["applied"] == []  # a plan by default: nothing was changed
+    assert [a["action"] for a in json.loads(planned.stdout)["plan"]] == ["create"]
+    proc = run_cli("topics", "ensure", "--execute", "--json", config=cfg)
     assert proc.returncode == 0, proc.stderr
     assert [a["action"] for a in json.loads(proc.stdout)["applied"]] == ["create"]
     from streamdr.settings import load_settings
@@ -65,7 +69,7 @@ def test_topics_ensure_creates_and_corrects(lab, tmp_path):
     try:
         admin.alter_topic_config(name, {"min.insync.replicas": "1"})
         cfg.write_text(cfg.read_text().replace("partitions: 2", "partitions: 4"))
-        proc = run_cli("topics", "ensure", "--json", config=cfg)
+        proc = run_cli("topics", "ensure", "--execute", "--json", config=cfg)
         applied = {a["action"]: a for a in json.loads(proc.stdout)["applied"]}
         assert applied["alter-config"]["config"] == {"min.insync.replicas": "2"}
         assert applied["add-partitions"]["partitions"] == 4
