@@ -193,7 +193,16 @@ class Lab:
                 (node, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             )
         for node, proc in procs:
-            out, _ = proc.communicate(timeout=120)
+            try:
+                out, _ = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired as exc:
+                for _node, other in procs:
+                    other.kill()
+                raise UnreachableError(
+                    f"formatting storage of {node.site} node {node.node_id} took over 120 s",
+                    hint="The machine is too busy to start a JVM in time; retry `lab up` "
+                    "when it is quieter.",
+                ) from exc
             if proc.returncode != 0:
                 raise StateError(
                     f"formatting storage of {node.site} node {node.node_id} failed: "
