@@ -11,6 +11,7 @@ import time
 import pytest
 
 from streamdr.checks.service import run_checks
+from streamdr.errors import StreamdrError
 from streamdr.settings import load_settings
 from streamdr.store.db import MetadataStore
 from tests.conftest import run_cli
@@ -63,9 +64,16 @@ def _lab_healthy_within(settings_file, seconds: float) -> bool:
     settings = load_settings(settings_file)
     deadline = time.monotonic() + seconds
     while True:
-        _, code = run_checks(
-            settings, MetadataStore.from_settings(settings), skip={"drills.broker-failover-recent"}
-        )
+        try:
+            _, code = run_checks(
+                settings,
+                MetadataStore.from_settings(settings),
+                skip={"drills.broker-failover-recent"},
+            )
+        except StreamdrError:
+            # Seen once in CI right after a run: the shared SQLite metadata DB read as
+            # "malformed" for a moment, and fine (integrity_check ok) just after. Not yet healthy.
+            code = None
         if code == 0:
             return True
         if time.monotonic() > deadline:
