@@ -26,6 +26,7 @@ from streamdr.lab.layout import (
     DEFAULT_SITES,
     LAB_STATE_FILE,
     PROXY_PORTS_PER_NODE,
+    SASL_PASSWORD_FILE,
     LabLayout,
     NodeLayout,
     SiteLayout,
@@ -34,7 +35,9 @@ from streamdr.lab.layout import (
     plan_layout,
     render_properties,
     with_proxy_ports,
+    with_sasl_ports,
 )
+from streamdr.lab.sasl import ensure_scram_user, read_or_create_password, sasl_site
 from streamdr.lab.settings_file import write_lab_settings
 from streamdr.runtime import process
 from streamdr.runtime.distribution import (
@@ -229,7 +232,7 @@ class Lab:
 
     def _new_layout(self, sites: tuple[str, ...], brokers: int) -> LabLayout:
         nodes = brokers * len(sites)
-        ports = free_ports((2 + PROXY_PORTS_PER_NODE) * nodes + 1)
+        ports = free_ports((2 + PROXY_PORTS_PER_NODE) * nodes + 1 + brokers)
         layout = plan_layout(
             sites,
             brokers,
@@ -238,7 +241,12 @@ class Lab:
             self.runtime.version,
         )
         # Proxied listeners (WAN, EDGE) exist from the start; their proxies only on demand.
-        layout = with_proxy_ports(layout, ports[2 * nodes : -1], ports[-1])
+        proxy_end = (2 + PROXY_PORTS_PER_NODE) * nodes
+        layout = with_proxy_ports(layout, ports[2 * nodes : proxy_end], ports[proxy_end])
+        # The first site also gets a SCRAM listener (its user is created once it runs).
+        layout = with_sasl_ports(
+            layout, sites[0], ports[proxy_end + 1 :], self.dir / SASL_PASSWORD_FILE
+        )
         self.dir.mkdir(parents=True, exist_ok=True)
         for site in layout.sites:
             self._format(site)
@@ -276,8 +284,18 @@ class Lab:
             except StreamdrError:
                 self._abort(started)
                 raise
+            self._ensure_sasl_user(layout)
             write_lab_settings(self.settings_file, self.dir, layout)
             return layout
+
+    def _ensure_sasl_user(self, layout: LabLayout) -> None:
+        """Create or refresh the SCRAM user of a lab that has a SASL listener (idempotent)."""
+        found = sasl_site(layout)
+        if found is None:  # a lab made before the SASL listener existed
+            return
+        site, record = found  # the password file is always this lab's own
+        password = read_or_create_password(self.dir / SASL_PASSWORD_FILE)
+        ensure_scram_user(site, str(record["username"]), password)
 
     def _start_missing(self, layout: LabLayout) -> list[tuple[NodeLayout, subprocess.Popen[bytes]]]:
         started: list[tuple[NodeLayout, subprocess.Popen[bytes]]] = []

@@ -31,6 +31,9 @@ class NodeLayout:
     wan_proxy_port: int = 0
     edge_port: int = 0
     edge_proxy_port: int = 0
+    # SASL_PLAINTEXT listener with SCRAM (0 = none): shows the production security settings
+    # working against real brokers. Only the nodes of one site get it.
+    sasl_port: int = 0
 
     @property
     def bootstrap(self) -> str:
@@ -55,6 +58,11 @@ class SiteLayout:
     def bootstrap_servers(self) -> str:
         """Return the comma-separated client addresses of every node."""
         return ",".join(n.bootstrap for n in self.nodes)
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """Return the SASL listeners' addresses, or "" when this site has none."""
+        return ",".join(f"{LAB_HOST}:{n.sasl_port}" for n in self.nodes if n.sasl_port)
 
     @property
     def quorum_voters(self) -> str:
@@ -162,7 +170,63 @@ def with_proxy_ports(layout: LabLayout, ports: list[int], api_port: int) -> LabL
     return LabLayout(layout.kafka_version, sites, layout.version, extra)
 
 
+SASL_LISTENER = "SASL"
+SASL_MECHANISM = "SCRAM-SHA-512"
+SASL_USERNAME = "streamdr-lab"
+SASL_PASSWORD_FILE = "sasl-password"
+
+
+def with_sasl_ports(
+    layout: LabLayout, site: str, ports: list[int], password_file: Path
+) -> LabLayout:
+    """Return ``layout`` with a SCRAM listener port on every node of ``site``.
+
+    The listener and the credential file (never the password) are recorded in ``extra["sasl"]``.
+    Raises KeyError for an unknown site, ValueError when ``ports`` are too few or repeat.
+    """
+    target = layout.site(site)
+    if len(set(ports)) < len(target.nodes):
+        raise ValueError(f"need {len(target.nodes)} distinct SASL ports")
+    nodes = tuple(replace(n, sasl_port=p) for n, p in zip(target.nodes, ports, strict=False))
+    sites = tuple(
+        SiteLayout(s.name, s.cluster_id, nodes) if s.name == site else s for s in layout.sites
+    )
+    sasl = {
+        "site": site,
+        "listener": SASL_LISTENER,
+        "protocol": "SASL_PLAINTEXT",
+        "mechanism": SASL_MECHANISM,
+        "username": SASL_USERNAME,
+        "password_file": str(password_file),
+        "bootstrap_servers": ",".join(f"{LAB_HOST}:{p}" for p in ports[: len(nodes)]),
+    }
+    return LabLayout(layout.kafka_version, sites, layout.version, {**layout.extra, "sasl": sasl})
+
+
+def _with_sasl(node: NodeLayout, props: dict[str, str]) -> dict[str, str]:
+    """Return listener ``props`` plus the node's SCRAM listener, others unchanged."""
+    if not node.sasl_port:
+        return props
+    sasl = f"{SASL_LISTENER}://{LAB_HOST}:{node.sasl_port}"
+    return {
+        "listeners": f"{props['listeners']},{sasl}",
+        "advertised.listeners": f"{props['advertised.listeners']},{sasl}",
+        "listener.security.protocol.map": f"{props['listener.security.protocol.map']},"
+        f"{SASL_LISTENER}:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": SASL_MECHANISM,
+        # The broker side of SCRAM needs a login module even though it never logs in itself
+        # (brokers talk to each other over PLAINTEXT); credentials live in the KRaft metadata.
+        f"listener.name.{SASL_LISTENER.lower()}.{SASL_MECHANISM.lower()}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+    }
+
+
 def _listeners(node: NodeLayout) -> dict[str, str]:
+    return _with_sasl(node, _plain_and_proxied_listeners(node))
+
+
+def _plain_and_proxied_listeners(node: NodeLayout) -> dict[str, str]:
     plain = f"PLAINTEXT://{LAB_HOST}:{node.port}"
     controller = f"CONTROLLER://{LAB_HOST}:{node.controller_port}"
     if not node.proxied:
