@@ -125,6 +125,7 @@ class KafkaAdmin:
         try:
             md = self.client.list_topics(timeout=timeout or self.timeout)
         except KafkaException as exc:
+            self.client.poll(0)  # serves error_cb: a refused SASL login is only reported there
             raise translate(exc, self.site_name, self.site, "reading metadata") from exc
         topics = {
             name: TopicState(

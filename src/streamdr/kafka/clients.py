@@ -8,6 +8,7 @@ Constructors here make no network call. librdkafka's own log lines go to the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -48,15 +49,25 @@ TRANSIENT_CODES = frozenset(
 )
 
 
-def _quiet_error(err: KafkaError) -> None:
-    # Connection errors are reported through the calls that fail; here they are only logged.
-    LIBRDKAFKA_LOG.debug("librdkafka error: %s", err)
+# A refused SASL login reaches only error_cb; the call that fails says "transport failure".
+# The last one per bootstrap list lets translate() say what really happened.
+_AUTH_FAILURES: dict[str, str] = {}
+
+
+def _quiet_error(bootstrap_servers: str) -> Callable[[KafkaError], None]:
+    def note(err: KafkaError) -> None:
+        # Connection errors are reported through the calls that fail; here they are only logged.
+        if err.code() == KafkaError._AUTHENTICATION:
+            _AUTH_FAILURES[bootstrap_servers] = err.str()
+        LIBRDKAFKA_LOG.debug("librdkafka error: %s", err)
+
+    return note
 
 
 def _conf(site: SiteSettings, overrides: dict[str, Any]) -> dict[str, Any]:
     conf: dict[str, Any] = dict(client_config(site))
     conf.setdefault("logger", LIBRDKAFKA_LOG)
-    conf.setdefault("error_cb", _quiet_error)
+    conf.setdefault("error_cb", _quiet_error(site.bootstrap_servers))
     conf.update(overrides)
     return conf
 
@@ -88,6 +99,14 @@ def translate(
 ) -> StreamdrError:
     """Return the streamdr error for a confluent-kafka failure while doing ``action``."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    login = _AUTH_FAILURES.pop(site.bootstrap_servers, None)
+    if login is not None and (err is None or err.code() in UNREACHABLE_CODES):
+        return UnreachableError(
+            f"site {site_name!r} ({site.bootstrap_servers}) refused the login of SASL user "
+            f"{site.security.sasl_username!r} while {action}: {login}",
+            hint=f"Check sasl_username and the password in ${site.security.sasl_password_env} "
+            "(sasl_password_env); a rotated Kafka user Secret needs the processes restarted.",
+        )
     if err is None or err.code() in UNREACHABLE_CODES:
         return UnreachableError(
             f"site {site_name!r} ({site.bootstrap_servers}) is unreachable while {action}: "
