@@ -7,6 +7,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DASHBOARD_PORT ?= 8088
 
 .PHONY: setup demo demo-pipeline test unit integration lint bench soak clean-lab
 
@@ -32,11 +33,12 @@ demo: setup
 	$(BIN)/streamdr demo status
 	$(BIN)/streamdr backup run
 	mkdir -p .streamdr
-	-pkill -f "streamdr dashboard --port 8088"
-	nohup $(BIN)/streamdr dashboard --port 8088 > .streamdr/dashboard.log 2>&1 &
+	-if [ -f .streamdr/dashboard.pid ]; then kill $$(cat .streamdr/dashboard.pid); fi
+	nohup $(BIN)/streamdr dashboard --port $(DASHBOARD_PORT) > .streamdr/dashboard.log 2>&1 & \
+		echo $$! > .streamdr/dashboard.pid
 	@echo "The retail pipeline keeps running; stop it with: $(BIN)/streamdr demo down"
-	@echo "DR readiness dashboard (the drill just run, the backup, lag): http://127.0.0.1:8088/"
-	@echo "Stop the dashboard with: pkill -f 'streamdr dashboard --port 8088'"
+	@echo "DR readiness dashboard (the drill just run, the backup, lag): http://127.0.0.1:$(DASHBOARD_PORT)/"
+	@echo "Stop the dashboard with: kill \$$(cat .streamdr/dashboard.pid)"
 
 # The protected pipeline on the lab: retail PostgreSQL → CDC → Kafka → workers → endpoint.
 demo-pipeline: setup

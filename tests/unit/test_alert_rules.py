@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from streamdr.observe.alerts import AlertThresholds, alert_rules, render_rules
+from streamdr.observe.alerts import REQUIRED_DRILLS, AlertThresholds, alert_rules, render_rules
 
 LAG = "streamdr_replication_lag_seconds"
 PASSED = "streamdr_drill_last_passed_timestamp_seconds"
@@ -146,6 +146,31 @@ CASES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, s
         {"tier": "critical"},
     ),
 }
+CASES |= {
+    "StreamdrBackupMissing": (
+        [('streamdr_backup_configured_ratio{kind="metadata_db"}', "1")],
+        [
+            ('streamdr_backup_configured_ratio{kind="metadata_db"}', "1"),
+            ('streamdr_backup_age_seconds{kind="metadata_db"}', "120"),
+        ],
+        {"kind": "metadata_db"},
+    ),
+    "StreamdrBackupNotConfigured": (
+        [('streamdr_backup_configured_ratio{kind="metadata_db"}', "0")],
+        [('streamdr_backup_configured_ratio{kind="metadata_db"}', "1")],
+        {"kind": "metadata_db"},
+    ),
+}
+# More cases of alerts above: the metadata DB's backup age goes through the Appendix B alert too.
+MORE_CASES = [
+    (
+        "StreamdrBackupStale",
+        [('streamdr_backup_age_seconds{kind="metadata_db"}', "90000")],
+        [('streamdr_backup_age_seconds{kind="metadata_db"}', "0")],
+        {"kind": "metadata_db"},
+    ),
+]
+LAST_RUN = "streamdr_drill_last_run_timestamp_seconds"
 # A counter: rising fires, flat does not (its values are a series expression, not a constant).
 COUNTER_CASES = {
     "StreamdrDeadLetters": (
@@ -194,7 +219,8 @@ def _unit_rules(tmp_path: Path) -> Path:
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case():
-    assert {r.name for r in alert_rules()} == set(CASES) | set(COUNTER_CASES)
+    never_run = {"StreamdrDrillNeverRun"}  # tested by test_promtool_drills_that_never_ran_fire
+    assert {r.name for r in alert_rules()} == set(CASES) | set(COUNTER_CASES) | never_run
 
 
 def test_promtool_check_rules_accepts_the_rendered_file(tmp_path: Path):
@@ -210,7 +236,8 @@ def test_promtool_check_rules_accepts_the_rendered_file(tmp_path: Path):
 def test_promtool_unit_tests_fire_and_stay_quiet(tmp_path: Path):
     rules = _unit_rules(tmp_path)
     groups = []
-    for alert, (fire, quiet, labels) in {**CASES, **COUNTER_CASES}.items():
+    cases = [(a, *c) for a, c in {**CASES, **COUNTER_CASES}.items()] + MORE_CASES
+    for alert, fire, quiet, labels in cases:
         groups += [_group(alert, fire, labels), _group(alert, quiet, None)]
     tests = _write(tmp_path, {"rule_files": [str(rules)], "tests": groups}, "tests.json")
     done = subprocess.run(
@@ -230,6 +257,41 @@ def test_a_wrong_expectation_makes_promtool_fail(tmp_path: Path):
         text=True,
     )
     assert done.returncode != 0
+
+
+def _never_run_group(ran: list[str], expected: list[str]) -> dict:
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": f'{LAST_RUN}{{scenario="{s}"}}', "values": f"{RECENT}+0x30"} for s in ran
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "20m",
+                "alertname": "StreamdrDrillNeverRun",
+                "exp_alerts": [
+                    {"exp_labels": {"drill": d, "severity": "warning"}} for d in expected
+                ],
+            }
+        ],
+    }
+
+
+def test_promtool_drills_that_never_ran_fire(tmp_path: Path):
+    """Each row of the strategy's drill table alerts while none of its scenarios has a run."""
+    rules = _unit_rules(tmp_path)
+    every = [req.drill for req in REQUIRED_DRILLS]
+    ran = ["broker-failover", "config-rollback", "workflow-failure", "site-failover-automatic"]
+    groups = [
+        _never_run_group([], every),
+        _never_run_group(ran, ["database-restore"]),
+        _never_run_group([*ran, "metadata-db-restore"], []),
+    ]
+    tests = _write(tmp_path, {"rule_files": [str(rules)], "tests": groups}, "tests.json")
+    done = subprocess.run(
+        [_promtool(), "test", "rules", str(tests)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_lag_thresholds_come_from_the_arguments():

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from streamdr.observe.alerts import AlertThresholds
+from streamdr.observe.alerts import REQUIRED_DRILLS, AlertThresholds
 
 
 class Verdict(StrEnum):
@@ -27,7 +27,7 @@ class Verdict(StrEnum):
 VERDICT_VALUE = {Verdict.READY: 1.0, Verdict.AT_RISK: 0.5, Verdict.NOT_READY: 0.0}
 TIERS = ("critical", "standard", "non-critical")
 BACKUP_KINDS = ("topics", "config_repository", "metadata_db")
-SITE_DRILLS = ("site-failover", "active-active-failover")
+SITE_DRILLS = ("site-failover", "site-failover-active-active", "site-failover-automatic")
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,12 @@ class SiteHealth:
 
 @dataclass(frozen=True)
 class BackupAge:
-    """The newest successful backup of one kind (None: never, or not configured)."""
+    """The newest successful backup of one kind (None: none found, or not configured)."""
 
     kind: str
     last_at: datetime | None
     detail: str
+    configured: bool = True  # False: nothing is set up to back this kind up (unknown, not old)
 
 
 @dataclass(frozen=True)
@@ -265,16 +266,29 @@ def _backup_alerts(r: Readiness) -> list[ActiveAlert]:
         "metadata_db": r.thresholds.metadata_db_backup_max_age_seconds,
     }
     out = []
-    for kind, limit in limits.items():
-        age = r.backup_age(kind)
-        if age is not None and age > limit:
+    for b in r.backups:
+        age, limit = r.backup_age(b.kind), limits.get(b.kind, r.thresholds.backup_max_age_seconds)
+        if not b.configured:
+            out.append(ActiveAlert("StreamdrBackupNotConfigured", "warning", b.kind, b.detail))
+        elif age is None:
+            out.append(ActiveAlert("StreamdrBackupMissing", "critical", b.kind, b.detail))
+        elif age > limit:
             detail = f"newest backup {age / 3600:.1f} h old"
-            out.append(ActiveAlert("StreamdrBackupStale", "warning", kind, detail))
+            out.append(ActiveAlert("StreamdrBackupStale", "warning", b.kind, detail))
     return out
 
 
+def never_run_drills(r: Readiness) -> list[str]:
+    """Return the drills of the strategy's table none of whose scenarios has a recorded run."""
+    ran = {run.scenario for run in r.drills}
+    return [req.drill for req in REQUIRED_DRILLS if not ran.intersection(req.scenarios)]
+
+
 def _drill_alerts(r: Readiness) -> list[ActiveAlert]:
-    out = []
+    out = [
+        ActiveAlert("StreamdrDrillNeverRun", "warning", drill, "no recorded run")
+        for drill in never_run_drills(r)
+    ]
     for run in r.last_runs():
         days = (r.at - run.finished_at).total_seconds() / 86400
         if days > r.thresholds.drill_max_age_days:
