@@ -16,6 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from streamdr.observe.alerts import REQUIRED_DRILLS, AlertThresholds, alert_rules, render_rules
+from streamdr.observe.grafana import render_dashboard
 
 LAG = "streamdr_replication_lag_seconds"
 PASSED = "streamdr_drill_last_passed_timestamp_seconds"
@@ -298,3 +299,30 @@ def test_lag_thresholds_come_from_the_arguments():
     text = render_rules(AlertThresholds(lag_warning_seconds=120, lag_critical_seconds=240))
     assert "streamdr_replication_lag_seconds > 240" in text
     assert "streamdr_replication_lag_seconds > 120 and" in text
+
+
+def _grafana_exprs() -> dict[str, str]:
+    doc = json.loads(render_dashboard())
+    return {p["title"]: t["expr"] for p in doc["panels"] for t in p["targets"]}
+
+
+def test_promtool_grafana_queries_parse_and_count_drills_never_run(tmp_path: Path):
+    """Every panel query is valid PromQL; the never-run panel counts the table's missing rows."""
+    exprs = _grafana_exprs()
+    records = [{"record": f"panel_{i}", "expr": e} for i, e in enumerate(exprs.values())]
+    rules = _write(tmp_path, {"groups": [{"name": "panels", "rules": records}]}, "panels.json")
+    never_run = exprs["Required drills never run"]
+    ran = ["broker-failover", "site-failover"]
+    test = {
+        "interval": "1m",
+        "input_series": [
+            {"series": f'{LAST_RUN}{{scenario="{s}"}}', "values": "0+0x10"} for s in ran
+        ],
+        "promql_expr_test": [
+            {"expr": never_run, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 3}]}
+        ],
+    }
+    tests = _write(tmp_path, {"rule_files": [str(rules)], "tests": [test]}, "tests.json")
+    for args in (["check", "rules", str(rules)], ["test", "rules", str(tests)]):
+        done = subprocess.run([_promtool(), *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr

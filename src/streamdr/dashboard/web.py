@@ -22,6 +22,7 @@ from streamdr.dashboard.model import (
     Readiness,
     active_alerts,
     drill_trends,
+    never_run_drills,
     verdicts,
 )
 from streamdr.observe.metrics import exposition
@@ -61,7 +62,18 @@ def page_context(r: Readiness) -> dict[str, Any]:
         "trends": drill_trends(r),
         "ages": {b.kind: r.backup_age(b.kind) for b in r.backups},
         "lag_age": r.lag_sample_age(),
+        "never_run": never_run_drills(r),
+        "format_age": format_age,
     }
+
+
+def format_age(seconds: float) -> str:
+    """Return an age the way a reader scans it: seconds, minutes or hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def readiness_doc(r: Readiness) -> dict[str, Any]:
@@ -73,7 +85,11 @@ def readiness_doc(r: Readiness) -> dict[str, Any]:
         "alerts": [a.__dict__ for a in active_alerts(r)],
         "sites": [s.__dict__ for s in r.sites],
         "topics": [t.__dict__ for t in r.topics],
-        "backups": [{"kind": b.kind, "age_seconds": r.backup_age(b.kind)} for b in r.backups],
+        "backups": [
+            {"kind": b.kind, "configured": b.configured, "age_seconds": r.backup_age(b.kind)}
+            for b in r.backups
+        ],
+        "drills_never_run": never_run_drills(r),
         "drills": drill_trends(r),
         "failover_in_progress": r.failover.in_progress,
     }
