@@ -9,6 +9,7 @@ from streamdr.dashboard.collect import publish
 from streamdr.dashboard.gather import topic_lags
 from streamdr.dashboard.model import (
     BackupAge,
+    ClientStatus,
     DrillRun,
     FailoverState,
     Readiness,
@@ -16,6 +17,7 @@ from streamdr.dashboard.model import (
     TopicLag,
     Verdict,
     active_alerts,
+    client_status,
     drill_trends,
     never_run_drills,
     tier_verdict,
@@ -223,3 +225,37 @@ def test_a_drill_of_the_strategy_table_that_never_ran_fires():
         "database-restore",
         "full-site-failover",
     ]
+
+
+def _sites(a_up: bool = True, b_up: bool = True) -> tuple[SiteHealth, ...]:
+    return (SiteHealth("a", "active", a_up, ""), SiteHealth("b", "standby", b_up, ""))
+
+
+CLIENTS = {"gold": ("critical",), "plain": ("standard",), "mixed": ("critical", "non-critical")}
+
+
+def test_each_client_sees_only_its_own_workflows_sites():
+    r = _readiness(clients=CLIENTS)
+    assert [client_status(r, c).sites for c in CLIENTS] == [("a", "b"), ("a",), ("a", "b")]
+    assert {client_status(r, c).state for c in CLIENTS} == {"operational"}
+
+
+def test_losing_the_active_site_is_an_outage_only_for_clients_that_follow_it():
+    r = _readiness(clients=CLIENTS, sites=_sites(a_up=False))
+    assert client_status(r, "plain").state == "outage"
+    assert client_status(r, "gold") == ClientStatus(
+        "degraded (site a is down)", "at-risk", ("a", "b")
+    )
+    lost_standby = _readiness(clients=CLIENTS, sites=_sites(b_up=False))
+    assert client_status(lost_standby, "plain").state == "operational"
+    assert client_status(lost_standby, "mixed").css == "at-risk"
+
+
+def test_a_platform_failover_affects_clients_on_the_active_site_not_active_active_ones():
+    run = {"kind": "failover", "from_site": "a", "to_site": "b", "status": "running"}
+    r = _readiness(clients=CLIENTS, failover=FailoverState("b", "a", run))
+    assert client_status(r, "plain") == ClientStatus("failover in progress", "at-risk", ("b",), run)
+    assert client_status(r, "gold") == ClientStatus("operational", "ready", ("a", "b"))
+    done = _readiness(clients=CLIENTS, failover=FailoverState("b", "a"))
+    assert client_status(done, "plain").state.startswith("operational (running on the disaster")
+    assert client_status(done, "gold").state == "operational"

@@ -311,3 +311,48 @@ def _failover_alerts(r: Readiness) -> list[ActiveAlert]:
         return []
     detail = f"{run.get('kind')} {run.get('from_site')} → {run.get('to_site')}: {run.get('status')}"
     return [ActiveAlert("StreamdrFailoverInProgress", "warning", "platform", detail)]
+
+
+@dataclass(frozen=True)
+class ClientStatus:
+    """What one client's public status page says: its state, CSS class and serving sites."""
+
+    state: str
+    css: str
+    sites: tuple[str, ...]
+    failover: dict[str, Any] | None = None  # the unresolved failover run that affects it
+
+
+def serving_sites(r: Readiness, tiers: Iterable[str]) -> tuple[str, ...]:
+    """Return the sites that serve workflows of ``tiers``, in the settings' order.
+
+    Critical workflows run active-active on every site; the others on the active site only.
+    """
+    wanted = set(tiers)
+    everywhere = "critical" in wanted
+    on_active = bool(wanted - {"critical"})
+    return tuple(
+        s.site for s in r.sites if everywhere or (on_active and s.site == r.failover.active_site)
+    )
+
+
+def client_status(r: Readiness, client: str) -> ClientStatus:
+    """Return the public state of ``client``: only its own workflows' sites and failovers count.
+
+    A client with only critical (active-active) workflows is degraded, not down, when one site
+    is lost, and a platform failover does not interrupt it; others follow the active site.
+    """
+    tiers = r.clients.get(client, ())
+    sites = serving_sites(r, tiers)
+    up = {s.site for s in r.sites if s.up}
+    follows_active = any(t != "critical" for t in tiers)
+    if sites and not up.intersection(sites):
+        return ClientStatus("outage", "not-ready", sites)
+    if follows_active and r.failover.in_progress is not None:
+        return ClientStatus("failover in progress", "at-risk", sites, r.failover.in_progress)
+    down = [s for s in sites if s not in up]
+    if down:
+        return ClientStatus(f"degraded (site {', '.join(down)} is down)", "at-risk", sites)
+    if follows_active and r.failover.active_site != r.failover.home_site:
+        return ClientStatus("operational (running on the disaster recovery site)", "at-risk", sites)
+    return ClientStatus("operational", "ready", sites)

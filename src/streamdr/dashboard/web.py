@@ -21,6 +21,7 @@ from streamdr.dashboard.gather import gather
 from streamdr.dashboard.model import (
     Readiness,
     active_alerts,
+    client_status,
     drill_trends,
     never_run_drills,
     verdicts,
@@ -95,18 +96,6 @@ def readiness_doc(r: Readiness) -> dict[str, Any]:
     }
 
 
-def client_state(r: Readiness) -> tuple[str, str]:
-    """Return the public state of the platform and its CSS class."""
-    active = next((s for s in r.sites if s.site == r.failover.active_site), None)
-    if r.failover.in_progress is not None:
-        return "failover in progress", "at-risk"
-    if active is not None and not active.up:
-        return "outage", "not-ready"
-    if r.failover.active_site != r.failover.home_site:
-        return "operational (running on the disaster recovery site)", "at-risk"
-    return "operational", "ready"
-
-
 def build_router(settings: Settings, *, probe: bool = True) -> APIRouter:
     """Return the dashboard's routes for ``settings`` (read-only; each request reads afresh)."""
     router = APIRouter()
@@ -134,13 +123,14 @@ def build_router(settings: Settings, *, probe: bool = True) -> APIRouter:
         r = readiness()
         if not CLIENT_NAME.match(client) or client not in r.clients:
             return HTMLResponse("<h1>Unknown client</h1>", status_code=404)
-        state, css = client_state(r)
+        shown = client_status(r, client)
         page = env.get_template("status.html").render(
             base=_base(request),
             client=client,
-            state=state,
-            css=css,
-            failover=r.failover.in_progress,
+            state=shown.state,
+            css=shown.css,
+            sites=shown.sites,
+            failover=shown.failover,
             incidents=r.failover.history,
             at=r.at,
         )
