@@ -186,7 +186,8 @@ def metadata_db_backup(settings: Settings, store: MetadataStore, now: datetime) 
     except StreamdrError as exc:
         return BackupAge("metadata_db", None, exc.message)
     written = last_write_at(db)
-    currents, notes = [], []
+    currents: list[datetime | None] = []
+    notes: list[str] = []
     for runtime in runtimes:
         status = replica_status(runtime, db, REPLICA_READ_TIMEOUT_S)
         current = replica_current_at(status, written, now)

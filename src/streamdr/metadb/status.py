@@ -56,6 +56,9 @@ def replica_status(
     except StreamdrError as exc:
         doc["error"] = exc.message
         return doc
+    except ValueError as exc:  # a line of litestream's -json output that is not JSON
+        doc["error"] = f"unreadable litestream output: {exc}"
+        return doc
     doc["caught_up"] = doc["txid"] is not None and doc["txid"] == doc["local_txid"]
     return doc
 
