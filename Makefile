@@ -1,12 +1,15 @@
 # streamdr — two commands do everything on a fresh machine:
 #   make demo   set up, start the two-site lab, check it, run the broker-failover drill,
-#               then show retail data flowing CDC → Kafka → workers → client endpoints
+#               then show retail data flowing CDC → Kafka → workers → client endpoints,
+#               replicated to dr by MirrorMaker 2, backed up, on the readiness dashboard
 #   make test   set up, lint, run unit and integration tests (on a real lab)
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DASHBOARD_PORT ?= 8088
+DEMO_CONFIG := .streamdr/lab/demo/streamdr.yaml
 
 .PHONY: setup demo demo-pipeline test unit integration lint bench soak clean-lab
 
@@ -28,15 +31,19 @@ demo: setup
 	$(BIN)/streamdr drill run broker-failover
 	$(BIN)/streamdr check
 	$(BIN)/streamdr demo up --rate 20
+	# MirrorMaker 2 for the demo's workflows (their tiers): the dashboard shows its lag per topic.
+	STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr replicate start
 	sleep 20
 	$(BIN)/streamdr demo status
 	$(BIN)/streamdr backup run
 	mkdir -p .streamdr
-	-pkill -f "streamdr dashboard --port 8088"
-	nohup $(BIN)/streamdr dashboard --port 8088 > .streamdr/dashboard.log 2>&1 &
+	-if [ -f .streamdr/dashboard.pid ]; then kill $$(cat .streamdr/dashboard.pid); fi
+	nohup $(BIN)/streamdr dashboard --port $(DASHBOARD_PORT) > .streamdr/dashboard.log 2>&1 & \
+		echo $$! > .streamdr/dashboard.pid
 	@echo "The retail pipeline keeps running; stop it with: $(BIN)/streamdr demo down"
-	@echo "DR readiness dashboard (the drill just run, the backup, lag): http://127.0.0.1:8088/"
-	@echo "Stop the dashboard with: pkill -f 'streamdr dashboard --port 8088'"
+	@echo "Stop replication with: STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr replicate stop"
+	@echo "DR readiness dashboard (the drill just run, the backup, lag): http://127.0.0.1:$(DASHBOARD_PORT)/"
+	@echo "Stop the dashboard with: kill \$$(cat .streamdr/dashboard.pid)"
 
 # The protected pipeline on the lab: retail PostgreSQL → CDC → Kafka → workers → endpoint.
 demo-pipeline: setup
@@ -77,5 +84,6 @@ soak: setup
 	$(BIN)/streamdr chaos run --duration 30m --seed $(SEED)
 
 clean-lab: $(STAMP)
+	-STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr replicate stop
 	-$(BIN)/streamdr demo down
 	$(BIN)/streamdr lab down --purge

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,3 +151,39 @@ def test_restore_to_a_time_before_any_backup_is_refused_and_the_db_untouched(
         execute_restore(settings, plan, local)
     assert db.read_bytes() == before
     assert not plan.staging.exists()
+
+
+def test_readiness_metadata_db_backup_age_follows_the_replica(tmp_path):
+    """Real Litestream on a directory replica: empty → none found; shipping → now; stopped
+    while the DB is written → the replica's newest file, which then ages."""
+    from streamdr.dashboard.gather import metadata_db_backup
+
+    path = tmp_path / "streamdr.yaml"
+    path.write_text(
+        "sites:\n  a:\n    bootstrap_servers: localhost:1\nmetadata_db:\n  url: sqlite:///meta.db\n"
+        "  backup:\n    replicas:\n      - name: local\n        path: replica\n"
+        "        sync_interval_seconds: 0.2\n"
+    )
+    settings = load_settings(path)
+    store = MetadataStore.from_settings(settings)
+    start_run(store, "load", "heartbeat", "manual", "writer")
+    empty = metadata_db_backup(settings, store, utcnow())
+    assert (empty.configured, empty.last_at, empty.detail) == (True, None, "local: empty")
+
+    supervisor = LitestreamSupervisor(prepare(settings, sqlite_path(store.url))).start()
+    try:
+
+        def shipped():
+            now = utcnow()
+            return metadata_db_backup(settings, store, now).last_at == now
+
+        assert poll_until(shipped, timeout=30, interval=0.5), "the replica never held the DB"
+    finally:
+        supervisor.stop()
+    # Litestream's file times have whole seconds: a write in the same second counts as shipped.
+    time.sleep(2)
+    start_run(store, "load", "heartbeat", "manual", "writer")  # not shipped: replicate stopped
+    later = utcnow() + timedelta(minutes=20)
+    stale = metadata_db_backup(settings, store, later)
+    assert stale.last_at is not None and stale.last_at < later - timedelta(minutes=19)
+    assert "newest file" in stale.detail

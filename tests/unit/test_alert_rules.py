@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from streamdr.observe.alerts import AlertThresholds, alert_rules, render_rules
+from streamdr.observe.alerts import REQUIRED_DRILLS, AlertThresholds, alert_rules, render_rules
+from streamdr.observe.grafana import render_dashboard
 
 LAG = "streamdr_replication_lag_seconds"
 PASSED = "streamdr_drill_last_passed_timestamp_seconds"
@@ -146,6 +147,31 @@ CASES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, s
         {"tier": "critical"},
     ),
 }
+CASES |= {
+    "StreamdrBackupMissing": (
+        [('streamdr_backup_configured_ratio{kind="metadata_db"}', "1")],
+        [
+            ('streamdr_backup_configured_ratio{kind="metadata_db"}', "1"),
+            ('streamdr_backup_age_seconds{kind="metadata_db"}', "120"),
+        ],
+        {"kind": "metadata_db"},
+    ),
+    "StreamdrBackupNotConfigured": (
+        [('streamdr_backup_configured_ratio{kind="metadata_db"}', "0")],
+        [('streamdr_backup_configured_ratio{kind="metadata_db"}', "1")],
+        {"kind": "metadata_db"},
+    ),
+}
+# More cases of alerts above: the metadata DB's backup age goes through the Appendix B alert too.
+MORE_CASES = [
+    (
+        "StreamdrBackupStale",
+        [('streamdr_backup_age_seconds{kind="metadata_db"}', "90000")],
+        [('streamdr_backup_age_seconds{kind="metadata_db"}', "0")],
+        {"kind": "metadata_db"},
+    ),
+]
+LAST_RUN = "streamdr_drill_last_run_timestamp_seconds"
 # A counter: rising fires, flat does not (its values are a series expression, not a constant).
 COUNTER_CASES = {
     "StreamdrDeadLetters": (
@@ -194,7 +220,8 @@ def _unit_rules(tmp_path: Path) -> Path:
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case():
-    assert {r.name for r in alert_rules()} == set(CASES) | set(COUNTER_CASES)
+    never_run = {"StreamdrDrillNeverRun"}  # tested by test_promtool_drills_that_never_ran_fire
+    assert {r.name for r in alert_rules()} == set(CASES) | set(COUNTER_CASES) | never_run
 
 
 def test_promtool_check_rules_accepts_the_rendered_file(tmp_path: Path):
@@ -210,7 +237,8 @@ def test_promtool_check_rules_accepts_the_rendered_file(tmp_path: Path):
 def test_promtool_unit_tests_fire_and_stay_quiet(tmp_path: Path):
     rules = _unit_rules(tmp_path)
     groups = []
-    for alert, (fire, quiet, labels) in {**CASES, **COUNTER_CASES}.items():
+    cases = [(a, *c) for a, c in {**CASES, **COUNTER_CASES}.items()] + MORE_CASES
+    for alert, fire, quiet, labels in cases:
         groups += [_group(alert, fire, labels), _group(alert, quiet, None)]
     tests = _write(tmp_path, {"rule_files": [str(rules)], "tests": groups}, "tests.json")
     done = subprocess.run(
@@ -232,7 +260,69 @@ def test_a_wrong_expectation_makes_promtool_fail(tmp_path: Path):
     assert done.returncode != 0
 
 
+def _never_run_group(ran: list[str], expected: list[str]) -> dict:
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": f'{LAST_RUN}{{scenario="{s}"}}', "values": f"{RECENT}+0x30"} for s in ran
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "20m",
+                "alertname": "StreamdrDrillNeverRun",
+                "exp_alerts": [
+                    {"exp_labels": {"drill": d, "severity": "warning"}} for d in expected
+                ],
+            }
+        ],
+    }
+
+
+def test_promtool_drills_that_never_ran_fire(tmp_path: Path):
+    """Each row of the strategy's drill table alerts while none of its scenarios has a run."""
+    rules = _unit_rules(tmp_path)
+    every = [req.drill for req in REQUIRED_DRILLS]
+    ran = ["broker-failover", "config-rollback", "workflow-failure", "site-failover-automatic"]
+    groups = [
+        _never_run_group([], every),
+        _never_run_group(ran, ["database-restore"]),
+        _never_run_group([*ran, "metadata-db-restore"], []),
+    ]
+    tests = _write(tmp_path, {"rule_files": [str(rules)], "tests": groups}, "tests.json")
+    done = subprocess.run(
+        [_promtool(), "test", "rules", str(tests)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_lag_thresholds_come_from_the_arguments():
     text = render_rules(AlertThresholds(lag_warning_seconds=120, lag_critical_seconds=240))
     assert "streamdr_replication_lag_seconds > 240" in text
     assert "streamdr_replication_lag_seconds > 120 and" in text
+
+
+def _grafana_exprs() -> dict[str, str]:
+    doc = json.loads(render_dashboard())
+    return {p["title"]: t["expr"] for p in doc["panels"] for t in p["targets"]}
+
+
+def test_promtool_grafana_queries_parse_and_count_drills_never_run(tmp_path: Path):
+    """Every panel query is valid PromQL; the never-run panel counts the table's missing rows."""
+    exprs = _grafana_exprs()
+    records = [{"record": f"panel_{i}", "expr": e} for i, e in enumerate(exprs.values())]
+    rules = _write(tmp_path, {"groups": [{"name": "panels", "rules": records}]}, "panels.json")
+    never_run = exprs["Required drills never run"]
+    ran = ["broker-failover", "site-failover"]
+    test = {
+        "interval": "1m",
+        "input_series": [
+            {"series": f'{LAST_RUN}{{scenario="{s}"}}', "values": "0+0x10"} for s in ran
+        ],
+        "promql_expr_test": [
+            {"expr": never_run, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 3}]}
+        ],
+    }
+    tests = _write(tmp_path, {"rule_files": [str(rules)], "tests": [test]}, "tests.json")
+    for args in (["check", "rules", str(rules)], ["test", "rules", str(tests)]):
+        done = subprocess.run([_promtool(), *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -67,6 +67,11 @@ def test_the_page_shows_drills_backups_and_escapes_names(client):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'data-kind="topics"' in html
     assert 'data-verdict="ready"' in html  # non-critical: a fresh topic backup
+    # No Litestream replica in these settings: unknown, never shown as a 0 s old backup.
+    assert '<tr data-kind="metadata_db" data-configured="no">' in html
+    assert "not configured" in html
+    assert '<span class="never-run" data-drill="configuration-rollback">' in html
+    assert 'data-drill="node-failover"' not in html  # broker-failover ran
 
 
 def test_chart_data_is_json_the_script_tag_cannot_break(client):
@@ -80,8 +85,12 @@ def test_chart_data_is_json_the_script_tag_cannot_break(client):
 def test_api_metrics_and_static(client):
     doc = client.get("/api/readiness").json()
     assert {t["tier"] for t in doc["tiers"]} == {"critical", "standard", "non-critical"}
+    metadb = next(b for b in doc["backups"] if b["kind"] == "metadata_db")
+    assert metadb == {"kind": "metadata_db", "configured": False, "age_seconds": None}
+    assert "full-site-failover" in doc["drills_never_run"]
     metrics = client.get("/metrics").text
     assert 'streamdr_drill_rto_seconds{scenario="broker-failover"} 7.25' in metrics
+    assert 'streamdr_backup_configured_ratio{kind="metadata_db"} 0.0' in metrics
     assert client.get("/static/chart-4.4.9.umd.js").text.startswith("/*!\n * Chart.js v4.4.9")
     assert client.get("/static/..%2F..%2Fweb.py").status_code == 404
     assert client.get("/static/web.py").status_code == 404
@@ -113,10 +122,12 @@ def test_grafana_dashboard_has_the_appendix_b_panels():
         "Last DR drill (age)",
         "Recovery Time Objective (RTO) - historical",
         "Recovery Point Objective (RPO) - historical",
+        "Backups with no known age",
+        "Required drills never run",
     ):
         assert wanted in titles
     assert all(
-        t["expr"].startswith(("streamdr_", "max", "sum", "time"))
+        t["expr"].startswith(("streamdr_", "max", "sum", "time", "count"))
         for p in doc["panels"]
         for t in p["targets"]
     )

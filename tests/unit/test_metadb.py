@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from streamdr.dashboard.gather import metadata_db_backup
 from streamdr.errors import FailedCheckError, InputError
 from streamdr.metadb.integrity import validate_metadata_db
 from streamdr.metadb.litestream import (
@@ -19,6 +21,7 @@ from streamdr.metadb.litestream import (
     sqlite_path,
 )
 from streamdr.metadb.restore import plan_metadb_restore, restore_args
+from streamdr.metadb.status import last_write_at, replica_current_at
 from streamdr.serve.history import start_run
 from streamdr.settings import load_settings
 from streamdr.store.db import MetadataStore
@@ -250,3 +253,56 @@ def test_db_validate_cli_passes_on_a_fresh_db_and_restore_needs_backup_settings(
     assert "metadata_db.backup is not configured" in str(result.exception)
     result = _cli(tmp_path, plain, "db", "restore", "--to-time", "yesterday")
     assert isinstance(result.exception, InputError)
+
+
+# ----- how current a replica is (the readiness dashboard's metadata DB backup age) -------------
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _status(**changes) -> dict:
+    return {"latest_file_at": "2026-06-01T12:00:00Z", "caught_up": True, **changes}
+
+
+def test_a_caught_up_replica_with_no_later_write_is_current_now():
+    now = T0 + timedelta(hours=2)  # an idle DB: no new file for hours, nothing unshipped
+    written = T0 + timedelta(milliseconds=400)  # same second as the newest file
+    assert replica_current_at(_status(), written, now) == now
+
+
+def test_a_write_after_the_newest_file_leaves_the_replica_at_that_file():
+    """A stopped `litestream replicate` still reports caught up: the DB's write time says not."""
+    now, written = T0 + timedelta(minutes=30), T0 + timedelta(minutes=10)
+    assert replica_current_at(_status(), written, now) == T0
+    assert replica_current_at(_status(caught_up=False), T0, now) == T0
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"latest_file_at": None, "caught_up": False},  # an empty replica
+        _status(error="litestream ltx failed on replica s3: no such bucket"),
+        _status(latest_file_at="yesterday"),  # hostile or garbled output
+        _status(latest_file_at=5),
+    ],
+)
+def test_an_empty_unreadable_or_garbled_replica_holds_nothing(status):
+    assert replica_current_at(status, T0, T0) is None
+
+
+def test_last_write_at_takes_the_newer_of_the_db_and_its_wal(tmp_path):
+    db = tmp_path / "m.db"
+    assert last_write_at(db) is None
+    db.write_bytes(b"x")
+    wal = tmp_path / "m.db-wal"
+    wal.write_bytes(b"y")
+    os.utime(db, (1_000_000, 1_000_000))
+    os.utime(wal, (2_000_000, 2_000_000))
+    assert last_write_at(db) == datetime.fromtimestamp(2_000_000, UTC)
+
+
+def test_no_replica_configured_is_not_configured_rather_than_an_age(tmp_path):
+    path = tmp_path / "streamdr.yaml"
+    path.write_text("sites:\n  a:\n    bootstrap_servers: localhost:1\n")
+    settings = load_settings(path)
+    got = metadata_db_backup(settings, MetadataStore.from_settings(settings), T0)
+    assert (got.configured, got.last_at, got.detail) == (False, None, "no replica configured")

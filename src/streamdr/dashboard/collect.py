@@ -24,10 +24,12 @@ def publish(r: Readiness) -> None:
         m.REPLICATION_SAMPLE_AGE.set(age)
     for site in r.sites:
         m.SITE_UP.labels(site.site, site.role).set(1 if site.up else 0)
-    for kind in ("topics", "config_repository", "metadata_db"):
-        backup_age = r.backup_age(kind)
+    for b in r.backups:
+        # Unknown stays absent, never 0: the configured gauge says whether it is missing.
+        m.BACKUP_CONFIGURED.labels(b.kind).set(1 if b.configured else 0)
+        backup_age = r.backup_age(b.kind)
         if backup_age is not None:
-            m.BACKUP_AGE.labels(kind).set(backup_age)
+            m.BACKUP_AGE.labels(b.kind).set(backup_age)
     _publish_drills(r)
     m.FAILOVER_IN_PROGRESS.set(1 if r.failover.in_progress else 0)
     home = "true" if r.failover.active_site == r.failover.home_site else "false"

@@ -25,6 +25,8 @@ from streamdr.dashboard.model import (
 from streamdr.drills.history import list_reports
 from streamdr.errors import StreamdrError
 from streamdr.kafka.admin import KafkaAdmin
+from streamdr.metadb.litestream import prepare, sqlite_path
+from streamdr.metadb.status import last_write_at, replica_current_at, replica_status
 from streamdr.objectstore.store import open_store
 from streamdr.observe.alerts import AlertThresholds
 from streamdr.replication.failover.active_site import PLATFORM_SCOPE, active_site
@@ -38,6 +40,7 @@ from streamdr.workflows.bundles import list_bundles
 from streamdr.workflows.deployments import deployed_workflows
 
 SITE_PROBE_TIMEOUT_S = 3.0
+REPLICA_READ_TIMEOUT_S = 20.0  # one `litestream` read; a page must not hang on a lost bucket
 DRILL_HISTORY = 500
 
 
@@ -58,11 +61,12 @@ def gather(
     runner = Mm2Runner(settings)
     failover = gather_failover(settings, store)
     topics, sampled_at = topic_lags(runner.topology(), read_samples(runner.dir))
+    at = now or utcnow()
     return Readiness(
-        at=now or utcnow(),
+        at=at,
         sites=tuple(site_health(settings, failover.active_site, probe)),
         topics=tuple(topics),
-        backups=tuple(backup_ages(settings, store)),
+        backups=tuple(backup_ages(settings, store, at)),
         drills=tuple(drill_runs(store)),
         failover=failover,
         lag_sampled_at=sampled_at,
@@ -133,9 +137,13 @@ def _add_partition(
     lags[(flow, topic)] = TopicLag(topic, tier, flow, seconds, messages)
 
 
-def backup_ages(settings: Settings, store: MetadataStore) -> list[BackupAge]:
+def backup_ages(settings: Settings, store: MetadataStore, now: datetime) -> list[BackupAge]:
     """Return the newest successful backup of each kind."""
-    return [_topic_backup(store), _config_backup(settings), _metadata_db_backup()]
+    return [
+        _topic_backup(settings, store),
+        _config_backup(settings),
+        metadata_db_backup(settings, store, now),
+    ]
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -143,16 +151,19 @@ def _utc(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
-def _topic_backup(store: MetadataStore) -> BackupAge:
+def _topic_backup(settings: Settings, store: MetadataStore) -> BackupAge:
     runs = [r for r in recent_runs(store, limit=50) if r.get("status") == "ok"]
     newest = max((_utc(r["finished_at"]) for r in runs if r.get("finished_at")), default=None)
-    return BackupAge("topics", newest, "backup runs" if newest else "no successful backup run")
+    detail = "backup runs" if newest else "no successful backup run"
+    # A topic backup needs a store to write to: without one it is not configured at all.
+    return BackupAge("topics", newest, detail, configured=bool(settings.stores) or bool(newest))
 
 
 def _config_backup(settings: Settings) -> BackupAge:
     name = settings.config_repo.backup_store if settings.config_repo else None
     if name is None:
-        return BackupAge("config_repository", None, "no config repository backup store")
+        detail = "no config repository backup store"
+        return BackupAge("config_repository", None, detail, configured=False)
     try:
         bundles = list_bundles(open_store(settings, name))
     except StreamdrError as exc:
@@ -161,9 +172,37 @@ def _config_backup(settings: Settings) -> BackupAge:
     return BackupAge("config_repository", newest, f"{len(bundles)} bundles in {name}")
 
 
-def _metadata_db_backup() -> BackupAge:
-    # streamdr does not back the metadata DB up itself yet (the DB's own tooling does).
-    return BackupAge("metadata_db", None, "not recorded by streamdr")
+def metadata_db_backup(settings: Settings, store: MetadataStore, now: datetime) -> BackupAge:
+    """Return up to when the metadata DB's Litestream replicas hold it (the most current one).
+
+    Not configured (no ``metadata_db.backup``) is ``configured=False``, never an age; a replica
+    that cannot be read is named in the detail and counts as holding nothing.
+    """
+    if settings.metadata_db.backup is None:
+        return BackupAge("metadata_db", None, "no replica configured", configured=False)
+    try:
+        db = sqlite_path(store.url)
+        runtimes = prepare(settings, db)
+    except StreamdrError as exc:
+        return BackupAge("metadata_db", None, exc.message)
+    written = last_write_at(db)
+    currents: list[datetime | None] = []
+    notes: list[str] = []
+    for runtime in runtimes:
+        status = replica_status(runtime, db, REPLICA_READ_TIMEOUT_S)
+        current = replica_current_at(status, written, now)
+        currents.append(current)
+        notes.append(f"{runtime.place.name}: {_replica_note(status, current, now)}")
+    newest = max((c for c in currents if c is not None), default=None)
+    return BackupAge("metadata_db", newest, "; ".join(notes))
+
+
+def _replica_note(status: dict[str, Any], current: datetime | None, now: datetime) -> str:
+    if status.get("error"):
+        return str(status["error"])
+    if current is None:
+        return "empty"
+    return "caught up" if current == now else f"newest file {status.get('latest_file_at')}"
 
 
 def drill_runs(store: MetadataStore, limit: int = DRILL_HISTORY) -> list[DrillRun]:

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from streamdr.observe.alerts import AlertThresholds
+from streamdr.observe.alerts import REQUIRED_DRILLS, AlertThresholds
 
 
 class Verdict(StrEnum):
@@ -27,7 +27,7 @@ class Verdict(StrEnum):
 VERDICT_VALUE = {Verdict.READY: 1.0, Verdict.AT_RISK: 0.5, Verdict.NOT_READY: 0.0}
 TIERS = ("critical", "standard", "non-critical")
 BACKUP_KINDS = ("topics", "config_repository", "metadata_db")
-SITE_DRILLS = ("site-failover", "active-active-failover")
+SITE_DRILLS = ("site-failover", "site-failover-active-active", "site-failover-automatic")
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,12 @@ class SiteHealth:
 
 @dataclass(frozen=True)
 class BackupAge:
-    """The newest successful backup of one kind (None: never, or not configured)."""
+    """The newest successful backup of one kind (None: none found, or not configured)."""
 
     kind: str
     last_at: datetime | None
     detail: str
+    configured: bool = True  # False: nothing is set up to back this kind up (unknown, not old)
 
 
 @dataclass(frozen=True)
@@ -265,16 +266,29 @@ def _backup_alerts(r: Readiness) -> list[ActiveAlert]:
         "metadata_db": r.thresholds.metadata_db_backup_max_age_seconds,
     }
     out = []
-    for kind, limit in limits.items():
-        age = r.backup_age(kind)
-        if age is not None and age > limit:
+    for b in r.backups:
+        age, limit = r.backup_age(b.kind), limits.get(b.kind, r.thresholds.backup_max_age_seconds)
+        if not b.configured:
+            out.append(ActiveAlert("StreamdrBackupNotConfigured", "warning", b.kind, b.detail))
+        elif age is None:
+            out.append(ActiveAlert("StreamdrBackupMissing", "critical", b.kind, b.detail))
+        elif age > limit:
             detail = f"newest backup {age / 3600:.1f} h old"
-            out.append(ActiveAlert("StreamdrBackupStale", "warning", kind, detail))
+            out.append(ActiveAlert("StreamdrBackupStale", "warning", b.kind, detail))
     return out
 
 
+def never_run_drills(r: Readiness) -> list[str]:
+    """Return the drills of the strategy's table none of whose scenarios has a recorded run."""
+    ran = {run.scenario for run in r.drills}
+    return [req.drill for req in REQUIRED_DRILLS if not ran.intersection(req.scenarios)]
+
+
 def _drill_alerts(r: Readiness) -> list[ActiveAlert]:
-    out = []
+    out = [
+        ActiveAlert("StreamdrDrillNeverRun", "warning", drill, "no recorded run")
+        for drill in never_run_drills(r)
+    ]
     for run in r.last_runs():
         days = (r.at - run.finished_at).total_seconds() / 86400
         if days > r.thresholds.drill_max_age_days:
@@ -297,3 +311,48 @@ def _failover_alerts(r: Readiness) -> list[ActiveAlert]:
         return []
     detail = f"{run.get('kind')} {run.get('from_site')} → {run.get('to_site')}: {run.get('status')}"
     return [ActiveAlert("StreamdrFailoverInProgress", "warning", "platform", detail)]
+
+
+@dataclass(frozen=True)
+class ClientStatus:
+    """What one client's public status page says: its state, CSS class and serving sites."""
+
+    state: str
+    css: str
+    sites: tuple[str, ...]
+    failover: dict[str, Any] | None = None  # the unresolved failover run that affects it
+
+
+def serving_sites(r: Readiness, tiers: Iterable[str]) -> tuple[str, ...]:
+    """Return the sites that serve workflows of ``tiers``, in the settings' order.
+
+    Critical workflows run active-active on every site; the others on the active site only.
+    """
+    wanted = set(tiers)
+    everywhere = "critical" in wanted
+    on_active = bool(wanted - {"critical"})
+    return tuple(
+        s.site for s in r.sites if everywhere or (on_active and s.site == r.failover.active_site)
+    )
+
+
+def client_status(r: Readiness, client: str) -> ClientStatus:
+    """Return the public state of ``client``: only its own workflows' sites and failovers count.
+
+    A client with only critical (active-active) workflows is degraded, not down, when one site
+    is lost, and a platform failover does not interrupt it; others follow the active site.
+    """
+    tiers = r.clients.get(client, ())
+    sites = serving_sites(r, tiers)
+    up = {s.site for s in r.sites if s.up}
+    follows_active = any(t != "critical" for t in tiers)
+    if sites and not up.intersection(sites):
+        return ClientStatus("outage", "not-ready", sites)
+    if follows_active and r.failover.in_progress is not None:
+        return ClientStatus("failover in progress", "at-risk", sites, r.failover.in_progress)
+    down = [s for s in sites if s not in up]
+    if down:
+        return ClientStatus(f"degraded (site {', '.join(down)} is down)", "at-risk", sites)
+    if follows_active and r.failover.active_site != r.failover.home_site:
+        return ClientStatus("operational (running on the disaster recovery site)", "at-risk", sites)
+    return ClientStatus("operational", "ready", sites)

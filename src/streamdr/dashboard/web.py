@@ -21,7 +21,9 @@ from streamdr.dashboard.gather import gather
 from streamdr.dashboard.model import (
     Readiness,
     active_alerts,
+    client_status,
     drill_trends,
+    never_run_drills,
     verdicts,
 )
 from streamdr.observe.metrics import exposition
@@ -61,7 +63,18 @@ def page_context(r: Readiness) -> dict[str, Any]:
         "trends": drill_trends(r),
         "ages": {b.kind: r.backup_age(b.kind) for b in r.backups},
         "lag_age": r.lag_sample_age(),
+        "never_run": never_run_drills(r),
+        "format_age": format_age,
     }
+
+
+def format_age(seconds: float) -> str:
+    """Return an age the way a reader scans it: seconds, minutes or hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def readiness_doc(r: Readiness) -> dict[str, Any]:
@@ -73,22 +86,14 @@ def readiness_doc(r: Readiness) -> dict[str, Any]:
         "alerts": [a.__dict__ for a in active_alerts(r)],
         "sites": [s.__dict__ for s in r.sites],
         "topics": [t.__dict__ for t in r.topics],
-        "backups": [{"kind": b.kind, "age_seconds": r.backup_age(b.kind)} for b in r.backups],
+        "backups": [
+            {"kind": b.kind, "configured": b.configured, "age_seconds": r.backup_age(b.kind)}
+            for b in r.backups
+        ],
+        "drills_never_run": never_run_drills(r),
         "drills": drill_trends(r),
         "failover_in_progress": r.failover.in_progress,
     }
-
-
-def client_state(r: Readiness) -> tuple[str, str]:
-    """Return the public state of the platform and its CSS class."""
-    active = next((s for s in r.sites if s.site == r.failover.active_site), None)
-    if r.failover.in_progress is not None:
-        return "failover in progress", "at-risk"
-    if active is not None and not active.up:
-        return "outage", "not-ready"
-    if r.failover.active_site != r.failover.home_site:
-        return "operational (running on the disaster recovery site)", "at-risk"
-    return "operational", "ready"
 
 
 def build_router(settings: Settings, *, probe: bool = True) -> APIRouter:
@@ -118,13 +123,14 @@ def build_router(settings: Settings, *, probe: bool = True) -> APIRouter:
         r = readiness()
         if not CLIENT_NAME.match(client) or client not in r.clients:
             return HTMLResponse("<h1>Unknown client</h1>", status_code=404)
-        state, css = client_state(r)
+        shown = client_status(r, client)
         page = env.get_template("status.html").render(
             base=_base(request),
             client=client,
-            state=state,
-            css=css,
-            failover=r.failover.in_progress,
+            state=shown.state,
+            css=shown.css,
+            sites=shown.sites,
+            failover=shown.failover,
             incidents=r.failover.history,
             at=r.at,
         )

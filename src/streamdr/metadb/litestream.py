@@ -201,7 +201,9 @@ def replicate_command(runtime: ReplicaRuntime) -> list[str]:
     return [str(litestream_binary()), "replicate", "-no-expand-env", "-config", str(runtime.config)]
 
 
-def run_litestream(runtime: ReplicaRuntime, args: list[str]) -> str:
+def run_litestream(
+    runtime: ReplicaRuntime, args: list[str], timeout: float = COMMAND_TIMEOUT
+) -> str:
     """Run ``litestream ARGS -config …`` for one replica and return its stdout.
 
     Raises UnreachableError when it cannot run or the replica cannot be read, StateError when
@@ -214,7 +216,7 @@ def run_litestream(runtime: ReplicaRuntime, args: list[str]) -> str:
             cmd,
             capture_output=True,
             text=True,
-            timeout=COMMAND_TIMEOUT,
+            timeout=timeout,
             env=child_env(runtime.place),
             check=False,
         )

@@ -34,6 +34,29 @@ class AlertThresholds:
 
 
 @dataclass(frozen=True)
+class DrillRequirement:
+    """One row of the strategy's drill table and the drill scenarios that carry it out."""
+
+    drill: str
+    frequency: str
+    scenarios: tuple[str, ...]
+
+
+# "DR Drill Procedures" (Chaos Engineering is continuous: `streamdr chaos`, not a drill run).
+REQUIRED_DRILLS = (
+    DrillRequirement("node-failover", "monthly", ("broker-failover",)),
+    DrillRequirement("configuration-rollback", "monthly", ("config-rollback",)),
+    DrillRequirement("transformation-rollback", "monthly", ("workflow-failure",)),
+    DrillRequirement("database-restore", "quarterly", ("metadata-db-restore",)),
+    DrillRequirement(
+        "full-site-failover",
+        "annually",
+        ("site-failover", "site-failover-active-active", "site-failover-automatic"),
+    ),
+)
+
+
+@dataclass(frozen=True)
 class AlertRule:
     """One Prometheus alerting rule and the strategy line it implements."""
 
@@ -43,6 +66,7 @@ class AlertRule:
     summary: str
     source: str
     for_: str = "0m"
+    labels: tuple[tuple[str, str], ...] = ()  # fixed labels beside severity (absent() has none)
 
     def as_rule(self) -> dict[str, object]:
         """Return the rule as a Prometheus rule-file mapping."""
@@ -50,7 +74,7 @@ class AlertRule:
             "alert": self.name,
             "expr": self.expr,
             "for": self.for_,
-            "labels": {"severity": self.severity},
+            "labels": {"severity": self.severity, **dict(self.labels)},
             "annotations": {"summary": self.summary, "source": self.source},
         }
 
@@ -231,10 +255,54 @@ def appendix_a_rules(t: AlertThresholds) -> list[AlertRule]:
     ]
 
 
+def backup_presence_rules() -> list[AlertRule]:
+    """Return the rules for a backup kind with no known age: none found, or none configured.
+
+    ``streamdr_backup_age_seconds`` is absent for both, so the configured gauge tells them apart.
+    """
+    configured = "streamdr_backup_configured_ratio"
+    return [
+        AlertRule(
+            "StreamdrBackupMissing",
+            "critical",
+            f"{configured} == 1 unless on(kind) streamdr_backup_age_seconds",
+            "A {{ $labels.kind }} backup is configured but none was found",
+            "Appendix B: backup age (S3, Git, Database) — no backup at all",
+            "10m",
+        ),
+        AlertRule(
+            "StreamdrBackupNotConfigured",
+            "warning",
+            f"{configured} == 0",
+            "Nothing backs up the {{ $labels.kind }} (its age is unknown, not zero)",
+            "Appendix B: backup age (S3, Git, Database)",
+            "15m",
+        ),
+    ]
+
+
+def drill_never_run_rules() -> list[AlertRule]:
+    """Return one rule per row of the drill table that fires while none of its scenarios ran."""
+    return [
+        AlertRule(
+            "StreamdrDrillNeverRun",
+            "warning",
+            "absent(streamdr_drill_last_run_timestamp_seconds"
+            f'{{scenario=~"{"|".join(req.scenarios)}"}})',
+            f"The {req.frequency} {req.drill} drill ({', '.join(req.scenarios)}) has never run",
+            f"DR Drill Procedures: {req.drill} ({req.frequency})",
+            "15m",
+            (("drill", req.drill),),
+        )
+        for req in REQUIRED_DRILLS
+    ]
+
+
 def alert_rules(t: AlertThresholds | None = None) -> list[AlertRule]:
     """Return every alert rule (Appendix B first)."""
     t = t or AlertThresholds()
-    return appendix_b_rules(t) + appendix_a_rules(t)
+    presence = backup_presence_rules() + drill_never_run_rules()
+    return appendix_b_rules(t) + appendix_a_rules(t) + presence
 
 
 def render_rules(t: AlertThresholds | None = None) -> str:

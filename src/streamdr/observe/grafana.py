@@ -18,9 +18,11 @@ from grafana_foundation_sdk.models.dashboard import (
     GridPos,
     Threshold,
     ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
 )
 
-from streamdr.observe.alerts import DAY, AlertThresholds
+from streamdr.observe.alerts import DAY, REQUIRED_DRILLS, AlertThresholds
 
 UID = "streamdr-dr-readiness"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -119,7 +121,11 @@ def _panels(t: AlertThresholds) -> list[object]:
             GridPos(h=6, w=8, x=8, y=12),
         )
         .thresholds(_steps((None, "green"), (t.backup_max_age_seconds, "red")))
-        .description("Alert: last backup > 24 hours."),
+        .description(
+            "Alert: last backup > 24 hours (metadata DB: > 10 minutes). The metadata DB's age is "
+            "0 while its Litestream replica holds every write. A kind with no known age is in "
+            "'Backups with no known age'."
+        ),
         _stat(
             "Last DR drill (age)",
             "time() - streamdr_drill_last_run_timestamp_seconds",
@@ -143,7 +149,44 @@ def _panels(t: AlertThresholds) -> list[object]:
             "s",
             GridPos(h=8, w=12, x=12, y=18),
         ).description("Trend: are RPO targets improving or degrading?"),
+        _unknown_backups(GridPos(h=4, w=24, x=0, y=26)),
+        _stat(
+            "Required drills never run",
+            f"count({_never_run_expr()}) or vector(0)",
+            "drills never run",
+            "none",
+            GridPos(h=4, w=24, x=0, y=30),
+        )
+        .thresholds(_steps((None, "green"), (1, "orange")))
+        .description("Rows of the strategy's drill table with no recorded run of any scenario."),
     ]
+
+
+def _unknown_backups(pos: GridPos) -> stat.Panel:
+    """Return the panel of backup kinds without an age: none found (red) or not configured."""
+    missing = ValueMappingResult(text="configured, none found", color="red")
+    unconfigured = ValueMappingResult(text="not configured", color="orange")
+    return (
+        _stat(
+            "Backups with no known age",
+            "streamdr_backup_configured_ratio unless on(kind) streamdr_backup_age_seconds",
+            "{{kind}}",
+            "none",
+            pos,
+        )
+        .mappings([ValueMap(options={"1": missing, "0": unconfigured})])
+        .description("Unknown is not 0 s old: a kind listed here has no backup age at all.")
+    )
+
+
+def _never_run_expr() -> str:
+    """Return one absent() per row of the drill table, or-ed (each is 1 while it never ran)."""
+    last = "streamdr_drill_last_run_timestamp_seconds"
+    return " or ".join(
+        f'label_replace(absent({last}{{scenario=~"{"|".join(r.scenarios)}"}}), '
+        f'"drill", "{r.drill}", "", "")'
+        for r in REQUIRED_DRILLS
+    )
 
 
 def build_dashboard(t: AlertThresholds | None = None) -> gd.Dashboard:

@@ -154,6 +154,12 @@ BACKUP_AGE = Gauge(
     ["kind"],
     registry=REGISTRY,
 )
+BACKUP_CONFIGURED = Gauge(
+    "streamdr_backup_configured_ratio",
+    "1 when something backs this kind up, 0 when nothing does (then no age is exported).",
+    ["kind"],
+    registry=REGISTRY,
+)
 DRILL_LAST_RUN = Gauge(
     "streamdr_drill_last_run_timestamp_seconds",
     "Unix time the newest run of a drill scenario finished.",
@@ -223,6 +229,7 @@ READINESS_GAUGES = (
     REPLICATION_LAG_MESSAGES,
     SITE_UP,
     BACKUP_AGE,
+    BACKUP_CONFIGURED,
     DRILL_LAST_RUN,
     DRILL_LAST_PASSED,
     DRILL_PASSED,
