@@ -90,9 +90,13 @@ def parse_replication_table(text: str) -> tuple[QuorumMember, ...]:
 
 
 def describe_quorum(
-    runtime: KafkaRuntime, site: SiteSettings, *, timeout: float = 30.0
+    runtime: KafkaRuntime, site: SiteSettings, *, timeout: float = 90.0
 ) -> QuorumStatus:
-    """Return the quorum of ``site`` (never raises: failures are in ``error``)."""
+    """Return the quorum of ``site`` (never raises: failures are in ``error``).
+
+    The limit is generous because the tool is a fresh JVM: on a busy 2-vCPU host its start-up
+    alone took 37–49 s, and a 30 s limit failed `check` on a healthy quorum.
+    """
     props = java_client_properties(site)
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "client.properties"
