@@ -88,7 +88,7 @@ class ChaosMm2:
 
     def kill(self) -> None:
         """SIGKILL the MM2 JVM writing into the target. Raises StateError if none runs."""
-        self.copied_at_kill = self.copied()
+        self.copied_at_kill = self._copied_quietly() or 0
         mark = self.runner.child_marker(self.target)
         pids = [p for p in process.find_marked(mark) if process.is_running(p, mark)]
         if not pids:
