@@ -18,6 +18,7 @@ class FaultKind:
     description: str
     needs_broker: bool = False
     needs_mm2: bool = False  # only in runs that start MirrorMaker 2
+    recovery_timeout: float = 120.0  # seconds from the heal for the fault to count as recovered
 
 
 CATALOG: dict[str, FaultKind] = {
@@ -36,6 +37,9 @@ CATALOG: dict[str, FaultKind] = {
             (2, 6),
             "SIGKILL the MirrorMaker 2 JVM (its supervisor restarts it)",
             needs_mm2=True,
+            # An MM2 JVM took over 3 minutes from spawn to a running herder on the loaded lab
+            # host (plugin scanning, Connect group join); 120 s would fail the JVM, not MM2.
+            recovery_timeout=300.0,
         ),
     )
 }

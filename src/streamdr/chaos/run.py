@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.chaos import ledger
-from streamdr.chaos.catalog import PlannedFault, plan_faults, usable_kinds
+from streamdr.chaos.catalog import CATALOG, PlannedFault, plan_faults, usable_kinds
 from streamdr.chaos.faults import INJECT, ChaosEnv, recovered
 from streamdr.chaos.replication import ChaosMm2, chaos_mm2
 from streamdr.clock import now_ms
@@ -31,7 +31,6 @@ from streamdr.policy.tiers import TIER_TARGETS, Targets, Tier
 from streamdr.replication.service import wait_ready
 
 SCENARIO = "chaos"
-RECOVERY_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 180.0
 POLL_S = 0.5
 
@@ -135,7 +134,8 @@ def _one_fault(env: ChaosEnv, report: DrillReport, fault: PlannedFault) -> ledge
         time.sleep(fault.hold)
         heal()
         healed = time.time()
-        ok = poll_until(lambda: _recovered_after(env, fault, healed), RECOVERY_TIMEOUT_S, POLL_S)
+        timeout = CATALOG[fault.kind].recovery_timeout
+        ok = poll_until(lambda: _recovered_after(env, fault, healed), timeout, POLL_S)
         done = time.time() if ok else None
         st.ok = ok
         st.detail = f"recovered in {done - injected:.1f}s" if done else "did not recover"
