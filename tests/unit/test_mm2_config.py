@@ -184,6 +184,8 @@ def test_client_overrides_reach_source_consumers_and_target_producers():
     assert props["primary.producer.linger.ms"] == "50"  # every writer, as WRITER_PRODUCER
     text = render_properties(props)
     assert "primary.consumer.receive.buffer.bytes=266666\n" in text
+    # MM2's JVM finds its plugins through ServiceLoader manifests (no reflective classpath scan).
+    assert props["plugin.discovery"] == "service_load"
 
 
 def test_without_overrides_the_properties_are_unchanged():
