@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -155,3 +157,28 @@ def test_watch_prints_each_round_and_ctrl_c_exits_0(tmp_path, monkeypatch):
     # The runbook command is unchanged by the group: no --to is still its own error.
     bare = CliRunner().invoke(app, ["--config", str(cfg), "failover"])
     assert isinstance(bare.exception, InputError) and "--to" in bare.exception.message
+
+
+def test_watch_json_is_one_line_per_round(tmp_path, monkeypatch):
+    cfg = tmp_path / "streamdr.yaml"
+    cfg.write_text(
+        "sites:\n  primary:\n    bootstrap_servers: 127.0.0.1:1\n"
+        "  dr:\n    bootstrap_servers: 127.0.0.1:2\n"
+    )
+    calls = {"n": 0}
+
+    def probe(site: str) -> bool:
+        calls["n"] += 1
+        if calls["n"] > 6:
+            raise KeyboardInterrupt
+        return True
+
+    monkeypatch.setattr(failover_watch, "observers_for", lambda s: {"a": probe, "b": probe})
+    result = CliRunner().invoke(
+        app, ["--config", str(cfg), "failover", "watch", "--interval", "0.2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rounds = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(rounds) == 3
+    assert rounds[0]["observations"] == {"a": True, "b": True}
+    assert rounds[0]["decision"] == "healthy" and rounds[0]["acting"] is False

@@ -11,6 +11,7 @@ waits for a yes on the terminal (or ``approval_timeout``). A disabled policy, or
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from streamdr.cli.failover import context_for, print_result
-from streamdr.cli.render import err, literal, out, print_json
+from streamdr.cli.render import err, literal, out
 from streamdr.cli.state import CliState, state
 from streamdr.errors import InputError
 from streamdr.lab.cluster import Lab
@@ -92,7 +93,7 @@ def _approve_on_terminal() -> Callable[[], bool | None]:
 def _render_round(json_out: bool, acting: bool) -> Callable[[list[Observation], Decision], None]:
     def render(seen: list[Observation], decision: Decision) -> None:
         if json_out:
-            print_json(_round_doc(seen, decision, acting))
+            _json_line(_round_doc(seen, decision, acting))
             return
         stamp = time.strftime("%H:%M:%S")
         views = ", ".join(f"{o.observer} {'up' if o.up else 'DOWN'}" for o in seen)
@@ -103,6 +104,12 @@ def _render_round(json_out: bool, acting: bool) -> Callable[[list[Observation], 
         )
 
     return render
+
+
+def _json_line(doc: dict[str, Any]) -> None:
+    """Print ``doc`` as one line: a watch is a stream (JSON Lines), read as it comes."""
+    sys.stdout.write(json.dumps(doc, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def _round_doc(seen: list[Observation], decision: Decision, acting: bool) -> dict[str, Any]:
@@ -120,7 +127,7 @@ def _round_doc(seen: list[Observation], decision: Decision, acting: bool) -> dic
 def _render_result(json_out: bool) -> Callable[[WatchResult], None]:
     def render(result: WatchResult) -> None:
         if json_out:
-            print_json(
+            _json_line(
                 {
                     "target": result.target,
                     "paged": result.paged,
@@ -147,7 +154,7 @@ def watch(
     observe_only: Annotated[
         bool, typer.Option("--observe-only", help="Print decisions; never fail over or page.")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON document per round.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line per round.")] = False,
 ) -> None:
     """Run the automatic failover policy in the foreground; Ctrl-C stops it.
 
