@@ -28,19 +28,17 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.replication import P99_LIMIT_S, PARTITIONS, steady
 from bench.report import emit
+from streamdr.harness.derived_settings import derive
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.lab.cluster import Lab
 from streamdr.lab.links import LabLinks
 from streamdr.lab.wan import link_toxics
 from streamdr.policy.tiers import Tier
-from streamdr.replication.mm2 import runner as mm2_runner
 from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
 from streamdr.replication.topology import Topology, explicit_set, plan_topology
@@ -57,9 +55,9 @@ def bdp_bytes(rate: float, size: int, rtt_ms: float) -> int:
 
 
 def wan_tuning(
-    source: str, rate: float, size: int, one_way_ms: float, jitter_ms: float, brokers: int
+    rate: float, size: int, one_way_ms: float, jitter_ms: float, brokers: int
 ) -> dict[str, str]:
-    """Return MM2 consumer settings for reading ``source`` across the WAN (see module doc).
+    """Return ``replication.mm2.client_overrides`` for reading across the WAN (see module doc).
 
     Per connection: receive buffer = 2 x BDP / brokers (at least Kafka's 64 KiB, at most 64 MiB);
     a fetch may return 2 x BDP in total and 2 x BDP / brokers per partition leader; the broker
@@ -69,7 +67,7 @@ def wan_tuning(
     bdp = bdp_bytes(rate, size, rtt)
     per_conn = min(MAX_BUFFER, max(MIN_BUFFER, 2 * bdp // max(1, brokers)))
     fetch = min(MAX_BUFFER, max(1024 * 1024, 2 * bdp))
-    prefix = f"{source}.consumer."
+    prefix = "consumer."
     return {
         prefix + "receive.buffer.bytes": str(per_conn),
         prefix + "fetch.max.bytes": str(fetch),
@@ -80,23 +78,13 @@ def wan_tuning(
     }
 
 
-@contextmanager
-def extra_mm2_properties(extra: dict[str, str]) -> Iterator[None]:
-    """Add ``extra`` to the mm2.properties the runner writes, for this bench only.
+def with_overrides(settings: Settings, overrides: dict[str, str]) -> Settings:
+    """Return ``settings`` with ``replication.mm2.client_overrides`` set (validated again).
 
-    The replication settings have no client-override field yet; the bench wraps the runner's
-    property builder instead of changing production code.
+    Raises InputError when a key or value is off the settings' allow-list.
     """
-    original: Callable[..., dict[str, str]] = mm2_runner.mm2_properties
-
-    def patched(*args: Any, **kwargs: Any) -> dict[str, str]:
-        return {**original(*args, **kwargs), **extra}
-
-    mm2_runner.mm2_properties = patched  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        mm2_runner.mm2_properties = original  # type: ignore[assignment]
+    mm2 = settings.replication.mm2.model_copy(update={"client_overrides": overrides})
+    return derive(settings, replication=settings.replication.model_copy(update={"mm2": mm2}))
 
 
 def _over_wan(settings: Settings, links: LabLinks) -> Settings:
@@ -104,9 +92,7 @@ def _over_wan(settings: Settings, links: LabLinks) -> Settings:
     sites = dict(settings.sites)
     wan = links.bootstrap("primary", "wan")
     sites["primary"] = sites["primary"].model_copy(update={"bootstrap_servers": wan})
-    out = settings.model_copy(update={"sites": sites})
-    out._source = settings.source
-    return out
+    return derive(settings, sites=sites)
 
 
 def _topology(settings: Settings, topics: list[str]) -> Topology:
@@ -128,14 +114,13 @@ def measure(
     KafkaAdmin("primary", settings.sites["primary"]).create_topics(
         [TopicSpec(topic, PARTITIONS, 3)]
     )
-    wan_settings = _over_wan(settings, LabLinks(lab))
+    wan_settings = with_overrides(_over_wan(settings, LabLinks(lab)), extra)
     topology = _topology(settings, [topic])
     runner = Mm2Runner(wan_settings, f"wan-{name}")
     remote = f"primary_{topic}"
     try:
-        with extra_mm2_properties(extra):
-            started = time.time()
-            runner.apply(topology)
+        started = time.time()
+        runner.apply(topology)
         ready = wait_ready(settings, runner, topology, int(started * 1000), timeout=600)
         steady(settings, topic, remote, args.rate, args.warmup_seconds, args.size)
         main = steady(settings, topic, remote, args.rate, args.seconds, args.size)
@@ -182,7 +167,12 @@ def markdown_of(r: dict[str, Any]) -> str:
             f"| {name} | {s['lag_p50_s']} | {s['lag_p99_s']} | {s['lag_max_s']} | "
             f"{s['replicated_per_s']} | {s['complete']} | {m['highest_ok_rate'] or '-'} |"
         )
-    lines += ["", "Tuned consumer settings (from the bandwidth-delay product):", ""]
+    lines += [
+        "",
+        "Tuned consumer settings (from the bandwidth-delay product), as "
+        "`replication.mm2.client_overrides`:",
+        "",
+    ]
     lines += [f"- `{k}={v}`" for k, v in r["tuning"].items()]
     return "\n".join(lines) + "\n"
 
@@ -212,9 +202,7 @@ def main() -> None:
             "primary", "dr", link_toxics(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms)
         )
         brokers = len(lab.require_layout().site("primary").nodes)
-        tuning = wan_tuning(
-            "primary", args.rate, args.size, args.latency_ms, args.jitter_ms, brokers
-        )
+        tuning = wan_tuning(args.rate, args.size, args.latency_ms, args.jitter_ms, brokers)
         default = measure(
             lab, settings, argparse.Namespace(**{**vars(args), "steps": False}), {}, "default"
         )

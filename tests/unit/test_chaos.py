@@ -1,7 +1,8 @@
 import pytest
 
-from streamdr.chaos.catalog import CATALOG, parse_kinds, plan_faults
+from streamdr.chaos.catalog import CATALOG, parse_kinds, plan_faults, usable_kinds
 from streamdr.chaos.ledger import FaultWindow, balance, problems_by_fault, windows_for
+from streamdr.chaos.replication import replication_gaps
 from streamdr.errors import InputError
 
 
@@ -69,3 +70,50 @@ def test_unbalanced_ledger_names_events_and_their_fault_windows():
     assert [(e["event"], e["fault_windows"]) for e in book["applied_twice"]] == [(1, [1]), (3, [2])]
     assert book["events_unexpected"] == 1 and book["unexpected_sample"] == [99]
     assert problems_by_fault(book) == {"none": 2, 1: 1, 2: 1}
+
+
+def test_kill_mm2_is_in_the_catalog_and_only_in_runs_with_mm2():
+    assert CATALOG["kill-mm2"].needs_mm2 and not CATALOG["kill-mm2"].needs_broker
+    assert [k for k in CATALOG if CATALOG[k].needs_mm2] == ["kill-mm2"]
+    everything = parse_kinds(None)
+    assert "kill-mm2" in usable_kinds(everything, with_mm2=True)
+    assert "kill-mm2" not in usable_kinds(everything, with_mm2=False)
+    assert usable_kinds(("kill-mm2", "kill-cdc"), with_mm2=False) == ("kill-cdc",)
+    with pytest.raises(InputError):
+        usable_kinds(("kill-mm2",), with_mm2=False)
+
+
+def test_a_schedule_of_kill_mm2_has_no_broker_target_and_replays():
+    schedule = plan_faults(5, 120, ("kill-mm2", "kill-broker"), brokers=3)
+    assert schedule == plan_faults(5, 120, ("kill-mm2", "kill-broker"), brokers=3)
+    assert {f.kind for f in schedule} == {"kill-mm2", "kill-broker"}
+    for f in schedule:
+        assert (f.target is None) == (f.kind == "kill-mm2")
+        lo, hi = CATALOG[f.kind].hold
+        assert lo <= f.hold <= hi
+
+
+def test_the_short_integration_run_plans_kill_mm2():
+    # tests/integration/test_chaos.py relies on this seed planning kill-mm2 within 60 s.
+    from tests.integration.test_chaos import FAULTS, SEED
+
+    kinds = [f.kind for f in plan_faults(SEED, 60, parse_kinds(FAULTS), brokers=3)]
+    assert "kill-mm2" in kinds and len(kinds) >= 2
+
+
+def test_replication_complete_when_translated_and_counted():
+    source = {0: (0, 10), 1: (5, 5)}
+    assert replication_gaps(source, {0: (0, 10)}, {0: 0, 1: 0}) == []
+    # MM2 copies at least once: duplicates on the target after a kill are not gaps.
+    assert replication_gaps(source, {0: (0, 13)}, {0: 0, 1: 0}) == []
+
+
+def test_replication_gaps_name_each_partition():
+    source = {0: (0, 10), 1: (0, 4), 2: (0, 6)}
+    target = {0: (0, 10), 1: (0, 3)}
+    gaps = replication_gaps(source, target, {0: 2, 1: 0})
+    assert gaps == [
+        "partition 0: 2 offsets not replicated",
+        "partition 1: 3 records on the target, 4 on the source",
+        "partition 2: no offset translation yet (0 of 6 records)",
+    ]

@@ -153,3 +153,70 @@ def test_strimzi_one_resource_per_target_with_connect_cluster_and_mirrors():
     docs = list(YAML(typ="safe").load_all(render_yaml(resources)))
     assert docs[1]["kind"] == "KafkaMirrorMaker2"
     assert docs[1]["apiVersion"] == "kafka.strimzi.io/v1beta2"
+
+
+OVERRIDES = """
+version: 1
+sites:
+  primary: {bootstrap_servers: "10.0.0.1:9092"}
+  dr: {bootstrap_servers: "10.0.1.1:9092"}
+replication:
+  mm2:
+    client_overrides:
+      consumer.receive.buffer.bytes: 266666
+      consumer.fetch.max.wait.ms: "100"
+      producer.linger.ms: 50
+      producer.compression.type: zstd
+"""
+
+
+def test_client_overrides_reach_source_consumers_and_target_producers():
+    settings = parse_settings(OVERRIDES, "s.yaml")
+    tuning = Mm2Tuning.from_settings(settings.replication, lab=False)
+    props = mm2_properties(topology(sets=(STD,)), settings.sites, tuning)
+    # Standard tier, primary active: one flow primary -> dr.
+    assert props["primary.consumer.receive.buffer.bytes"] == "266666"
+    assert props["primary.consumer.fetch.max.wait.ms"] == "100"
+    assert "dr.consumer.receive.buffer.bytes" not in props
+    assert props["dr.producer.linger.ms"] == "50"  # wins over the writer's default of 10
+    assert props["dr.producer.compression.type"] == "zstd"
+    assert props["dr.producer.enable.idempotence"] == "true"  # not overridable
+    assert props["primary.producer.linger.ms"] == "50"  # every writer, as WRITER_PRODUCER
+    text = render_properties(props)
+    assert "primary.consumer.receive.buffer.bytes=266666\n" in text
+    # MM2's JVM finds its plugins through ServiceLoader manifests (no reflective classpath scan).
+    assert props["plugin.discovery"] == "service_load"
+
+
+def test_without_overrides_the_properties_are_unchanged():
+    settings = parse_settings(OVERRIDES.split("replication:")[0], "s.yaml")
+    tuning = Mm2Tuning.from_settings(settings.replication, lab=False)
+    props = mm2_properties(topology(sets=(STD,)), settings.sites, tuning)
+    assert not any(".consumer." in k for k in props)
+    assert props["dr.producer.linger.ms"] == "10"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("consumer.bootstrap.servers", "evil:9092", "not an allowed key"),
+        ("producer.acks", "1", "not an allowed key"),
+        ("producer.enable.idempotence", "false", "not an allowed key"),
+        ("consumer.interceptor.classes", "x.Evil", "not an allowed key"),
+        ("consumer.sasl.jaas.config", "x", "not an allowed key"),
+        ("fetch.max.bytes", "1048576", "not an allowed key"),
+        ("admin.request.timeout.ms", "1000", "not an allowed key"),
+        ("consumer.fetch.max.bytes", "lots", "must be an integer"),
+        ("consumer.fetch.max.bytes", "true", "must be an integer"),
+        ("consumer.fetch.max.wait.ms", "600001", "must be between"),
+        ("producer.max.in.flight.requests.per.connection", "6", "must be between"),
+        ("producer.compression.type", "brotli", "must be one of"),
+    ],
+)
+def test_client_overrides_refuse_keys_and_values_off_the_allow_list(key, value, why):
+    doc = OVERRIDES.split("replication:")[0] + (
+        f"replication:\n  mm2:\n    client_overrides:\n      {key}: {value!r}\n"
+    )
+    with pytest.raises(InputError) as exc:
+        parse_settings(doc, "s.yaml")
+    assert why in str(exc.value) + str(getattr(exc.value, "hint", ""))

@@ -17,6 +17,8 @@ class FaultKind:
     hold: tuple[float, float]
     description: str
     needs_broker: bool = False
+    needs_mm2: bool = False  # only in runs that start MirrorMaker 2
+    recovery_timeout: float = 120.0  # seconds from the heal for the fault to count as recovered
 
 
 CATALOG: dict[str, FaultKind] = {
@@ -30,6 +32,15 @@ CATALOG: dict[str, FaultKind] = {
         FaultKind("partition-broker", (3, 10), "cut one broker off from clients", True),
         FaultKind("partition-site", (3, 8), "cut the whole active site off from clients"),
         FaultKind("wan-latency", (3, 10), "WAN latency spike (300 ms +/- 50) between sites"),
+        FaultKind(
+            "kill-mm2",
+            (2, 6),
+            "SIGKILL the MirrorMaker 2 JVM (its supervisor restarts it)",
+            needs_mm2=True,
+            # An MM2 JVM took over 3 minutes from spawn to a running herder on the loaded lab
+            # host (plugin scanning, Connect group join); 120 s would fail the JVM, not MM2.
+            recovery_timeout=300.0,
+        ),
     )
 }
 DEFAULT_GAP = (2.0, 6.0)  # seconds of calm before each fault
@@ -65,6 +76,20 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
             hint=f"Choose from: {', '.join(CATALOG)}.",
         )
     return names
+
+
+def usable_kinds(kinds: tuple[str, ...], *, with_mm2: bool) -> tuple[str, ...]:
+    """Return ``kinds`` without the faults that need MirrorMaker 2 when the run has none.
+
+    Raises InputError when nothing is left.
+    """
+    usable = tuple(k for k in kinds if with_mm2 or not CATALOG[k].needs_mm2)
+    if not usable:
+        raise InputError(
+            f"the faults {', '.join(kinds)} need MirrorMaker 2, which this run does not start",
+            hint="Drop --no-mm2 (MM2 needs a second lab site), or choose other --faults.",
+        )
+    return usable
 
 
 def plan_faults(

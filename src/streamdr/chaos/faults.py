@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streamdr.chaos.catalog import PlannedFault
+from streamdr.chaos.replication import ChaosMm2
 from streamdr.drills.pipeline_rig import PipelineRig
 from streamdr.errors import StateError, StreamdrError
 from streamdr.harness.processes import probe
@@ -33,6 +34,7 @@ class ChaosEnv:
     links: LabLinks
     site: str
     peer: str | None  # the other site, for WAN faults
+    mm2: ChaosMm2 | None = None  # the run's MirrorMaker 2 (site -> peer), when it runs one
 
     def edge_bootstrap(self) -> str:
         """Return the active site's bootstrap through the client proxies."""
@@ -88,6 +90,20 @@ def _wan_latency(env: ChaosEnv, _fault: PlannedFault) -> Heal:
     return lambda: env.links.heal() and None
 
 
+def _mm2(env: ChaosEnv) -> ChaosMm2:
+    if env.mm2 is None:
+        raise StateError("this chaos run does not run MirrorMaker 2", hint="Drop --no-mm2.")
+    return env.mm2
+
+
+def _kill_mm2(env: ChaosEnv, _fault: PlannedFault) -> Heal:
+    mm2 = _mm2(env)
+    mm2.kill()
+    # The supervisor restarts the JVM by itself (backoff 1 s after a crash); the kick only
+    # cuts a longer backoff short, as `replicate start` does when a site comes back.
+    return mm2.runner.kick
+
+
 INJECT: dict[str, Callable[[ChaosEnv, PlannedFault], Heal]] = {
     "kill-broker": _kill_broker,
     "kill-worker": _kill_child("worker"),
@@ -97,6 +113,7 @@ INJECT: dict[str, Callable[[ChaosEnv, PlannedFault], Heal]] = {
     "partition-broker": _partition_broker,
     "partition-site": _partition_site,
     "wan-latency": _wan_latency,
+    "kill-mm2": _kill_mm2,
 }
 
 
@@ -125,6 +142,8 @@ def recovered(env: ChaosEnv, fault: PlannedFault) -> bool:
         return env.rig.endpoint is not None and _endpoint_answers(env)
     if kind == "wan-latency":
         return not env.links.faults()
+    if kind == "kill-mm2":
+        return _mm2(env).recovered()
     return True  # stop-postgres: the load's next acknowledged commit is the check
 
 

@@ -26,6 +26,7 @@ from streamdr.cli import (
     drill,
     endpoint,
     failover,
+    failover_watch,
     jobs,
     keys,
     lab,
@@ -56,7 +57,12 @@ app = typer.Typer(
 hide_flag_types()
 # Panels of `streamdr --help`, in the order an on-call engineer needs them.
 app.command("check", rich_help_panel=INCIDENT)(check.check)
-app.command("failover", rich_help_panel=INCIDENT)(failover.failover)
+# `failover` is a group so that `failover watch` sits beside it; without a subcommand the group's
+# callback is the runbook command (`failover --to SITE`).
+failover_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+failover_app.callback()(failover.failover)
+failover_app.command("watch")(failover_watch.watch)
+app.add_typer(failover_app, name="failover", rich_help_panel=INCIDENT)
 app.command("failback", rich_help_panel=INCIDENT)(failover.failback)
 app.command("rollback", rich_help_panel=INCIDENT)(rollback.rollback)
 app.command("dashboard", rich_help_panel=INCIDENT)(dashboard.dashboard)

@@ -66,11 +66,25 @@ def run(
         str | None, typer.Option(help="Comma-separated fault kinds (default: all; `chaos list`).")
     ] = None,
     rate: Annotated[float, typer.Option(min=1, max=500, help="Load in events/s.")] = 20.0,
+    mm2: Annotated[
+        bool | None,
+        typer.Option(
+            "--mm2/--no-mm2",
+            help="Replicate the chaos topic with MirrorMaker 2 (default: when the lab has a "
+            "second site) and check the copy at the end.",
+        ),
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Run seeded faults against the pipeline; exit 0 when the ledger balances and all recover."""
     st = state(ctx)
-    request = ChaosRequest(seed, _seconds(duration), parse_kinds(faults), rate)
+    kinds = parse_kinds(faults)
+    if mm2 is False and faults and any(CATALOG[k].needs_mm2 for k in kinds):
+        raise InputError(
+            "--no-mm2 with a fault that needs MirrorMaker 2 (kill-mm2)",
+            hint="Drop --no-mm2 or the fault.",
+        )
+    request = ChaosRequest(seed, _seconds(duration), kinds, rate, mm2)
     settings = st.settings()
     site, _ = settings.site(None)
     store = st.store()

@@ -58,7 +58,8 @@ def _progress(step: StepRecord) -> None:
     err.print(f"  {mark} {literal(step.name)} ({took}s): {literal(step.detail)}")
 
 
-def _context(st: CliState, json_out: bool) -> SwitchContext:
+def context_for(st: CliState, json_out: bool) -> SwitchContext:
+    """Return the switch context of the platform (the CLI's runner, workload and hooks)."""
     settings = st.settings()
     return SwitchContext(
         settings,
@@ -80,7 +81,8 @@ def _print_plan(plan: SwitchPlan) -> None:
         out.print(f"  [yellow]warning:[/] {literal(warning)}")
 
 
-def _print_result(doc: dict[str, Any]) -> None:
+def print_result(doc: dict[str, Any]) -> None:
+    """Print a switch result: kind, sites, verdict, run id, RTO/RPO and validation failures."""
     out.print(
         f"{literal(doc['kind'])} {literal(doc['from'])} → {literal(doc['to'])}: "
         f"{status_mark(doc['passed'])} "
@@ -116,7 +118,7 @@ def _switch(
     abandon_id: int | None,
 ) -> None:
     st = state(ctx)
-    sctx = _context(st, json_out)
+    sctx = context_for(st, json_out)
     if abandon_id is not None:
         doc = abandon(sctx, abandon_id)
         print_json(doc) if json_out else out.print(f"Run {abandon_id} marked abandoned")
@@ -133,7 +135,7 @@ def _switch(
             finish_plan(json_out, {"dry_run": True, "plan": plan.as_dict()})
             return
         doc = execute(sctx, plan)
-    print_json(doc) if json_out else _print_result(doc)
+    print_json(doc) if json_out else print_result(doc)
     raise typer.Exit(0 if doc["passed"] else 1)
 
 
@@ -160,6 +162,8 @@ def failover(
     Exit codes: 0 switched and validated; 1 a step or the validation failed;
     2 bad input or a state it cannot act on; 3 a site or the metadata DB unreachable.
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `failover watch`
     if history:
         _history(state(ctx), json_out)
         return

@@ -13,6 +13,38 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from streamdr.settings.limits import MAX_SECONDS
 
 SEPARATOR = re.compile(r"^[^\sA-Za-z0-9]{1,3}$")
+MIB = 1024 * 1024
+# MM2 client settings an operator may override, with their allowed integer range or values.
+# Left out on purpose: addresses, security and SASL/SSL (the site's settings own them), class
+# names and interceptors (they load code), acks and idempotence (durability of the copy).
+CONSUMER_KEYS: dict[str, tuple[int, int] | frozenset[str]] = {
+    "fetch.min.bytes": (1, 64 * MIB),
+    "fetch.max.bytes": (1024, 1024 * MIB),
+    "max.partition.fetch.bytes": (1024, 1024 * MIB),
+    "fetch.max.wait.ms": (0, 60_000),
+    "max.poll.records": (1, 100_000),
+    "receive.buffer.bytes": (-1, 256 * MIB),
+    "send.buffer.bytes": (-1, 256 * MIB),
+    "request.timeout.ms": (1_000, 600_000),
+    "reconnect.backoff.ms": (0, 60_000),
+    "reconnect.backoff.max.ms": (0, 600_000),
+    "retry.backoff.ms": (0, 60_000),
+    "connections.max.idle.ms": (-1, 86_400_000),
+}
+PRODUCER_KEYS: dict[str, tuple[int, int] | frozenset[str]] = {
+    "linger.ms": (0, 60_000),
+    "batch.size": (0, 64 * MIB),
+    "buffer.memory": (MIB, 4096 * MIB),
+    "compression.type": frozenset({"none", "gzip", "snappy", "lz4", "zstd"}),
+    "max.request.size": (1024, 1024 * MIB),
+    "receive.buffer.bytes": (-1, 256 * MIB),
+    "send.buffer.bytes": (-1, 256 * MIB),
+    "request.timeout.ms": (1_000, 600_000),
+    "delivery.timeout.ms": (1_000, 86_400_000),
+    # Idempotence (always on for MM2's writer) keeps order with at most 5 in flight.
+    "max.in.flight.requests.per.connection": (1, 5),
+    "retry.backoff.ms": (0, 60_000),
+}
 
 
 class _Strict(BaseModel):
@@ -31,6 +63,57 @@ class WorkloadCommands(_Strict):
     start: str
     fenced: str | None = None
     timeout_seconds: float = Field(120.0, gt=0, le=MAX_SECONDS)
+
+
+def _client_value(key: str, value: object) -> str:
+    """Return ``value`` as MM2 property text; raises ValueError for a key or value refused."""
+    kind, _, name = key.partition(".")
+    allowed = {"consumer": CONSUMER_KEYS, "producer": PRODUCER_KEYS}.get(kind, {})
+    rule = allowed.get(name)
+    if rule is None:
+        raise ValueError(
+            f"client_overrides: {key!r} is not an allowed key; use consumer.<key> or "
+            f"producer.<key> with a key from docs/replication.md"
+        )
+    if isinstance(rule, frozenset):
+        if str(value) not in rule:
+            raise ValueError(f"client_overrides: {key} must be one of {sorted(rule)}")
+        return str(value)
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]{1,12}", text):
+        raise ValueError(f"client_overrides: {key} must be an integer")
+    lo, hi = rule
+    if not lo <= int(text) <= hi:
+        raise ValueError(f"client_overrides: {key} must be between {lo} and {hi}")
+    return str(int(text))
+
+
+class Mm2Settings(_Strict):
+    """Settings of the MirrorMaker 2 processes themselves."""
+
+    client_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="consumer.<key> (MM2 reading a source site) and producer.<key> (MM2 "
+        "writing its target) client settings, from an allow-list; e.g. WAN fetch sizes.",
+    )
+
+    @field_validator("client_overrides", mode="before")
+    @classmethod
+    def _overrides(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        if len(value) > 64:
+            raise ValueError("client_overrides: at most 64 keys")
+        return {str(k): _client_value(str(k), v) for k, v in value.items()}
+
+    def overrides(self, kind: str) -> dict[str, str]:
+        """Return the ``consumer`` or ``producer`` overrides without their prefix."""
+        prefix = f"{kind}."
+        return {
+            k.removeprefix(prefix): v
+            for k, v in self.client_overrides.items()
+            if k.startswith(prefix)
+        }
 
 
 class ReplicationSettings(_Strict):
@@ -83,6 +166,7 @@ class ReplicationSettings(_Strict):
         description="Environment variable holding the webhook's HMAC secret (signature v2).",
     )
     workload: WorkloadCommands | None = None
+    mm2: Mm2Settings = Field(default_factory=Mm2Settings)
 
     @field_validator("separator")
     @classmethod

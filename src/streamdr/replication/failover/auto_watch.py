@@ -23,6 +23,8 @@ from streamdr.replication.failover.auto_policy import (
 from streamdr.settings.failover import AutomaticFailover
 
 Probe = Callable[[str], bool]  # site -> up?
+# What ``follow`` reports each round: the round's observations and the decision.
+Report = Callable[[list[Observation], Decision], None]
 MAX_KEPT = 10_000  # observations kept (the decision looks at recent runs only)
 
 
@@ -88,6 +90,44 @@ class AutoFailover:
             if decision.action == "disabled" or self.clock() >= deadline:
                 return WatchResult(decision, decisions=history)
             self.sleep(self.interval)
+
+    def follow(
+        self,
+        report: Report,
+        on_result: Callable[[WatchResult], bool],
+        *,
+        act: bool = True,
+        rounds: int | None = None,
+    ) -> None:
+        """Observe, decide and report every ``interval`` s, for ``rounds`` rounds (None: forever).
+
+        With ``act`` a failover decision runs ``switch`` (a ``page`` decision pages and waits
+        for approval first) and ``on_result`` sees the outcome (returning False ends the
+        watch); a passed switch makes the target the watched site. Without ``act`` (or with
+        the policy disabled) the decision is the one the policy would take if enabled,
+        reported and never acted on. The switch's own errors (StreamdrError) propagate.
+        """
+        done = 0
+        while rounds is None or done < rounds:
+            decision = self._follow_step(act)
+            report(self.observations[-len(self.observers) :], decision)
+            if act and self.policy.enabled and decision.action in ("failover", "page"):
+                result = self._act(decision, [decision])
+                if not on_result(result):
+                    return
+                if result.switched and result.switched.get("passed") and result.target:
+                    self.active = result.target
+            done += 1
+            if rounds is None or done < rounds:
+                self.sleep(self.interval)
+
+    def _follow_step(self, act: bool) -> Decision:
+        if act and self.policy.enabled:
+            return self.step()
+        # Report what an enabled policy would decide: a dry watch shows its worth first.
+        self.observe()
+        shadow = self.policy.model_copy(update={"enabled": True})
+        return decide(shadow, self.observations, self.active, self.clock(), self.last_failover_at)
 
     def _act(self, decision: Decision, history: list[Decision]) -> WatchResult:
         target = choose_target(self.policy, self.sites, self.active)
