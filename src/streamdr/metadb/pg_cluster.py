@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from streamdr.errors import StateError, UnreachableError
-from streamdr.metadb.pgbackrest import as_user
+from streamdr.metadb.pgbackrest import PgBackRest, as_user
 from streamdr.settings.metadb_backup import PgBackRestSettings
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -38,7 +38,13 @@ def _version(directory: Path) -> int:
     return int(name) if name.isdigit() else 0
 
 
-def _pg_ctl(cfg: PgBackRestSettings, user: str | None, *args: str, timeout: float) -> str | None:
+def _pg_ctl(
+    cfg: PgBackRestSettings,
+    user: str | None,
+    *args: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> str | None:
     """Run pg_ctl; return None on success, its message otherwise (timeouts are errors)."""
     try:
         done = subprocess.run(
@@ -47,6 +53,7 @@ def _pg_ctl(cfg: PgBackRestSettings, user: str | None, *args: str, timeout: floa
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -75,10 +82,14 @@ def stop_cluster(cfg: PgBackRestSettings, user: str | None, data: Path) -> bool:
     return True
 
 
-def start_cluster(cfg: PgBackRestSettings, user: str | None, data: Path, log: Path) -> None:
-    """Start the cluster on ``data`` with its log in ``log``; raises UnreachableError."""
+def start_cluster(rt: PgBackRest, data: Path, log: Path) -> None:
+    """Start the cluster on ``data`` with its log in ``log``; raises UnreachableError.
+
+    The postmaster gets the repository's environment: its restore_command (``archive-get``)
+    and archive_command read an S3 repository with those keys.
+    """
     args = ("-D", str(data), "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "start")
-    problem = _pg_ctl(cfg, user, *args, timeout=START_TIMEOUT + 30)
+    problem = _pg_ctl(rt.cfg, rt.run_as, *args, timeout=START_TIMEOUT + 30, env=rt.env())
     if problem:
         raise UnreachableError(
             f"PostgreSQL on {data} did not start: {problem}",

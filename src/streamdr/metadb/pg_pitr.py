@@ -224,7 +224,7 @@ def execute_pg_restore(
     ensure_dir(plan.target)
     give_to_user(rt.run_as, plan.target)
     run_pgbackrest(rt, list(plan.restore_args))
-    start_cluster(rt.cfg, rt.run_as, plan.target, rt.state / "log" / "postgresql-restore.log")
+    start_cluster(rt, plan.target, rt.state / "log" / "postgresql-restore.log")
     recovery = wait_promoted(url, rt.cfg, rt.run_as, plan.target)
     store = MetadataStore(url)
     try:
