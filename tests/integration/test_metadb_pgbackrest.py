@@ -77,6 +77,9 @@ metadata_db:
     pg_socket_dir: {root}/data
     retention_full: 1
     archive_timeout_seconds: 1
+schedule:
+  jobs:
+    metadb-backup: {{kind: metadb-backup, cron: "0 3 * * *", backup_type: full}}
 """
     )
     return config
@@ -175,8 +178,13 @@ def test_lost_data_directory_is_restored_latest_then_to_a_time(pg_root):
     assert at_t["plan"]["set_aside"], at_t  # the latest restore is kept aside, not deleted
     assert _ids(port) == before
     _cli(config, "db", "validate")
+    # After a restore to T the cluster is on a new timeline: the runbook's full backup, as the
+    # serve job kind, recorded in the restored PostgreSQL metadata DB's job history.
+    run = _cli(config, "jobs", "run", "metadb-backup")
+    assert run["outcome"] == "succeeded", run
     verify = _cli(config, "db", "backup", "verify")
     assert verify["passed"], verify
+    assert _cli(config, "db", "backup", "status")["backups"] == 1  # retention_full: 1
 
 
 @pytest.fixture

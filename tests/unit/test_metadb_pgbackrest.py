@@ -249,3 +249,17 @@ def test_backup_run_on_a_sqlite_metadata_db_is_refused_with_a_hint(tmp_path):
     result = CliRunner().invoke(app, ["--config", str(config), "db", "backup", "run"])
     assert isinstance(result.exception, InputError)  # main() turns it into exit 2
     assert result.exception.exit_code == 2 and "Litestream" in (result.exception.hint or "")
+
+
+def test_a_metadb_backup_job_needs_the_pgbackrest_section(tmp_path):
+    from streamdr.serve.validate import schedule_problems
+
+    config = tmp_path / "streamdr.yaml"
+    config.write_text(
+        "sites:\n  a:\n    bootstrap_servers: localhost:1\n"
+        "schedule:\n  jobs:\n    pg:\n      kind: metadb-backup\n      every: 3600\n"
+    )
+    problems = schedule_problems(load_settings(config))
+    assert problems == [
+        (("schedule", "jobs", "pg", "kind"), "a metadb-backup job needs metadata_db.pgbackrest")
+    ]
