@@ -1,4 +1,8 @@
-"""`streamdr db …`: the metadata DB's continuous backup (Litestream), restore and validation."""
+"""`streamdr db …`: the metadata DB's continuous backup, restore and validation.
+
+A SQLite metadata DB is replicated by Litestream; a PostgreSQL one is archived and backed up by
+pgBackRest (:mod:`streamdr.cli.db_pg`). The commands are the same for both.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from streamdr.cli import db_pg
 from streamdr.cli.options import DryRun, Execute, Json, finish_plan, wants_execute
 from streamdr.cli.render import literal, out, print_json
-from streamdr.cli.state import state
+from streamdr.cli.state import CliState, state
 from streamdr.clock import parse_time, utcnow
-from streamdr.errors import FailedCheckError
+from streamdr.errors import FailedCheckError, InputError
 from streamdr.metadb.integrity import validate_metadata_db
 from streamdr.metadb.litestream import pick, prepare, run_litestream, sqlite_path
+from streamdr.metadb.pg_pitr import BACKUP_TYPES
+from streamdr.metadb.pgbackrest import is_postgres
 from streamdr.metadb.restore import execute_restore, plan_metadb_restore, restore_args
 from streamdr.metadb.status import replica_status, verify_replica
 
@@ -22,15 +29,58 @@ app = typer.Typer(
     help="The metadata DB: continuous backup status and verify, point-in-time restore, validate.",
     no_args_is_help=True,
 )
-backup_app = typer.Typer(help="Litestream replicas of the metadata DB.", no_args_is_help=True)
+backup_app = typer.Typer(
+    help="Backups of the metadata DB (Litestream replicas or pgBackRest).", no_args_is_help=True
+)
 app.add_typer(backup_app, name="backup")
 Replica = Annotated[str | None, typer.Option(help="Replica name (default: the first).")]
 
 
+def _postgres(st: CliState) -> bool:
+    """Return True when the metadata DB is PostgreSQL (pgBackRest), False for SQLite."""
+    return is_postgres(st.store().url)
+
+
+def _pg_only(what: str) -> InputError:
+    return InputError(
+        f"`db backup {what}` is for a PostgreSQL metadata DB (pgBackRest)",
+        hint="Litestream backs a SQLite metadata DB up continuously: see `db backup status`.",
+    )
+
+
+@backup_app.command("setup")
+def backup_setup(
+    ctx: typer.Context, execute: Execute = False, dry_run: DryRun = False, json_out: Json = False
+) -> None:
+    """Write pgbackrest.conf and print the cluster's archive lines; --execute: create the stanza."""
+    st = state(ctx)
+    if not _postgres(st):
+        raise _pg_only("setup")
+    db_pg.setup(st, wants_execute(execute, dry_run), json_out)
+
+
+@backup_app.command("run")
+def backup_run(
+    ctx: typer.Context,
+    kind: Annotated[
+        str, typer.Option("--type", help=f"One of {', '.join(BACKUP_TYPES)}.")
+    ] = "full",
+    json_out: Json = False,
+) -> None:
+    """Take one pgBackRest backup of a PostgreSQL metadata DB."""
+    st = state(ctx)
+    if not _postgres(st):
+        raise _pg_only("run")
+    db_pg.backup(st, kind, json_out)
+
+
 @backup_app.command("status")
 def backup_status(ctx: typer.Context, json_out: Json = False) -> None:
-    """Show each replica's newest transaction against the local DB's."""
+    """Show each replica's newest transaction against the local DB's (PostgreSQL: pgBackRest)."""
     st = state(ctx)
+    if _postgres(st):
+        db_pg.status(st, json_out)
+        return
     db = sqlite_path(st.store().url)
     rows = [replica_status(r, db) for r in prepare(st.settings(), db)]
     if json_out:
@@ -52,8 +102,14 @@ def backup_status(ctx: typer.Context, json_out: Json = False) -> None:
 
 @backup_app.command("verify")
 def backup_verify(ctx: typer.Context, replica: Replica = None, json_out: Json = False) -> None:
-    """Restore each replica's latest state to a scratch file and validate it; exit 1 on failure."""
+    """Restore each replica's latest state to a scratch file and validate it; exit 1 on failure.
+
+    PostgreSQL: pgBackRest's check (archiving works) and verify (repository checksums).
+    """
     st = state(ctx)
+    if _postgres(st):
+        db_pg.verify(st, json_out)
+        return
     db = sqlite_path(st.store().url)
     replicas = prepare(st.settings(), db)
     chosen = [pick(replicas, replica)] if replica else replicas
@@ -90,13 +146,17 @@ def restore(
 
     Prints the plan unless --execute. Exit codes: 0 restored (or planned), 1 the restored file
     failed validation (the target is untouched), 2 bad input or a live serve lease, 3 the replica
-    cannot be reached.
+    cannot be reached. PostgreSQL: --target is a data directory (default pgbackrest.pg_data);
+    stop, set aside, pgbackrest restore, start, wait for promotion, validate.
     """
     act = wants_execute(execute, dry_run)
     st = state(ctx)
+    when = parse_time(to_time, "--to-time") if to_time else None
+    if _postgres(st):
+        db_pg.restore(st, when, target, act=act, force=force, json_out=json_out)
+        return
     db = sqlite_path(st.store().url)
     runtime = pick(prepare(st.settings(), db), replica)
-    when = parse_time(to_time, "--to-time") if to_time else None
     final = target.resolve() if target else None
     existing = final or db
     # An empty file is what opening the metadata DB creates; there is nothing to set aside.

@@ -25,6 +25,7 @@ from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
 from streamdr.drills.registry import run_drill
 from streamdr.errors import FailedCheckError, StreamdrError
+from streamdr.metadb import pg_pitr, pgbackrest
 from streamdr.objectstore.store import open_store
 from streamdr.replication import service as replication
 from streamdr.replication.mm2.config import DEFAULT_INSTANCE
@@ -150,6 +151,11 @@ def run_heartbeat(settings: Settings, store: MetadataStore, spec: JobSpec) -> di
     return {"slept": spec.seconds}
 
 
+def run_metadb_backup(settings: Settings, store: MetadataStore, spec: JobSpec) -> dict[str, Any]:
+    """Take one pgBackRest backup of the PostgreSQL metadata DB; return the newest backup."""
+    return pg_pitr.run_backup(pgbackrest.prepare(settings), spec.backup_type)
+
+
 JOB_KINDS: dict[str, JobFunction] = {
     "backup": run_backup,
     "config-backup": run_config_backup,
@@ -161,4 +167,5 @@ JOB_KINDS: dict[str, JobFunction] = {
     "artifacts-verify": run_artifacts_verify,
     "drill": run_scheduled_drill,
     "heartbeat": run_heartbeat,
+    "metadb-backup": run_metadb_backup,
 }

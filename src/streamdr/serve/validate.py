@@ -52,6 +52,8 @@ def _requirements(settings: Settings, job: JobSpec) -> list[tuple[str, str]]:
         found.append(("kind", "a config-backup job needs config_repo.backup_store"))
     if job.kind == "artifacts-verify" and settings.artifacts is None:
         found.append(("kind", "an artifacts-verify job needs the artifacts section"))
+    if job.kind == "metadb-backup" and settings.metadata_db.pgbackrest is None:
+        found.append(("kind", "a metadb-backup job needs metadata_db.pgbackrest"))
     if job.kind == "lag-sample" and len(settings.sites) < 2:
         found.append(("kind", "a lag-sample job needs two sites to replicate between"))
     return found

@@ -66,3 +66,58 @@ class MetadataBackupSettings(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"replica names must be unique: {names}")
         return self
+
+
+STANZA_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def _stanza_name(name: str) -> str:
+    if not STANZA_NAME.match(name):
+        raise ValueError(f"stanza {name!r} must be lower-case letters, digits, '_' and '-'")
+    return name
+
+
+def _no_control(value: str) -> str:
+    # Values land in pgbackrest.conf lines and postgresql.conf: a newline would add a setting.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "'" for c in value):
+        raise ValueError("must not contain control characters or quotes")
+    return value
+
+
+ConfText = Annotated[str, AfterValidator(_no_control)]
+
+
+class PgBackRestSettings(_Strict):
+    """Continuous WAL archiving, full backups and PITR of a PostgreSQL metadata DB (pgBackRest)."""
+
+    stanza: Annotated[str, AfterValidator(_stanza_name)] = "streamdr"
+    repo_path: ConfText | None = Field(
+        None, min_length=1, description="Local repository directory (relative: to the config)."
+    )
+    store: str | None = Field(None, description="An s3:// store under `stores` as repository.")
+    pg_data: ConfText = Field(..., min_length=1, description="The cluster's data directory.")
+    pg_port: int = Field(5432, ge=1, le=65_535)
+    pg_socket_dir: ConfText = Field(
+        "/var/run/postgresql", min_length=1, description="unix_socket_directories of the cluster."
+    )
+    pg_bin_dir: ConfText | None = Field(
+        None, description="Directory of pg_ctl (default: the newest /usr/lib/postgresql/*/bin)."
+    )
+    os_user: Annotated[str, AfterValidator(_replica_name)] = Field(
+        "postgres", description="The cluster's OS user; commands run as it when streamdr is root."
+    )
+    retention_full: int = Field(2, ge=1, le=99, description="Full backups kept (repo1-retention).")
+    archive_timeout_seconds: int = Field(
+        60, ge=1, le=3600, description="A WAL segment is archived at least this often (the RPO)."
+    )
+    state_dir: ConfText | None = Field(
+        None, description="pgbackrest.conf, logs and locks; default <repo_path>.state/."
+    )
+
+    @model_validator(mode="after")
+    def _one_repo(self) -> PgBackRestSettings:
+        if (self.repo_path is None) == (self.store is None):
+            raise ValueError("give exactly one of repo_path (a directory) or store (s3://)")
+        if self.store is not None and self.state_dir is None:
+            raise ValueError("state_dir is required with a store repository")
+        return self

@@ -32,7 +32,7 @@ from streamdr.settings.limits import (
     no_control_chars,
     topic_name,
 )
-from streamdr.settings.metadb_backup import MetadataBackupSettings
+from streamdr.settings.metadb_backup import MetadataBackupSettings, PgBackRestSettings
 from streamdr.settings.replication import ReplicationSettings
 from streamdr.settings.schedule import ScheduleSettings
 
@@ -185,6 +185,9 @@ class MetadataDbSettings(_Strict):
     )
     backup: MetadataBackupSettings | None = Field(
         None, description="Continuous backup of a SQLite metadata DB (Litestream)."
+    )
+    pgbackrest: PgBackRestSettings | None = Field(
+        None, description="WAL archiving, backups and PITR of a PostgreSQL metadata DB."
     )
 
     @model_validator(mode="after")
@@ -376,6 +379,9 @@ class Settings(_Strict):
         for replica in backup.replicas if backup else []:
             if replica.store is not None:
                 refs.append((f"metadata_db.backup replica {replica.name!r} store", replica.store))
+        pgbr = self.metadata_db.pgbackrest
+        if pgbr is not None and pgbr.store is not None:
+            refs.append(("metadata_db.pgbackrest.store", pgbr.store))
         if self.artifacts:
             refs.append(("artifacts.registry_store", self.artifacts.registry_store))
             if self.artifacts.archive_store:

@@ -27,6 +27,7 @@ JobKind = Literal[
     "artifacts-verify",
     "drill",
     "heartbeat",
+    "metadb-backup",
 ]
 
 # Drills that build their own throw-away world (config sandbox, local files) and touch no
@@ -72,6 +73,9 @@ class JobSpec(_Strict):
     drill: str | None = Field(None, description="Drill name (drill).")
     seconds: float = Field(0.0, ge=0, le=3600, description="Work time of a heartbeat job.")
     fail: bool = Field(False, description="A heartbeat that fails (to test alerting).")
+    backup_type: Literal["full", "diff", "incr"] = Field(
+        "full", description="pgBackRest backup type (metadb-backup)."
+    )
     retries: int = Field(2, ge=0, le=10, description="Retries on an unreachable dependency.")
     misfire_grace_seconds: float = Field(
         300, gt=0, le=86400, description="A run missed by less than this still happens (once)."
