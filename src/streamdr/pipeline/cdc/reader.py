@@ -196,7 +196,7 @@ class CdcReader:
         while not self.stop.is_set():
             moved = self._retrying(self.cycle)
             self._export_lag()
-            if not moved:
+            if not moved and not self.source.waits_for_changes:
                 self.stop.wait(self.idle_wait)
 
     def _retrying(self, step: Callable[[], Any]) -> Any:
