@@ -124,3 +124,17 @@ def _wait_free(src: PostgresSource) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_second_reader_of_the_slot_is_told_it_is_in_use(dsn, make_source):
+    src = make_source()
+    src.open()
+    src.resume_from(None)
+    src.pending(0, 10)
+    second = make_source()
+    with pytest.raises(SourceUnavailable, match="in use by another session"):
+        second.pending(0, 10)
+    src.close()
+    assert _wait_free(second)
+    _commit(dsn, 1, 2)
+    assert [len(t.changes) for t in _read_all(second, 0, 1)] == [2]

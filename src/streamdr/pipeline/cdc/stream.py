@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 
 from streamdr.pipeline.cdc.pgoutput import PgoutputDecoder, format_lsn
@@ -58,6 +59,14 @@ class ReplicationStream:
                 options={"proto_version": "1", "publication_names": self.publication},
                 status_interval=STATUS_INTERVAL_S,
             )
+        except psycopg2.errors.ObjectInUse as exc:
+            # Another reader streams this slot (or its walsender has not noticed yet that the
+            # reader died): retried with backoff, alerted on when it persists.
+            self.close()
+            raise SourceUnavailable(
+                f"slot {self.slot} of source {self.source!r} is in use by another session "
+                f"(only one `streamdr cdc run` per source): {_text(exc)}"
+            ) from exc
         except psycopg2.Error as exc:
             self.close()
             raise SourceUnavailable(
