@@ -53,6 +53,9 @@ SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
 SOURCE_RANGE = 1_000_000_000  # change numbers per source
 LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
+# A new `cdc run` reaches Kafka (topics, checkpoint) before it creates its slot; on a loaded
+# host that start took over 60 s (MirrorMaker 2 took 140 s in the same run), so allow more.
+CDC_START_TIMEOUT_S = 180.0
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 
@@ -219,12 +222,14 @@ class PipelineRig:
     ) -> None:
         """Start `streamdr cdc run SOURCE [--site S]` and wait for its replication slot.
 
-        Raises StateError when the slot does not appear within a minute.
+        Raises StateError when the slot does not appear within CDC_START_TIMEOUT_S.
         """
         src = self.sources[source or self.source]
         self._spawn(key, ["cdc", "run", src.name, *(["--site", site] if site else [])])
         dsn = self.db.dsn(src.dbname)
-        wait_for(lambda: slot_exists(dsn, src.dbname), 60, "the CDC replication slot")
+        wait_for(
+            lambda: slot_exists(dsn, src.dbname), CDC_START_TIMEOUT_S, "the CDC replication slot"
+        )
 
     def start_worker(
         self,
