@@ -56,6 +56,7 @@ LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
 # A new `cdc run` reaches Kafka (topics, checkpoint) before it creates its slot; on a loaded
 # host that start took over 60 s (MirrorMaker 2 took 140 s in the same run), so allow more.
 CDC_START_TIMEOUT_S = 180.0
+ENDPOINT_START_TIMEOUT_S = 120.0  # the endpoint's 30 s default: not even its first line at load 45+
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 
@@ -159,7 +160,7 @@ class PipelineRig:
         for version in versions:
             self.publish(version)
         self.deploy(GOOD, "add the drill workflow")
-        self.endpoint.start()
+        self.endpoint.start(timeout=ENDPOINT_START_TIMEOUT_S)
 
     def publish(self, version: str) -> None:
         """Publish the good (1.0.0) or buggy (1.1.0) drill transformation, signed."""
