@@ -75,6 +75,8 @@ bench: setup
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.replication
 	$(BIN)/python -m bench.wan
+	scripts/fetch-debezium
+	$(BIN)/python -m bench.cdc
 
 # 30 minutes of seeded random faults (every kind) against the pipeline; SEED=n to replay one.
 SEED ?= 1

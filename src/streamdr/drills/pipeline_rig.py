@@ -53,6 +53,10 @@ SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
 SOURCE_RANGE = 1_000_000_000  # change numbers per source
 LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
+# A new `cdc run` reaches Kafka (topics, checkpoint) before it creates its slot; on a loaded
+# host that start took over 60 s (MirrorMaker 2 took 140 s in the same run), so allow more.
+CDC_START_TIMEOUT_S = 180.0
+ENDPOINT_START_TIMEOUT_S = 120.0  # the endpoint's 30 s default: not even its first line at load 45+
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 
@@ -156,7 +160,7 @@ class PipelineRig:
         for version in versions:
             self.publish(version)
         self.deploy(GOOD, "add the drill workflow")
-        self.endpoint.start()
+        self.endpoint.start(timeout=ENDPOINT_START_TIMEOUT_S)
 
     def publish(self, version: str) -> None:
         """Publish the good (1.0.0) or buggy (1.1.0) drill transformation, signed."""
@@ -219,12 +223,14 @@ class PipelineRig:
     ) -> None:
         """Start `streamdr cdc run SOURCE [--site S]` and wait for its replication slot.
 
-        Raises StateError when the slot does not appear within a minute.
+        Raises StateError when the slot does not appear within CDC_START_TIMEOUT_S.
         """
         src = self.sources[source or self.source]
         self._spawn(key, ["cdc", "run", src.name, *(["--site", site] if site else [])])
         dsn = self.db.dsn(src.dbname)
-        wait_for(lambda: slot_exists(dsn, src.dbname), 60, "the CDC replication slot")
+        wait_for(
+            lambda: slot_exists(dsn, src.dbname), CDC_START_TIMEOUT_S, "the CDC replication slot"
+        )
 
     def start_worker(
         self,

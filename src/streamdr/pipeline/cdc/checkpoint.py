@@ -10,7 +10,7 @@ whether changes the slot already forgot are on a site that answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -48,22 +48,40 @@ class Checkpoint:
         return datetime.fromisoformat(self.commit_time) if self.commit_time else None
 
 
+PROBE_TIMEOUTS_S = (2.0, 5.0)  # a site that is up but slow (a loaded host) gets a second try
+
+
 def checkpoints_elsewhere(
-    sites: Mapping[str, SiteSettings], source: str, *, timeout: float = 2.0
+    sites: Mapping[str, SiteSettings],
+    source: str,
+    *,
+    timeouts: Sequence[float] = PROBE_TIMEOUTS_S,
 ) -> dict[str, Checkpoint | None] | None:
     """Return each of ``sites``' newest checkpoint of ``source`` (None: it has none).
 
-    Returns None as a whole when one site does not answer within ``timeout``: that site may
-    hold the newest checkpoint, so nothing can be concluded.
+    Each site is asked once per entry of ``timeouts``. Returns None as a whole when one site
+    never answers: that site may hold the newest checkpoint, so nothing can be concluded.
     """
     found: dict[str, Checkpoint | None] = {}
     for name, site in sites.items():
+        answered = _checkpoint_of(name, site, source, timeouts)
+        if answered is None:
+            return None
+        found[name] = answered[0]
+    return found
+
+
+def _checkpoint_of(
+    name: str, site: SiteSettings, source: str, timeouts: Sequence[float]
+) -> tuple[Checkpoint | None] | None:
+    """Return (the site's checkpoint,) or None when no attempt got an answer."""
+    for timeout in timeouts:
         try:
             KafkaAdmin(name, site, timeout=timeout).metadata(timeout=timeout)
-            found[name] = read_checkpoint(name, site, source)
+            return (read_checkpoint(name, site, source),)
         except StreamdrError:
-            return None
-    return found
+            continue
+    return None
 
 
 def newest_past(

@@ -1,9 +1,13 @@
-"""PostgreSQL logical decoding through the SQL slot functions (psycopg 3, pgoutput).
+"""PostgreSQL logical decoding (pgoutput): set-up over SQL (psycopg 3), changes streamed.
 
-One publication and one logical slot per source. ``pending`` *peeks* (the slot does not move);
-``acknowledge`` advances the slot with ``pg_replication_slot_advance`` only after the reader
-has Kafka's acknowledgement and the checkpoint is written. Every library error becomes
-SourceUnavailable (retried) or StateError (needs an operator) here.
+One publication and one logical slot per source. ``pending`` reads the replication stream
+(``stream.py``), which PostgreSQL decodes once per change; transactions read but not yet
+acknowledged stay buffered here, so a cycle that failed on the Kafka side gets them again.
+``acknowledge`` confirms a position to the server only after the reader has Kafka's
+acknowledgement and the checkpoint is written; a lost stream drops the buffer and restarts
+from the slot, which never moved past the checkpoint. ``peek`` (the SQL peek function) serves
+`cdc status` when no reader holds the slot. Every library error becomes SourceUnavailable
+(retried) or StateError (needs an operator) here.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from psycopg import sql
 from streamdr.errors import InputError, StateError
 from streamdr.pipeline.cdc.pgoutput import PgoutputDecoder, format_lsn, parse_lsn
 from streamdr.pipeline.cdc.source import SourceUnavailable
+from streamdr.pipeline.cdc.stream import ReplicationStream
 from streamdr.pipeline.events import SourceTransaction
 from streamdr.settings.model import SourceSettings
 
 log = logging.getLogger(__name__)
 IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 CONNECT_TIMEOUT_S = 5
+STREAM_WAIT_S = 0.2  # how long one ``pending`` call waits for the first transaction
 
 PEEK = (
     "SELECT lsn, data FROM pg_logical_slot_peek_binary_changes("
@@ -56,6 +62,7 @@ class PostgresSource:
     """A PostgreSQL database read through a pgoutput slot."""
 
     kind = "postgres"
+    waits_for_changes = True  # ``pending`` blocks up to STREAM_WAIT_S: no idle sleep needed
 
     def __init__(self, name: str, settings: SourceSettings) -> None:
         self.name = name
@@ -63,6 +70,8 @@ class PostgresSource:
         self.slot = slot_name(name, settings.slot)
         self.publication = self.slot
         self._conn: psycopg.Connection[Any] | None = None
+        self._stream: ReplicationStream | None = None
+        self._unacked: list[SourceTransaction] = []
 
     def conninfo(self) -> str:
         """Return the libpq connection string, with the password from the environment."""
@@ -93,16 +102,16 @@ class PostgresSource:
         try:
             cur = self._db().execute(query, args)
             return cur.fetchall() if cur.description else []
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            self.close()
-            raise SourceUnavailable(f"source {self.name!r}: {exc}".strip()) from exc
-        except psycopg.errors.ObjectInUse as exc:
+        except psycopg.errors.ObjectInUse as exc:  # an OperationalError: caught first
             # Another session holds the slot for a moment (`cdc status`) or for good (a second
             # reader): retried with backoff, and alerted on when it persists.
             raise SourceUnavailable(
                 f"slot {self.slot} of source {self.name!r} is in use by another session "
                 "(only one `streamdr cdc run` per source)"
             ) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self.close()
+            raise SourceUnavailable(f"source {self.name!r}: {exc}".strip()) from exc
         except psycopg.Error as exc:
             raise StateError(
                 f"source {self.name!r} refused {str(query)[:60]!r}: {exc}",
@@ -173,7 +182,31 @@ class PostgresSource:
         return None
 
     def pending(self, after: int, limit: int) -> list[SourceTransaction]:
-        """Return whole committed transactions past the slot that end after ``after``."""
+        """Return whole committed transactions ending after ``after``: the unacknowledged ones
+        read before, then what the stream brings within STREAM_WAIT_S. Raises
+        SourceUnavailable."""
+        if self._stream is None or not self._stream.open:
+            self._unacked = []
+            self._stream = ReplicationStream(
+                self.conninfo(), self.slot, self.publication, self.name
+            )
+            self._stream.start(after)
+        self._unacked = [t for t in self._unacked if t.end_position > after]
+        have = sum(len(t.changes) for t in self._unacked)
+        try:
+            if have < limit:
+                wait = 0.0 if self._unacked else STREAM_WAIT_S
+                self._unacked += self._stream.read(limit - have, wait)
+            else:
+                self._stream.keepalive()
+        except SourceUnavailable:
+            self._unacked = []
+            raise
+        return [t for t in self._unacked if t.end_position > after]
+
+    def peek(self, after: int, limit: int) -> list[SourceTransaction]:
+        """Return pending transactions without consuming them (SQL peek; the slot must be
+        free). Raises SourceUnavailable, also when a reader streams the slot."""
         rows = self._run(PEEK, (self.slot, limit, self.publication))
         decoder = PgoutputDecoder()
         out = []
@@ -184,10 +217,33 @@ class PostgresSource:
         return out
 
     def acknowledge(self, upto: int) -> None:
-        """Advance the slot to ``upto`` so PostgreSQL may recycle that WAL."""
+        """Let PostgreSQL move the slot to ``upto`` (and recycle that WAL).
+
+        Streaming: a standby status update; otherwise (start-up, no stream yet) the SQL
+        ``pg_replication_slot_advance``. Raises SourceUnavailable.
+        """
+        self._unacked = [t for t in self._unacked if t.end_position > upto]
+        if self._stream is not None and self._stream.open:
+            self._stream.confirm(upto)
+            return
         self._run(
             "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(upto))
         )
+
+    def stream_lag(self) -> dict[str, Any] | None:
+        """Return the walsender streaming this slot (pid, lag in seconds), None when no
+        session streams it. Raises SourceUnavailable."""
+        rows = self._run(
+            "SELECT s.active_pid, EXTRACT(EPOCH FROM r.flush_lag)::float8, "
+            "s.confirmed_flush_lsn::text FROM pg_replication_slots s "
+            "LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
+            "WHERE s.slot_name = %s AND s.active",
+            (self.slot,),
+        )
+        if not rows:
+            return None
+        pid, lag, confirmed = rows[0]
+        return {"walsender_pid": pid, "flush_lag_seconds": lag or 0.0, "confirmed": confirmed}
 
     def format_position(self, position: int) -> str:
         """Return ``position`` as an LSN."""
@@ -203,7 +259,11 @@ class PostgresSource:
         self._run(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication)))
 
     def close(self) -> None:
-        """Disconnect."""
+        """Stop streaming and disconnect; unacknowledged transactions are read again later."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self._unacked = []
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()

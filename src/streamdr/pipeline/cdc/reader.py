@@ -196,7 +196,7 @@ class CdcReader:
         while not self.stop.is_set():
             moved = self._retrying(self.cycle)
             self._export_lag()
-            if not moved:
+            if not moved and not self.source.waits_for_changes:
                 self.stop.wait(self.idle_wait)
 
     def _retrying(self, step: Callable[[], Any]) -> Any:
@@ -264,8 +264,11 @@ class CdcReader:
             datetime.now(UTC).isoformat(),
         )
         self.checkpoints.write(checkpoint, self.name)
-        self.source.acknowledge(last.end_position)
+        # The checkpoint is durable: the reader is past these transactions even if telling the
+        # source fails below (the next stream starts after the checkpoint, and start-up
+        # advances the slot to it), so they are not produced again.
         self._advanced(checkpoint, last, changes, letters, len(txns))
+        self.source.acknowledge(last.end_position)
         return len(txns)
 
     def _advanced(

@@ -79,11 +79,7 @@ def cdc_status(settings: Settings, name: str, site_name: str | None = None) -> d
         "checkpoint": checkpoint.__dict__ if checkpoint else None,
     }
     try:
-        pending = _peek_one(source, checkpoint.position if checkpoint else 0)
-        doc["source_reachable"] = True
-        doc["pending"] = bool(pending)
-        oldest = pending[0].commit_time if pending else None
-        doc["lag_seconds"] = round((now - oldest).total_seconds(), 3) if oldest else 0.0
+        _pending_into(doc, source, checkpoint.position if checkpoint else 0, now)
     except SourceUnavailable as exc:
         doc.update(source_reachable=False, pending=None, error=str(exc))
         cp_time = checkpoint.commit_datetime() if checkpoint else None
@@ -96,13 +92,32 @@ def cdc_status(settings: Settings, name: str, site_name: str | None = None) -> d
     return doc
 
 
+def _pending_into(doc: dict[str, Any], source: Any, after: int, now: datetime) -> None:
+    """Fill ``pending`` and ``lag_seconds``: peeked when the source is free, else (a reader
+    streams the slot) the walsender's flush lag. Raises SourceUnavailable."""
+    try:
+        pending = _peek_one(source, after)
+    except SourceUnavailable as exc:
+        streaming = source.stream_lag() if "in use" in str(exc) else None
+        if streaming is None:
+            raise
+        doc.update(source_reachable=True, pending=None, streaming=streaming)
+        doc["lag_seconds"] = round(float(streaming["flush_lag_seconds"]), 3)
+        return
+    doc["source_reachable"] = True
+    doc["pending"] = bool(pending)
+    oldest = pending[0].commit_time if pending else None
+    doc["lag_seconds"] = round((now - oldest).total_seconds(), 3) if oldest else 0.0
+
+
 def _peek_one(source: Any, after: int) -> list[Any]:
-    """Return the first pending transaction; the running reader may hold the slot briefly."""
-    for attempt in range(10):
+    """Return the first pending transaction; a reader may hold the slot briefly (a
+    streaming reader holds it for good: then this raises SourceUnavailable "in use")."""
+    for attempt in range(3):
         try:
-            return list(source.pending(after, 1))
+            return list(source.peek(after, 1))
         except SourceUnavailable as exc:
-            if "in use" not in str(exc) or attempt == 9:
+            if "in use" not in str(exc) or attempt == 2:
                 raise
             time.sleep(0.2)
     return []

@@ -18,6 +18,7 @@ class ChangeSource(Protocol):
     """A database whose committed changes can be read after a position and then forgotten."""
 
     kind: str
+    waits_for_changes: bool  # True: ``pending`` itself waits a moment for new changes
 
     def open(self) -> list[str]:
         """Connect, make sure capture is set up, and return the captured ``schema.table`` names.
@@ -29,6 +30,10 @@ class ChangeSource(Protocol):
     def pending(self, after: int, limit: int) -> list[SourceTransaction]:
         """Return committed transactions ending after ``after`` (whole ones, about ``limit``
         changes). Raises SourceUnavailable."""
+
+    def peek(self, after: int, limit: int) -> list[SourceTransaction]:
+        """Return what is pending without consuming it (for `cdc status`; the source may
+        refuse while a reader holds it). Raises SourceUnavailable."""
 
     def acknowledge(self, upto: int) -> None:
         """Let the source forget everything up to ``upto`` (it is in Kafka).

@@ -106,6 +106,7 @@ class SqliteSource:
     """A SQLite database file with capture triggers."""
 
     kind = "sqlite"
+    waits_for_changes = False  # ``pending`` returns at once: the reader sleeps when idle
 
     def __init__(self, name: str, path: Path, tables: list[str]) -> None:
         self.name = name
@@ -183,6 +184,10 @@ class SqliteSource:
             self.close()
             raise SourceUnavailable(f"reading {self.path}: {exc}") from exc
         return [change_from_row(*row) for row in rows]
+
+    def peek(self, after: int, limit: int) -> list[SourceTransaction]:
+        """Return what ``pending`` returns: reading the change table never consumes it."""
+        return self.pending(after, limit)
 
     def acknowledge(self, upto: int) -> None:
         """Delete change rows up to ``upto`` (they are in Kafka)."""
