@@ -23,6 +23,7 @@ The killed site is always restarted and its partitions back in full ISR before t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from datetime import timedelta
@@ -35,7 +36,7 @@ from streamdr.drills.pipeline_rig import PipelineRig, RigSource
 from streamdr.drills.report import DrillReport
 from streamdr.drills.site_helpers import DrillEnv
 from streamdr.drills.site_pipeline import SitePipeline
-from streamdr.errors import StateError
+from streamdr.errors import StateError, StreamdrError
 from streamdr.lab.cluster import Lab
 from streamdr.pipeline.topics import TopicWant, ensure_topics
 from streamdr.policy.tiers import DRILL_TARGETS, Targets, Tier
@@ -45,7 +46,7 @@ from streamdr.replication.failover.execute import execute, prepare
 from streamdr.replication.failover.plan import SwitchKind, SwitchRequest
 from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
-from streamdr.replication.topology import explicit_set, plan_topology, subscriptions
+from streamdr.replication.topology import Topology, explicit_set, plan_topology, subscriptions
 
 PARTITIONS = 3
 RATE_PER_S = 50.0  # committed rows per second, all sources together
@@ -81,28 +82,57 @@ class SiteFailoverDrill:
         return (victim,)
 
     def _setup(self, ctx: DrillContext, report: DrillReport) -> DrillEnv:
+        """Create the drill topic, start the drill's MM2, then build the rig while MM2 starts.
+
+        MM2's JVMs take the longest to come up, and nothing of the rig (database, sandbox,
+        artifacts, endpoint) is needed by them, so the two overlap; the scenario waits for MM2.
+        Raises StateError when a site is not whole; stops what it started when a step fails.
+        """
         victim = ctx.site
         survivor = next(s for s in ctx.settings.sites if s != victim)
         rig = PipelineRig(ctx, self.name, tier=str(self.tier))
+        topology = self._topology(ctx, rig, victim)
+        runner = Mm2Runner(ctx.settings, f"drill-{rig.id}")
+        since = now_ms()
         try:
-            with report.step("preflight: both sites healthy; database, workflow, endpoint") as st:
+            with report.step("preflight: both sites healthy; drill topic; start MM2") as st:
                 for site in (victim, survivor):
                     if len(helpers.site_admin(ctx, site).metadata().brokers) < 3:
                         raise StateError(
                             f"site {site!r} has fewer than 3 brokers up",
                             hint="Run `streamdr lab up`, then drill again.",
                         )
-                rig.setup(sites=self._source_sites(victim, survivor))
                 for site in (victim, survivor):
                     ensure_topics(helpers.site_admin(ctx, site), [TopicWant(rig.topic, PARTITIONS)])
-                st.detail = f"workflow {rig.workflow_name} ({self.tier}), topic {rig.topic}"
+                since = now_ms()
+                runner.apply(topology)
+                st.detail = f"topic {rig.topic}; MM2 instance drill-{rig.id} starting"
+            with report.step("database, workflow, endpoint (while MM2 starts)") as st:
+                rig.setup(sites=self._source_sites(victim, survivor))
+                st.detail = f"workflow {rig.workflow_name} ({self.tier})"
         except BaseException:
-            rig.close_for(report)  # the failed step keeps the logs
+            self._undo_setup(ctx, report, rig, runner)
             raise
-        group = rig.workflow_name
-        sets = [explicit_set([rig.topic], [group], self.tier)]
-        # The drill's own topology: the victim is home and active; lab-speed emit intervals.
-        topology = plan_topology(
+        scope = f"drill:{self.name}:{rig.id}"
+        record_active_site(ctx.store, scope, victim)
+        workload = SitePipeline(rig, topology.names)
+        return DrillEnv(
+            victim,
+            survivor,
+            rig.topic,
+            rig.workflow_name,
+            scope,
+            runner,
+            rig,
+            workload,
+            topology,
+            since,
+        )
+
+    def _topology(self, ctx: DrillContext, rig: PipelineRig, victim: str) -> Topology:
+        """Return the drill's own topology: the victim is home and active; lab emit intervals."""
+        sets = [explicit_set([rig.topic], [rig.workflow_name], self.tier)]
+        return plan_topology(
             sets,
             list(ctx.settings.sites),
             home=victim,
@@ -110,18 +140,26 @@ class SiteFailoverDrill:
             separator=ctx.settings.replication.separator,
             emit_interval=lambda _rpo: 1.0,
         )
-        scope = f"drill:{self.name}:{rig.id}"
-        record_active_site(ctx.store, scope, victim)
-        workload = SitePipeline(rig, topology.names)
-        runner = Mm2Runner(ctx.settings, f"drill-{rig.id}")
-        return DrillEnv(victim, survivor, rig.topic, group, scope, runner, rig, workload, topology)
+
+    @staticmethod
+    def _undo_setup(
+        ctx: DrillContext, report: DrillReport, rig: PipelineRig, runner: Mm2Runner
+    ) -> None:
+        """Stop the MM2 instance, delete the run's topics and close the rig (logs kept)."""
+        try:
+            runner.stop()
+            for site in ctx.settings.sites:
+                with contextlib.suppress(StreamdrError):
+                    admin = helpers.site_admin(ctx, site)
+                    admin.delete_topics([t for t in admin.metadata().topics if rig.id in t])
+        finally:
+            rig.close_for(report)  # the failed step keeps the logs
 
     # ----- the scenario -------------------------------------------------------------------
     def _scenario(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: DrillEnv) -> None:
-        with report.step("start MirrorMaker 2 (the drill's own instance)") as st:
-            since = now_ms()
-            env.runner.apply(env.topology)
-            st.detail = f"ready after {wait_ready(ctx.settings, env.runner, env.topology, since)}s"
+        with report.step("wait for MirrorMaker 2 (the drill's own instance)") as st:
+            waited = wait_ready(ctx.settings, env.runner, env.topology, env.mm2_since_ms)
+            st.detail = f"ready after {waited}s more"
         self._start_pipeline(ctx, report, env)
         with report.step(f"kill every broker of {env.victim}") as st:
             fault_at = time.time()

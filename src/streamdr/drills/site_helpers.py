@@ -36,6 +36,7 @@ class DrillEnv:
     rig: PipelineRig
     workload: SitePipeline
     topology: Topology
+    mm2_since_ms: int = 0  # when the drill's MM2 was started (its heartbeats count from there)
 
 
 def lab_of(ctx: DrillContext) -> Lab:
