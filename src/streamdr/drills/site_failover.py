@@ -171,6 +171,10 @@ class SiteFailoverDrill:
         finally:
             with report.step(f"restart {env.victim}; wait for full ISR") as st:
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
+                # MM2's JVM writing into the victim exited with it and waits out a restart
+                # backoff; starting it now overlaps its start-up with the waits below instead
+                # of leaving it all to the failback's ensure-replication step.
+                env.runner.kick()
                 helpers.wait_isr(ctx, env.victim)
                 # The group's member from before the kill expires after its session timeout.
                 env.rig.wait(
