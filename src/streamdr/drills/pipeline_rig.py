@@ -53,6 +53,9 @@ SECRET_ENV = "STREAMDR_DRILL_SECRET"
 TABLE = "drill_events"
 SOURCE_RANGE = 1_000_000_000  # change numbers per source
 LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
+# The endpoint is a `python -m streamdr` child: on a busy host (a drill starting MM2 JVMs at the
+# same time) its start-up can pass the 30 s default; waiting longer costs nothing when it is up.
+ENDPOINT_START_TIMEOUT_S = 90.0
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 
@@ -156,7 +159,7 @@ class PipelineRig:
         for version in versions:
             self.publish(version)
         self.deploy(GOOD, "add the drill workflow")
-        self.endpoint.start()
+        self.endpoint.start(timeout=ENDPOINT_START_TIMEOUT_S)
 
     def publish(self, version: str) -> None:
         """Publish the good (1.0.0) or buggy (1.1.0) drill transformation, signed."""
