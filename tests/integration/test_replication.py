@@ -58,17 +58,26 @@ def consume(site, group, topics, want, timeout=90, commit=True):
     return out
 
 
-def drain(site, group, topics, idle=10.0, timeout=180):
-    """Read until nothing new arrives for ``idle`` seconds; commit; return the values."""
+def drain(site, group, topics, timeout=180):
+    """Read every record below the topics' end offsets at the call; commit; return the values.
+
+    Callers drain after the producers flushed and after a switch that waited for replication
+    lag 0, so these ends hold every record the test expects (no idle wait needed).
+    """
+    admin = KafkaAdmin("drain", site)
+    ends = {(t, p): end for t in topics for p, end in admin.end_offsets(t).items() if end > 0}
     consumer = make_consumer(site, group)
     consumer.subscribe(topics)
-    out, last, deadline = [], time.monotonic(), time.monotonic() + timeout
+    out, deadline = [], time.monotonic() + timeout
     try:
-        while time.monotonic() - last < idle and time.monotonic() < deadline:
+        start = consumer.committed([TopicPartition(t, p) for t, p in ends], timeout=30)
+        reached = {(tp.topic, tp.partition): tp.offset for tp in start if tp.offset >= 0}
+        while time.monotonic() < deadline and any(reached.get(tp, 0) < e for tp, e in ends.items()):
             msg = consumer.poll(0.5)
             if msg is not None and not msg.error():
                 out.append(msg.value().decode())
-                last = time.monotonic()
+                tp = (msg.topic(), msg.partition())
+                reached[tp] = max(reached.get(tp, 0), msg.offset() + 1)
         consumer.commit(asynchronous=False) if out else None
     finally:
         consumer.close()

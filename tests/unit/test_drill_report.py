@@ -46,3 +46,11 @@ def test_history_round_trip(tmp_path):
     assert last_passed(store, "broker-failover") == old.finished_at
     assert last_passed(store, "other") is None
     assert (tmp_path / "history.db").exists()
+
+
+def test_report_steps_carry_their_duration_in_seconds():
+    report = DrillReport("broker-failover", "primary", DRILL_TARGETS["broker-failover"])
+    with report.step("wait") as st:
+        pass
+    st.finished_at = st.started_at + timedelta(seconds=12.3456)
+    assert report.as_dict()["steps"][0]["seconds"] == 12.346

@@ -26,7 +26,7 @@ from streamdr.policy.tiers import Targets
 RATE = 40.0
 WARMUP_S = 5.0
 OUTAGE_S = 10.0
-AFTER_S = 10.0
+AFTER_S = 3.0  # steady traffic after the resume was proven (the first change after it applied)
 
 
 class CdcSourceOutageDrill:

@@ -56,7 +56,9 @@ LOG_ROOT = Path(tempfile.gettempdir()) / "streamdr-drill-logs"
 # A new `cdc run` reaches Kafka (topics, checkpoint) before it creates its slot; on a loaded
 # host that start took over 60 s (MirrorMaker 2 took 140 s in the same run), so allow more.
 CDC_START_TIMEOUT_S = 180.0
-ENDPOINT_START_TIMEOUT_S = 120.0  # the endpoint's 30 s default: not even its first line at load 45+
+# The endpoint is a `python -m streamdr` child: on a busy host (a drill starting MM2 JVMs at the
+# same time) its start-up passed the 30 s default; waiting longer costs nothing when it is up.
+ENDPOINT_START_TIMEOUT_S = 120.0
 GOOD_CODE = '''"""Drill transformation: passes each change through with its identity."""
 from streamdr.artifacts.api import OutputEvent
 

@@ -23,6 +23,7 @@ The killed site is always restarted and its partitions back in full ISR before t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from datetime import timedelta
@@ -35,7 +36,7 @@ from streamdr.drills.pipeline_rig import PipelineRig, RigSource
 from streamdr.drills.report import DrillReport
 from streamdr.drills.site_helpers import DrillEnv
 from streamdr.drills.site_pipeline import SitePipeline
-from streamdr.errors import StateError
+from streamdr.errors import StateError, StreamdrError
 from streamdr.lab.cluster import Lab
 from streamdr.pipeline.topics import TopicWant, ensure_topics
 from streamdr.policy.tiers import DRILL_TARGETS, Targets, Tier
@@ -45,14 +46,13 @@ from streamdr.replication.failover.execute import execute, prepare
 from streamdr.replication.failover.plan import SwitchKind, SwitchRequest
 from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.service import wait_ready
-from streamdr.replication.topology import explicit_set, plan_topology, subscriptions
+from streamdr.replication.topology import Topology, explicit_set, plan_topology, subscriptions
 
 PARTITIONS = 3
 RATE_PER_S = 50.0  # committed rows per second, all sources together
 WARMUP_S = 6.0
-STEADY_S = 5.0
 RTO_TIMEOUT_S = 90.0
-LOST_GRACE_S = 20.0  # after the survivor drained the copy: CDC's re-read of the slot lands
+LOST_GRACE_S = 20.0  # at most, after the survivor drained the copy: CDC's re-read lands
 DRAIN_TIMEOUT_S = 120.0
 LAB_UP_TIMEOUT_S = 300.0
 LAB_TARGETS = Targets(rpo=timedelta(seconds=10), rto=timedelta(seconds=60))
@@ -82,28 +82,57 @@ class SiteFailoverDrill:
         return (victim,)
 
     def _setup(self, ctx: DrillContext, report: DrillReport) -> DrillEnv:
+        """Create the drill topic, start the drill's MM2, then build the rig while MM2 starts.
+
+        MM2's JVMs take the longest to come up, and nothing of the rig (database, sandbox,
+        artifacts, endpoint) is needed by them, so the two overlap; the scenario waits for MM2.
+        Raises StateError when a site is not whole; stops what it started when a step fails.
+        """
         victim = ctx.site
         survivor = next(s for s in ctx.settings.sites if s != victim)
         rig = PipelineRig(ctx, self.name, tier=str(self.tier))
+        topology = self._topology(ctx, rig, victim)
+        runner = Mm2Runner(ctx.settings, f"drill-{rig.id}")
+        since = now_ms()
         try:
-            with report.step("preflight: both sites healthy; database, workflow, endpoint") as st:
+            with report.step("preflight: both sites healthy; drill topic; start MM2") as st:
                 for site in (victim, survivor):
                     if len(helpers.site_admin(ctx, site).metadata().brokers) < 3:
                         raise StateError(
                             f"site {site!r} has fewer than 3 brokers up",
                             hint="Run `streamdr lab up`, then drill again.",
                         )
-                rig.setup(sites=self._source_sites(victim, survivor))
                 for site in (victim, survivor):
                     ensure_topics(helpers.site_admin(ctx, site), [TopicWant(rig.topic, PARTITIONS)])
-                st.detail = f"workflow {rig.workflow_name} ({self.tier}), topic {rig.topic}"
+                since = now_ms()
+                runner.apply(topology)
+                st.detail = f"topic {rig.topic}; MM2 instance drill-{rig.id} starting"
+            with report.step("database, workflow, endpoint (while MM2 starts)") as st:
+                rig.setup(sites=self._source_sites(victim, survivor))
+                st.detail = f"workflow {rig.workflow_name} ({self.tier})"
         except BaseException:
-            rig.close_for(report)  # the failed step keeps the logs
+            self._undo_setup(ctx, report, rig, runner)
             raise
-        group = rig.workflow_name
-        sets = [explicit_set([rig.topic], [group], self.tier)]
-        # The drill's own topology: the victim is home and active; lab-speed emit intervals.
-        topology = plan_topology(
+        scope = f"drill:{self.name}:{rig.id}"
+        record_active_site(ctx.store, scope, victim)
+        workload = SitePipeline(rig, topology.names)
+        return DrillEnv(
+            victim,
+            survivor,
+            rig.topic,
+            rig.workflow_name,
+            scope,
+            runner,
+            rig,
+            workload,
+            topology,
+            since,
+        )
+
+    def _topology(self, ctx: DrillContext, rig: PipelineRig, victim: str) -> Topology:
+        """Return the drill's own topology: the victim is home and active; lab emit intervals."""
+        sets = [explicit_set([rig.topic], [rig.workflow_name], self.tier)]
+        return plan_topology(
             sets,
             list(ctx.settings.sites),
             home=victim,
@@ -111,18 +140,26 @@ class SiteFailoverDrill:
             separator=ctx.settings.replication.separator,
             emit_interval=lambda _rpo: 1.0,
         )
-        scope = f"drill:{self.name}:{rig.id}"
-        record_active_site(ctx.store, scope, victim)
-        workload = SitePipeline(rig, topology.names)
-        runner = Mm2Runner(ctx.settings, f"drill-{rig.id}")
-        return DrillEnv(victim, survivor, rig.topic, group, scope, runner, rig, workload, topology)
+
+    @staticmethod
+    def _undo_setup(
+        ctx: DrillContext, report: DrillReport, rig: PipelineRig, runner: Mm2Runner
+    ) -> None:
+        """Stop the MM2 instance, delete the run's topics and close the rig (logs kept)."""
+        try:
+            runner.stop()
+            for site in ctx.settings.sites:
+                with contextlib.suppress(StreamdrError):
+                    admin = helpers.site_admin(ctx, site)
+                    admin.delete_topics([t for t in admin.metadata().topics if rig.id in t])
+        finally:
+            rig.close_for(report)  # the failed step keeps the logs
 
     # ----- the scenario -------------------------------------------------------------------
     def _scenario(self, ctx: DrillContext, report: DrillReport, lab: Lab, env: DrillEnv) -> None:
-        with report.step("start MirrorMaker 2 (the drill's own instance)") as st:
-            since = now_ms()
-            env.runner.apply(env.topology)
-            st.detail = f"ready after {wait_ready(ctx.settings, env.runner, env.topology, since)}s"
+        with report.step("wait for MirrorMaker 2 (the drill's own instance)") as st:
+            waited = wait_ready(ctx.settings, env.runner, env.topology, env.mm2_since_ms)
+            st.detail = f"ready after {waited}s more"
         self._start_pipeline(ctx, report, env)
         with report.step(f"kill every broker of {env.victim}") as st:
             fault_at = time.time()
@@ -134,6 +171,10 @@ class SiteFailoverDrill:
         finally:
             with report.step(f"restart {env.victim}; wait for full ISR") as st:
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
+                # MM2's JVM writing into the victim exited with it and waits out a restart
+                # backoff; starting it now overlaps its start-up with the waits below instead
+                # of leaving it all to the failback's ensure-replication step.
+                env.runner.kick()
                 helpers.wait_isr(ctx, env.victim)
                 # The group's member from before the kill expires after its session timeout.
                 env.rig.wait(
@@ -223,23 +264,53 @@ class SiteFailoverDrill:
     ) -> dict[int, float]:
         """Deliver through the survivor until it drained the copy; return rows still missing."""
         with report.step(f"deliver through {env.survivor}; drain the replicated backlog") as st:
-            time.sleep(STEADY_S)
+            # Taken after the kill: every row committed before it lies below these positions.
+            marks = helpers.wal_marks(env)
             drained = env.rig.wait_quietly(
                 lambda: helpers.survivor_drained(ctx, env), RTO_TIMEOUT_S, interval=0.25
             )
-            # Rows committed before the kill but never acknowledged by the victim come back
-            # through CDC's re-read of the slot on the survivor; what is still missing after
-            # that was acknowledged by the victim and never replicated.
-            env.rig.wait_quietly(lambda: not self._missing(env, fault_at), LOST_GRACE_S)
+            settled = self._wait_settled(ctx, env, marks, fault_at) if drained else ""
             lost = self._missing(env, fault_at)
             st.ok = drained
             st.detail = (
                 f"{len(lost)} rows committed before the kill are not applied (acknowledged by "
-                f"{env.victim}, not replicated)"
+                f"{env.victim}, not replicated); {settled}"
                 if drained
                 else f"the {env.survivor} workers did not drain the replicated copy"
             )
         return lost
+
+    def _wait_settled(
+        self, ctx: DrillContext, env: DrillEnv, marks: dict[str, str | None], fault_at: float
+    ) -> str:
+        """Wait until rows committed before the kill can no longer arrive; say how it ended.
+
+        Rows committed before the kill but never acknowledged by the victim come back through
+        CDC's re-read of the slot on the survivor. CDC advances a slot only after Kafka
+        acknowledged the rows, so once every slot is past ``marks`` they are in the survivor's
+        topics; once the survivor's group committed those topics' ends then (commit after
+        durable), they are applied. What is still missing was acknowledged by the victim and
+        never replicated. Gives up after LOST_GRACE_S (the judgement then uses what arrived).
+        """
+        start = time.monotonic()
+
+        def left() -> float:
+            return max(0.0, LOST_GRACE_S - (time.monotonic() - start))
+
+        def done(cond: object) -> bool:
+            return not self._missing(env, fault_at) or bool(cond)
+
+        wait = env.rig.wait_quietly
+        if not wait(lambda: done(helpers.cdc_passed(env, marks)), left(), interval=0.25):
+            return f"CDC did not pass the kill within {LOST_GRACE_S:.0f}s"
+        ends = helpers.survivor_ends(ctx, env) if self._missing(env, fault_at) else {}
+        # Without the survivor's ends (it did not answer), wait for the rows themselves.
+        reached = (
+            (lambda: False) if ends is None else lambda: helpers.survivor_reached(ctx, env, ends)
+        )
+        if not wait(lambda: done(reached()), left(), interval=0.25):
+            return f"the survivor did not apply its topics within {LOST_GRACE_S:.0f}s"
+        return f"settled after {time.monotonic() - start:.1f}s"
 
     @staticmethod
     def _missing(env: DrillEnv, before: float) -> dict[int, float]:

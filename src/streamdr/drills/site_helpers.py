@@ -11,6 +11,7 @@ from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import PipelineRig
 from streamdr.drills.site_pipeline import SitePipeline
 from streamdr.errors import InputError, StreamdrError
+from streamdr.harness.source_db import current_wal_lsn, slot_confirmed_past
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
 from streamdr.replication.mm2.internal_topics import describe_group, read_checkpoints
@@ -19,6 +20,7 @@ from streamdr.replication.mm2.runner import Mm2Runner
 from streamdr.replication.topology import Topology, existing_only
 
 ISR_TIMEOUT_S = 300.0
+LOOP_REST_S = 5.0  # several MM2 refresh and emit intervals of the lab
 
 
 @dataclass
@@ -34,6 +36,7 @@ class DrillEnv:
     rig: PipelineRig
     workload: SitePipeline
     topology: Topology
+    mm2_since_ms: int = 0  # when the drill's MM2 was started (its heartbeats count from there)
 
 
 def lab_of(ctx: DrillContext) -> Lab:
@@ -86,6 +89,41 @@ def survivor_drained(ctx: DrillContext, env: DrillEnv) -> bool:
     return all(committed.get((remote, p), 0) >= end for p, end in ends.items() if end > 0)
 
 
+def wal_marks(env: DrillEnv) -> dict[str, str | None]:
+    """Return each source database's current WAL position (None: the server did not answer)."""
+    return {
+        src.dbname: current_wal_lsn(env.rig.db.dsn(src.dbname)) for src in env.rig.sources.values()
+    }
+
+
+def cdc_passed(env: DrillEnv, marks: dict[str, str | None]) -> bool:
+    """Return True when every source's slot is confirmed past its mark (Kafka has those rows)."""
+    return all(
+        lsn is not None and slot_confirmed_past(env.rig.db.dsn(db), db, lsn)
+        for db, lsn in marks.items()
+    )
+
+
+def survivor_ends(ctx: DrillContext, env: DrillEnv) -> dict[tuple[str, int], int] | None:
+    """Return the end offsets of every copy of the drill topic on the survivor (None: no answer)."""
+    admin = site_admin(ctx, env.survivor)
+    names = env.topology.names
+    try:
+        topics = [t for t in admin.metadata().topics if names.original_topic(t) == env.topic]
+        return {(t, p): end for t in topics for p, end in admin.end_offsets(t).items()}
+    except StreamdrError:
+        return None
+
+
+def survivor_reached(ctx: DrillContext, env: DrillEnv, ends: dict[tuple[str, int], int]) -> bool:
+    """Return True when the survivor's group committed at least ``ends`` (commit after durable)."""
+    try:
+        committed = describe_group(site_admin(ctx, env.survivor), env.group).offsets
+    except StreamdrError:
+        return False
+    return all(committed.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
+
+
 def present(ctx: DrillContext, site: str, subs: dict[str, list[str]]) -> dict[str, list[str]]:
     """Return ``subs`` keeping only topics that exist on ``site``."""
     existing = set(site_admin(ctx, site).metadata().topics)
@@ -113,7 +151,9 @@ def loop_check(ctx: DrillContext, env: DrillEnv) -> list[str]:
     """Return loop topics, or a note when drill topics keep growing at rest (empty: fine)."""
     names, sites = env.topology.names, env.topology.sites
     problems, counts = [], []
-    for _ in range(2):
+    for i in range(2):
+        if i:
+            time.sleep(LOOP_REST_S)  # between the two counts only: nothing to wait for after
         total = 0
         for site in sites:
             admin = site_admin(ctx, site)
@@ -123,7 +163,6 @@ def loop_check(ctx: DrillContext, env: DrillEnv) -> list[str]:
                 if names.original_topic(t) == env.topic:
                     total += sum(admin.end_offsets(t).values())
         counts.append(total)
-        time.sleep(5.0)
     if counts[0] != counts[1]:
         problems.append(f"drill topics still growing at rest: {counts[0]} → {counts[1]} records")
     return sorted(set(problems))

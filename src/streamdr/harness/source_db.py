@@ -41,3 +41,34 @@ def slot_exists(dsn: str, dbname: str) -> bool:
             return bool(conn.execute(query, (dbname,)).fetchone())
     except psycopg.Error:
         return False
+
+
+def current_wal_lsn(dsn: str) -> str | None:
+    """Return the server's current WAL position as text (``0/16B3748``); None when unreachable.
+
+    Every transaction committed before this call has a commit LSN below the returned one.
+    """
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def slot_confirmed_past(dsn: str, dbname: str, lsn: str) -> bool:
+    """Return True when every replication slot on ``dbname`` is confirmed at or past ``lsn``.
+
+    CDC advances its slot only after Kafka acknowledged the changes, so this means every change
+    committed before ``lsn`` was written to Kafka. False when there is no slot or no server.
+    """
+    query = (
+        "SELECT count(*) > 0 AND bool_and(confirmed_flush_lsn >= %s::pg_lsn) "
+        "FROM pg_replication_slots WHERE database = %s"
+    )
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute(query, (lsn, dbname)).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
