@@ -220,7 +220,9 @@ class SiteFailoverDrill:
             switch_hook=lambda site, old: f"drill scope: {old} → {site} (no platform hook)",
             notify=lambda doc: "drill: clients not notified",
             fault_at=fault_at,
-            catch_up_timeout=180.0,
+            # MM2 start + catch-up in the failback: the product default (300 s); 180 s was
+            # exceeded on a loaded host where one MM2 JVM took over 3 minutes to start.
+            catch_up_timeout=300.0,
         )
 
     def _failover(
