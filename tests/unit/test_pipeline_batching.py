@@ -331,3 +331,28 @@ def test_batches_respect_max_bytes_with_the_real_envelope_size(tmp_path):
     proc.close()
     assert result.finished == {("t", 0): 40}
     assert len(sent) > 1 and max(sent) <= 2048
+
+
+def test_a_key_left_unfinished_is_rewound_before_its_later_events_are_sent():
+    # Key 0 fails until it is out of attempts (DLQ disabled: unfinished) while keys 1-2 go on;
+    # the partition rewinds to key 0's first event and none of key 0's later events was sent,
+    # so the batch read again from the rewind applies key 0 in order.
+    sent: list[tuple[int, int]] = []
+    failing = {"on": True}
+
+    def deliver(d):
+        row = json.loads(d.body)["row"]
+        if row["id"] == 0 and failing["on"]:
+            raise SinkError("HTTP 503", retryable=True)
+        sent.append((row["id"], row["n"]))
+
+    proc = PerEventProcessor(_handler(_workflow(max_in_flight=4), deliver))
+    msgs = [FakeMsg(i, i % 3) for i in range(9)]
+    first = proc.process(msgs, lambda t, p: True)
+    assert first.rewind == {("t", 0): 0} and ("t", 0) not in first.finished
+    assert [n for k, n in sent if k == 0] == []
+    failing["on"] = False
+    again = proc.process(msgs[first.rewind[("t", 0)] :], lambda t, p: True)
+    assert again.finished == {("t", 0): 9} and not again.rewind
+    assert [n for k, n in sent if k == 0] == [0, 3, 6]
+    proc.close()
