@@ -150,7 +150,7 @@ def _row(wf: Workflow) -> dict[str, object]:
         "transformation": f"{wf.transformation.name}@{wf.transformation.version}",
         "source": wf.source.topic or f"{wf.source.database}: {', '.join(wf.source.tables)}",
         "sink": wf.sink.url or wf.sink.topic,
-        "delivery": wf.delivery,
+        "delivery": wf.delivery.guarantee,
     }
 
 

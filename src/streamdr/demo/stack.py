@@ -48,6 +48,7 @@ SECRET_ENV = "STREAMDR_DEMO_SECRET"
 SOURCE = "retail"
 DATABASE = "retail"
 PROCESSES = ("endpoint", "cdc", "workers", "generator")
+# inventory-to-client-b is the batched sample (delivery.batch in its workflow file).
 SAMPLES = {
     "orders-to-client-a": "client-a",
     "inventory-to-client-b": "client-b",

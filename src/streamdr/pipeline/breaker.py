@@ -77,10 +77,26 @@ class Breaker:
 
         Raises BreakerOpen without calling when open, else whatever ``func`` raises.
         """
+        if self.state == CLOSED:
+            return self._call_closed(func)
         try:
             return self._cb.call(func)
         except pybreaker.CircuitBreakerError as exc:
             raise BreakerOpen(self.retry_in()) from exc
+
+    def _call_closed(self, func: Callable[[], T]) -> T:
+        # pybreaker holds its lock for the whole call, which would serialise every delivery of
+        # a worker; while closed, calls run concurrently and only the verdict is recorded under
+        # the lock. Open and half-open keep pybreaker's serialised path (one trial at a time).
+        try:
+            result = func()
+        except BaseException as exc:
+            with self._cb._lock:
+                self._cb.state._handle_error(exc, reraise=False)
+            raise
+        with self._cb._lock:
+            self._cb.state._handle_success()
+        return result
 
 
 def wait_for_trial(breaker: Breaker, sleep: Callable[[float], bool]) -> bool:

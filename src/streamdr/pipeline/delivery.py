@@ -8,13 +8,20 @@ raises for an endpoint problem, so the worker can dead-letter and move on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from streamdr.observe import metrics
 from streamdr.pipeline.backoff import backoff_delay
+from streamdr.pipeline.batch import (
+    BatchItem,
+    EventResult,
+    MalformedBatch,
+    encode_batch,
+    parse_results,
+)
 from streamdr.pipeline.breaker import Breaker, BreakerOpen, wait_for_trial
 from streamdr.pipeline.transform import Delivery
 from streamdr.signature import SIGNATURE_HEADER, SignedFields, sign
@@ -47,6 +54,21 @@ class Outcome:
     aborted: bool = False  # the worker is stopping; nothing was decided
 
 
+def make_client(workflow: Workflow) -> httpx.Client:
+    """Return the worker's one HTTP client: pooled keep-alive connections, HTTP/2 over TLS.
+
+    HTTP/2 is offered through ALPN, so an https endpoint that speaks it multiplexes every
+    request over one connection; plain http stays HTTP/1.1 with kept-alive connections. The
+    pool holds a connection per event in flight, so the hot path never waits for a handshake.
+    """
+    in_flight = workflow.delivery.max_in_flight
+    return httpx.Client(
+        timeout=httpx.Timeout(workflow.sink.timeout_seconds, connect=5.0),
+        limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight),
+        http2=True,
+    )
+
+
 class HttpSink:
     """POSTs signed JSON bodies to one URL over a kept-alive connection pool."""
 
@@ -61,13 +83,11 @@ class HttpSink:
         if workflow.sink.url is None:
             raise ValueError("an http sink needs a url")
         self.url = workflow.sink.url
+        self.batch_url = batch_url(self.url)
         self.workflow = workflow.name
         self.secret = secret
         self.site = site
-        self.client = client or httpx.Client(
-            timeout=workflow.sink.timeout_seconds,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        )
+        self.client = client or make_client(workflow)
 
     def headers(self, delivery: Delivery) -> dict[str, str]:
         """Return the request headers for ``delivery``.
@@ -95,8 +115,37 @@ class HttpSink:
 
     def send(self, delivery: Delivery) -> None:
         """POST one delivery; raises SinkError (retryable or not) unless the answer is 2xx."""
+        self._post(self.url, delivery.body, self.headers(delivery))
+
+    def send_batch(self, items: Sequence[BatchItem]) -> list[EventResult]:
+        """POST ``items`` as one signed batch; return the per-event results.
+
+        Raises SinkError for the whole batch: transport errors, a non-2xx answer, or an answer
+        that does not say what became of each event (retryable: nothing is known).
+        """
+        bid, body = encode_batch(items)
+        fields = SignedFields(bid, self.workflow, items[-1].delivery.event.commit_time.isoformat())
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: fields.idempotency_key,
+            EVENT_TIME_HEADER: fields.event_time,
+            WORKFLOW_HEADER: fields.workflow,
+        }
+        if self.site is not None:
+            headers[SITE_HEADER] = self.site
+        if self.secret is not None:
+            headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()), fields)
+        resp = self._post(self.batch_url, body, headers)
         try:
-            resp = self.client.post(self.url, content=delivery.body, headers=self.headers(delivery))
+            return parse_results(resp.json(), [i.delivery.idempotency_key for i in items])
+        except (ValueError, MalformedBatch) as exc:
+            raise SinkError(
+                f"unusable batch answer from {self.url}: {exc}", retryable=True
+            ) from exc
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        try:
+            resp = self.client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise SinkError(
                 f"timeout after {self.client.timeout.read}s: {exc}", retryable=True
@@ -106,7 +155,7 @@ class HttpSink:
                 f"endpoint unreachable: {type(exc).__name__}: {exc}", retryable=True
             ) from exc
         if 200 <= resp.status_code < 300:
-            return
+            return resp
         detail = resp.text[:300].replace("\n", " ")
         raise SinkError(
             f"HTTP {resp.status_code} from {self.url}: {detail}",
@@ -116,6 +165,17 @@ class HttpSink:
     def close(self) -> None:
         """Close the connection pool."""
         self.client.close()
+
+
+def batch_url(url: str) -> str:
+    """Return the batch URL of an events URL: ``…/events[/<channel>]`` → ``…/batches[/…]``.
+
+    Any other URL gets ``/batch`` appended (the client's endpoint decides where batches go).
+    """
+    base, sep, rest = url.rstrip("/").rpartition("/events")
+    if sep and (rest == "" or (rest.startswith("/") and "/" not in rest[1:])):
+        return f"{base}/batches{rest}"
+    return url.rstrip("/") + "/batch"
 
 
 def counts_against_endpoint(exc: BaseException) -> bool:

@@ -9,19 +9,19 @@ owner. A bad record never raises out of here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Message
 
-from streamdr.artifacts.api import TransformV1
+from streamdr.artifacts.api import ChangeEvent, TransformV1
 from streamdr.clock import utcnow
 from streamdr.observe import metrics
 from streamdr.pipeline.backoff import backoff_delay
 from streamdr.pipeline.delivery import Deliverer, Outcome
 from streamdr.pipeline.dlq import Coordinates, DeadLetter, DlqWriter
 from streamdr.pipeline.events import MalformedRecord, decode_event, header_map
-from streamdr.pipeline.transform import Delivery, TransformFailed, run_transform
+from streamdr.pipeline.transform import Delivery, TransformFailed, run_transform, run_transforms
 from streamdr.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,34 @@ def prepare(
         return [], Failure("transform", str(exc))
 
 
+def prepare_batch(
+    msgs: Sequence[Message], transform: TransformV1
+) -> list[tuple[list[Delivery], Failure | None]]:
+    """Return ``prepare`` of every record, transforming the decodable ones in one call.
+
+    A transformation host gets the whole batch in one round trip (``transform_batch``);
+    per-event IPC would cost ~25x the in-process call.
+    """
+    prepared: list[tuple[list[Delivery], Failure | None]] = []
+    events: list[ChangeEvent] = []
+    slots: list[int] = []
+    for msg in msgs:
+        try:
+            event = decode_event(msg.value(), header_map(msg.headers()))
+        except MalformedRecord as exc:
+            prepared.append(([], Failure("decode", f"malformed record: {exc}")))
+            continue
+        slots.append(len(prepared))
+        prepared.append(([], None))
+        events.append(event)
+    for slot, result in zip(slots, run_transforms(transform, events), strict=True):
+        if isinstance(result, TransformFailed):
+            prepared[slot] = ([], Failure("transform", str(result)))
+        else:
+            prepared[slot] = (result, None)
+    return prepared
+
+
 class RecordHandler:
     """Processes records of one workflow against an HTTP sink (at-least-once)."""
 
@@ -80,8 +108,11 @@ class RecordHandler:
 
     def handle(self, msg: Message) -> bool:
         """Return True when ``msg`` is finished (delivered, filtered or dead-lettered)."""
+        return self.finish(msg, *prepare(msg.value(), header_map(msg.headers()), self.transform))
+
+    def finish(self, msg: Message, deliveries: list[Delivery], failure: Failure | None) -> bool:
+        """Deliver a prepared record one event at a time; return True when it is finished."""
         name = self.workflow.name
-        deliveries, failure = prepare(msg.value(), header_map(msg.headers()), self.transform)
         if failure is not None and failure.stage == "transform":
             metrics.WORKER_TRANSFORM_ERRORS.labels(name).inc()
         if failure is None:
@@ -95,7 +126,7 @@ class RecordHandler:
                 metrics.WORKER_RECORDS.labels(name, "delivered").inc()
                 return True
             failure = Failure("deliver", outcome.error or "not delivered", outcome.attempts)
-        return self._dead_letter(msg, failure)
+        return self.dead_letter(msg, failure)
 
     def _deliver_all(self, msg: Message, deliveries: list[Delivery]) -> Outcome | None:
         """Return the first failed outcome, the last good one, or None when stopping."""
@@ -110,7 +141,8 @@ class RecordHandler:
                 return outcome
         return outcome
 
-    def _dead_letter(self, msg: Message, failure: Failure) -> bool:
+    def dead_letter(self, msg: Message, failure: Failure) -> bool:
+        """Write ``msg`` to the DLQ; return True once durable, False when stopping/unowned."""
         name = self.workflow.name
         if self.dlq is None:
             # DLQ disabled: the record is not finished; the worker rewinds to it and retries

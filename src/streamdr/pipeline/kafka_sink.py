@@ -1,20 +1,20 @@
 """Workflows whose sink is a Kafka topic; exactly-once ones use Kafka transactions.
 
-Per batch: begin a transaction, produce every output (and every dead letter) into it, add the
-consumed offsets with ``send_offsets_to_transaction`` and commit — so outputs, dead letters and
-progress become visible together or not at all (consumers downstream read ``read_committed``).
-At-least-once Kafka sinks produce, flush, then commit offsets.
+A processor of the one consumer loop (:mod:`streamdr.pipeline.loop`). Per batch: begin a
+transaction, produce every output (and every dead letter) into it, add the consumed offsets with
+``send_offsets_to_transaction`` and commit — so outputs, dead letters and progress become
+visible together or not at all (consumers downstream read ``read_committed``). At-least-once
+Kafka sinks produce and flush; the loop then commits the offsets.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import time
 from collections import Counter
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -27,107 +27,64 @@ from streamdr.artifacts.api import TransformV1
 from streamdr.clock import utcnow
 from streamdr.observe import metrics
 from streamdr.pipeline.dlq import DeadLetter, dead_letter_record
-from streamdr.pipeline.events import COMMIT_TIME_HEADER, EVENT_ID_HEADER, header_map
-from streamdr.pipeline.handler import coordinates, prepare
+from streamdr.pipeline.events import COMMIT_TIME_HEADER, EVENT_ID_HEADER
+from streamdr.pipeline.handler import Failure, coordinates, prepare_batch
+from streamdr.pipeline.loop import Owns, WorkerFailed
+from streamdr.pipeline.progress import BatchResult
 from streamdr.pipeline.transform import Delivery
-from streamdr.pipeline.worker import WorkerFailed, fetch_batch
 from streamdr.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 TXN_TIMEOUT_S = 30.0
 
 
-class KafkaSinkWorker:
-    """Consumes the workflow's topics and writes outputs to ``workflow.sink.topic``."""
+class KafkaSinkProcessor:
+    """Writes a batch's outputs to ``workflow.sink.topic`` (a processor of the consumer loop)."""
 
-    def __init__(
-        self,
-        workflow: Workflow,
-        consumer: Consumer,
-        producer: Producer,
-        topics: list[str],
-        transform: TransformV1,
-        stop: threading.Event,
-        *,
-        batch_size: int = 500,
-        poll_timeout: float = 0.5,
-    ) -> None:
+    fill_wait_s = 0.0
+
+    def __init__(self, workflow: Workflow, producer: Producer, transform: TransformV1) -> None:
         self.workflow = workflow
         self.name = workflow.name
-        self.consumer = consumer
         self.producer = producer
-        self.topics = topics
         self.transform = transform
-        self.stop = stop
-        self.batch_size = batch_size
-        self.poll_timeout = poll_timeout
-        self.transactional = workflow.delivery == "exactly-once"
-        self._assigned: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
+        self.transactional = workflow.delivery.guarantee == "exactly-once"
+        self._consumer: Consumer | None = None
         self._errors: list[KafkaError] = []
-        self.errors: list[str] = []
         self.ref = f"{workflow.transformation.name}@{workflow.transformation.version}"
 
-    def assigned(self) -> list[tuple[str, int]]:
-        """Return the partitions assigned to this worker."""
-        with self._lock:
-            return sorted(self._assigned)
-
-    def ready(self) -> bool:
-        """Return True with partitions assigned."""
-        return bool(self.assigned())
-
-    def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
-        with self._lock:
-            self._assigned |= {(p.topic, p.partition) for p in parts}
-            metrics.WORKER_ASSIGNED.labels(self.name).set(len(self._assigned))
-
-    def _on_revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
-        with self._lock:
-            self._assigned -= {(p.topic, p.partition) for p in parts}
-            metrics.WORKER_ASSIGNED.labels(self.name).set(len(self._assigned))
-
-    def run(self) -> None:
-        """Process batches until the stop event is set."""
+    def open(self, consumer: Consumer) -> None:
+        """Remember the consumer (its group metadata) and init transactions when exactly-once."""
+        self._consumer = consumer
         if self.transactional:
             self.producer.init_transactions(TXN_TIMEOUT_S)
-        self.consumer.subscribe(
-            self.topics,
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
-        )
-        try:
-            while not self.stop.is_set():
-                msgs = [
-                    m
-                    for m in fetch_batch(self.consumer, self.batch_size, self.poll_timeout)
-                    if m.error() is None
-                ]
-                if msgs:
-                    self._batch(msgs)
-        finally:
-            self.consumer.close()
-            self.producer.flush(10)
 
-    def _batch(self, msgs: list[Message]) -> None:
+    def process(self, records: list[Message], owns: Owns) -> BatchResult:
+        """Return the batch's offsets: committed in the transaction, or to commit after flush.
+
+        A failed batch is aborted and every partition of it rewound to its first record, which
+        is the committed offset (the loop commits every batch before fetching the next).
+        """
         outcomes: Counter[str] = Counter()
+        offsets: dict[tuple[str, int], int] = {}
         try:
             if self.transactional:
                 self.producer.begin_transaction()
-            offsets = {}
-            for msg in msgs:
-                outcomes[self._one(msg)] += 1
+            prepared = prepare_batch(records, self.transform)
+            for msg, (deliveries, failure) in zip(records, prepared, strict=True):
+                outcomes[self._one(msg, deliveries, failure)] += 1
                 offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
             self._finish([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         except KafkaException as exc:
             self._recover(exc)
-            return
+            return BatchResult(rewind=_first_offsets(records))
         for outcome, count in outcomes.items():
             metrics.WORKER_RECORDS.labels(self.name, outcome).inc(count)
+        # Transactional: the offsets went into the transaction. Otherwise the outputs are
+        # flushed (durable) and the loop commits them.
+        return BatchResult(finished=offsets, committed=self.transactional)
 
-    def _one(self, msg: Message) -> str:
-        deliveries, failure = prepare(msg.value(), header_map(msg.headers()), self.transform)
+    def _one(self, msg: Message, deliveries: list[Delivery], failure: Failure | None) -> str:
         if failure is not None:
             if failure.stage == "transform":
                 metrics.WORKER_TRANSFORM_ERRORS.labels(self.name).inc()
@@ -158,8 +115,9 @@ class KafkaSinkWorker:
 
     def _finish(self, offsets: list[TopicPartition]) -> None:
         if self.transactional:
+            assert self._consumer is not None
             self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), TXN_TIMEOUT_S
+                offsets, self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S
             )
             self.producer.commit_transaction(TXN_TIMEOUT_S)
             return
@@ -167,12 +125,10 @@ class KafkaSinkWorker:
         errors, self._errors = self._errors, []
         if errors or len(self.producer) > 0:
             raise KafkaException(errors[0] if errors else KafkaError(KafkaError._TIMED_OUT))
-        self.consumer.commit(offsets=offsets, asynchronous=False)
 
     def _recover(self, exc: KafkaException) -> None:
-        """Abort what is open and re-read from the committed offsets; fatal errors end it."""
+        """Abort what is open; fatal errors (and a failed abort) end the worker."""
         err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        self.errors = [*self.errors[-49:], str(exc)]
         log.warning("%s: batch failed, re-reading from committed offsets: %s", self.name, exc)
         if err is not None and err.fatal():
             raise WorkerFailed(f"fatal producer error: {err.str()}") from exc
@@ -182,11 +138,18 @@ class KafkaSinkWorker:
             except KafkaException as abort_exc:
                 raise WorkerFailed(f"aborting the transaction failed: {abort_exc}") from abort_exc
         self._errors = []
-        parts = self.consumer.assignment()
-        for tp in self.consumer.committed(parts, timeout=10) if parts else []:
-            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-        self.stop.wait(1.0)
+        time.sleep(1.0)  # a broker problem rarely clears at once; do not spin on it
+
+    def close(self) -> None:
+        """Flush what is left."""
+        self.producer.flush(10)
+
+
+def _first_offsets(records: list[Message]) -> dict[tuple[str, int], int]:
+    first: dict[tuple[str, int], int] = {}
+    for msg in records:
+        first.setdefault((msg.topic(), msg.partition()), msg.offset())
+    return first
 
 
 def _key(delivery: Delivery, msg: Message) -> bytes | None:

@@ -23,15 +23,17 @@ from streamdr.kafka.admin import KafkaAdmin
 from streamdr.kafka.clients import make_consumer, make_producer
 from streamdr.observe import metrics
 from streamdr.pipeline.backoff import backoff_delay
+from streamdr.pipeline.batched import BatchedProcessor
 from streamdr.pipeline.breaker import Breaker
 from streamdr.pipeline.delivery import Deliverer, HttpSink, counts_against_endpoint
 from streamdr.pipeline.dlq import DlqWriter
 from streamdr.pipeline.events import topic_for
 from streamdr.pipeline.handler import RecordHandler
-from streamdr.pipeline.kafka_sink import KafkaSinkWorker
+from streamdr.pipeline.kafka_sink import KafkaSinkProcessor
+from streamdr.pipeline.loop import BatchProcessor, ConsumerLoop
+from streamdr.pipeline.per_event import PerEventProcessor
 from streamdr.pipeline.topics import TopicWant, dlq_want, ensure_topics
 from streamdr.pipeline.transform import TransformLoader
-from streamdr.pipeline.worker import Worker
 from streamdr.settings.model import Settings
 from streamdr.signature import secret_from_env
 from streamdr.workflows.model import Workflow
@@ -228,22 +230,18 @@ class Runner:
                     "transactional.id": f"streamdr-{wf.name}-{uuid.uuid4().hex[:12]}",
                     "transaction.timeout.ms": 30000,
                 }
-                if wf.delivery == "exactly-once"
+                if wf.delivery.guarantee == "exactly-once"
                 else {}
             )
             producer = make_producer(self.site, **extra)
-            return KafkaSinkWorker(
-                wf,
-                consumer,
-                producer,
-                plan.consumed,
-                plan.transform,
-                self.stop,
-                batch_size=self.batch_size,
+            processor = KafkaSinkProcessor(wf, producer, plan.transform)
+            return ConsumerLoop(
+                wf.name, consumer, plan.consumed, processor, self.stop, batch_size=self.batch_size
             )
         return self._http_worker(slot, consumer)
 
-    def _http_worker(self, slot: Slot, consumer: Any) -> Worker:
+    def _http_worker(self, slot: Slot, consumer: Any) -> ConsumerLoop:
+        """Return the loop with the per-event or (opt-in) batched HTTP processor."""
         plan, wf = slot.plan, slot.plan.workflow
         sleep: Callable[[float], bool] = lambda s: not self.stop.wait(s)  # noqa: E731
         if slot.breaker is None:  # the breaker outlives worker restarts: same endpoint
@@ -264,11 +262,16 @@ class Runner:
         deliverer = Deliverer(wf, sink.send, slot.breaker, sleep)
         handler = RecordHandler(wf, plan.transform, deliverer, dlq, sleep, lambda t, p: True)
         breaker = slot.breaker
-        return Worker(
+        processor: BatchProcessor = (
+            BatchedProcessor(handler, sink, breaker, sleep)
+            if wf.delivery.batch is not None
+            else PerEventProcessor(handler, closing=sink)
+        )
+        return ConsumerLoop(
             wf.name,
             consumer,
             plan.consumed,
-            handler,
+            processor,
             self.stop,
             batch_size=self.batch_size,
             breaker_state=lambda: breaker.state,

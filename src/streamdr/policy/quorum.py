@@ -95,7 +95,7 @@ def describe_quorum(
     """Return the quorum of ``site`` (never raises: failures are in ``error``).
 
     The limit is generous because the tool is a fresh JVM: on a busy 2-vCPU host its start-up
-    alone took 37–49 s, and a 30 s limit failed `check` on a healthy quorum.
+    alone took 37 to 49 s, and a 30 s limit failed `check` on a healthy quorum.
     """
     props = java_client_properties(site)
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamdr.settings.limits import MAX_SECONDS
-from streamdr.workflows.model import DURATION, NAME, SEMVER, Workflow
+from streamdr.workflows.model import DURATION, GUARANTEES, NAME, SEMVER, Workflow
 
 SCHEMA_ID = "https://streamdr.dev/schemas/workflow-v1.json"
 
@@ -30,6 +30,11 @@ def workflow_json_schema() -> dict[str, Any]:
             if key in props:
                 props[key]["pattern"] = NAME.pattern
     schema["$defs"]["TransformationRef"]["properties"]["version"]["pattern"] = SEMVER.pattern
+    # `delivery: at-least-once` (the guarantee alone) is accepted as well as the mapping.
+    schema["properties"]["delivery"] = {
+        "anyOf": [{"enum": list(GUARANTEES)}, {"$ref": "#/$defs/DeliveryMode"}],
+        "description": "The guarantee, or a mapping: guarantee, ordering, max_in_flight, batch.",
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

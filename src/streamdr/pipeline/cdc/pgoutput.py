@@ -9,6 +9,7 @@ strings, timestamps in microseconds since 2000-01-01 UTC).
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,10 +132,18 @@ class _Open:
 
 
 class PgoutputDecoder:
-    """Feeds messages in order and returns each transaction at its Commit message."""
+    """Feeds messages in order and returns each transaction at its Commit message.
 
-    def __init__(self) -> None:
+    ``primary_keys`` (``schema.table`` -> key columns) decides which columns key a change.
+    pgoutput flags the *replica identity* columns, which under ``REPLICA IDENTITY FULL`` are
+    all of them: keyed by those, every update of a row would get a new record key, so a row's
+    changes would spread over partitions and ordering lanes. The flags are used only for a
+    table missing from ``primary_keys``.
+    """
+
+    def __init__(self, primary_keys: Mapping[str, Sequence[str]] | None = None) -> None:
         self.relations: dict[int, Relation] = {}
+        self.primary_keys = dict(primary_keys or {})
         self._open: _Open | None = None
 
     def feed(self, data: bytes) -> SourceTransaction | None:
@@ -169,12 +178,14 @@ class PgoutputDecoder:
         oid = r.take("I")
         schema, name = r.string(), r.string()
         _identity, ncols = r.take("bh")
+        primary = self.primary_keys.get(f"{schema or 'pg_catalog'}.{name}")
         cols = []
         for _ in range(ncols):
             flags = r.take("b")
             col_name = r.string()
             type_oid, _typmod = r.take("Ii")
-            cols.append(Column(col_name, type_oid, bool(flags & 1)))
+            is_key = col_name in primary if primary else bool(flags & 1)
+            cols.append(Column(col_name, type_oid, is_key))
         self.relations[oid] = Relation(oid, schema, name, tuple(cols))
 
     def _change(self, kind: bytes, r: Reader) -> None:

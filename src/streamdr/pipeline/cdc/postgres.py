@@ -45,6 +45,17 @@ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
 ORDER BY 1
 """
+# The primary key columns of every table the publication captures (events are keyed by them).
+PRIMARY_KEYS = """
+SELECT pt.schemaname || '.' || pt.tablename, array_agg(a.attname::text ORDER BY a.attnum)
+FROM pg_publication_tables pt
+JOIN pg_namespace n ON n.nspname = pt.schemaname
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+WHERE pt.pubname = %s
+GROUP BY 1
+"""
 
 
 def slot_name(source_name: str, configured: str | None) -> str:
@@ -72,6 +83,7 @@ class PostgresSource:
         self._conn: psycopg.Connection[Any] | None = None
         self._stream: ReplicationStream | None = None
         self._unacked: list[SourceTransaction] = []
+        self._primary_keys: dict[str, list[str]] | None = None
 
     def conninfo(self) -> str:
         """Return the libpq connection string, with the password from the environment."""
@@ -127,6 +139,7 @@ class PostgresSource:
                 hint="Create the tables first, or list them under sources.<name>.tables.",
             )
         self._ensure_publication(tables)
+        self._primary_keys = None  # the publication may have changed: read them again
         return tables
 
     def _ensure_publication(self, tables: list[str]) -> None:
@@ -188,7 +201,7 @@ class PostgresSource:
         if self._stream is None or not self._stream.open:
             self._unacked = []
             self._stream = ReplicationStream(
-                self.conninfo(), self.slot, self.publication, self.name
+                self.conninfo(), self.slot, self.publication, self.name, self.primary_keys()
             )
             self._stream.start(after)
         self._unacked = [t for t in self._unacked if t.end_position > after]
@@ -208,13 +221,23 @@ class PostgresSource:
         """Return pending transactions without consuming them (SQL peek; the slot must be
         free). Raises SourceUnavailable, also when a reader streams the slot."""
         rows = self._run(PEEK, (self.slot, limit, self.publication))
-        decoder = PgoutputDecoder()
+        decoder = PgoutputDecoder(self.primary_keys())
         out = []
         for _lsn, data in rows:
             txn = decoder.feed(bytes(data))
             if txn is not None and txn.end_position > after:
                 out.append(txn)
         return out
+
+    def primary_keys(self) -> dict[str, list[str]]:
+        """Return the primary key columns per captured table (read once per ``open``).
+
+        Raises SourceUnavailable or StateError as every query here.
+        """
+        if self._primary_keys is None:
+            rows = self._run(PRIMARY_KEYS, (self.publication,))
+            self._primary_keys = {table: list(cols) for table, cols in rows}
+        return self._primary_keys
 
     def acknowledge(self, upto: int) -> None:
         """Let PostgreSQL move the slot to ``upto`` (and recycle that WAL).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import select
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg2
@@ -30,12 +31,22 @@ STATUS_INTERVAL_S = 1.0  # how often psycopg2 repeats the confirmed position to 
 class ReplicationStream:
     """One replication connection streaming one slot's committed transactions."""
 
-    def __init__(self, conninfo: str, slot: str, publication: str, source: str) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        slot: str,
+        publication: str,
+        source: str,
+        primary_keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.conninfo = conninfo
         self.slot = slot
         self.publication = publication
         self.source = source
-        self.decoder = PgoutputDecoder()
+        # Changes are keyed by each table's primary key, not pgoutput's replica identity flags
+        # (see PgoutputDecoder): the same map for every session of this stream.
+        self.primary_keys = dict(primary_keys or {})
+        self.decoder = PgoutputDecoder(self.primary_keys)
         self._conn: Any = None
         self._cur: Any = None
 
@@ -72,7 +83,8 @@ class ReplicationStream:
             raise SourceUnavailable(
                 f"source {self.source!r}: cannot stream slot {self.slot}: {_text(exc)}"
             ) from exc
-        self.decoder = PgoutputDecoder()  # relations are described again in each session
+        # Relations are described again in each session.
+        self.decoder = PgoutputDecoder(self.primary_keys)
 
     def read(self, limit: int, wait: float) -> list[SourceTransaction]:
         """Return whole transactions as they arrive: stop at about ``limit`` changes, or when

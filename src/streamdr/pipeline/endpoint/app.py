@@ -4,7 +4,10 @@
 ``Streamdr-Signature`` (v2) headers. Answers: 200 applied or duplicate (both are success for
 the sender), 400 no key or not JSON, 401 bad signature, 413 body over the limit, 503 when down
 or a failure is injected. The signature is checked before the body is parsed, and the body is
-read with a cap. ``GET /stats`` gives received / applied / duplicates (and rejections) in total
+read with a cap. ``POST /batches[/{channel}]`` takes a batch envelope
+(:mod:`streamdr.pipeline.batch`), applies it in one SQLite transaction and answers per event;
+an injected failure answers ``retry`` for that event and the rest of its lane. ``GET /stats``
+gives received / applied / duplicates (and rejections) in total
 and per channel; ``GET /applied`` pages through applied events for verification;
 ``POST /admin/down|up`` need ``Authorization: Bearer <admin token>``.
 """
@@ -21,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from streamdr.pipeline.batch import parse_envelope
 from streamdr.pipeline.delivery import (
     EVENT_TIME_HEADER,
     IDEMPOTENCY_HEADER,
@@ -91,6 +95,21 @@ def create_app(store: IdempotencyStore, state: EndpointState) -> FastAPI:
         # the event loop rather than paying a thread hop per event.
         return _receive(store, state, channel, body, request.headers)
 
+    @app.post("/batches")
+    @app.post("/batches/{channel}")
+    async def receive_batch(request: Request, channel: str = DEFAULT_CHANNEL) -> JSONResponse:
+        if state.down:
+            store.count(channel, "refused_down")
+            return JSONResponse({"error": "endpoint is down"}, status_code=503)
+        try:
+            body = await read_body(request, state.max_body_bytes)
+        except BodyTooLarge:
+            store.count(channel, "rejected_bad_request")
+            limit = state.max_body_bytes
+            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+        # One SQLite transaction for the whole batch; like /events it stays on the event loop.
+        return _receive_batch(store, state, channel, body, request.headers)
+
     @app.get("/stats")
     def stats() -> dict[str, Any]:
         return {**store.stats(), "down": state.down, "fail_rate": state.fail_rate}
@@ -160,6 +179,35 @@ def _signature_refusal(
         store.count(channel, "rejected_signature")
         return JSONResponse({"error": f"signature rejected: {exc}"}, status_code=401)
     return None
+
+
+def _receive_batch(
+    store: IdempotencyStore, state: EndpointState, channel: str, body: bytes, headers: Any
+) -> JSONResponse:
+    refusal = _signature_refusal(state, channel, body, headers, store)
+    if refusal is not None:
+        return refusal
+    try:
+        events = parse_envelope(
+            json.loads(body),
+            headers.get(IDEMPOTENCY_HEADER, ""),
+            headers.get(EVENT_TIME_HEADER, ""),
+        )
+    except (ValueError, RecursionError) as exc:  # MalformedBatch is a ValueError
+        store.count(channel, "rejected_bad_request")
+        return JSONResponse({"error": f"not a batch envelope: {exc}"}, status_code=400)
+    statuses = store.apply_batch(
+        events,
+        channel,
+        headers.get(WORKFLOW_HEADER),
+        site=headers.get(SITE_HEADER),
+        fail=lambda: bool(state.fail_rate) and state.rng.random() < state.fail_rate,
+    )
+    results = [
+        {"idempotency_key": e.idempotency_key, "status": s}
+        for e, s in zip(events, statuses, strict=True)
+    ]
+    return JSONResponse({"batch_id": headers.get(IDEMPOTENCY_HEADER), "results": results})
 
 
 def _receive(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from streamdr.errors import InputError
 from streamdr.fsutil import create_private_file, ensure_dir
+from streamdr.pipeline.batch import IncomingEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied (
@@ -138,6 +140,59 @@ class IdempotencyStore:
                 self._db.execute("ROLLBACK")
                 raise
         return fresh
+
+    def apply_batch(
+        self,
+        events: Sequence[IncomingEvent],
+        channel: str,
+        workflow: str | None,
+        *,
+        site: str | None = None,
+        fail: Callable[[], bool] = lambda: False,
+    ) -> list[str]:
+        """Apply a batch in one transaction; return each event's status, in order.
+
+        ``applied`` or ``duplicate``; ``retry`` when ``fail()`` says so (an injected failure)
+        or an earlier event of the same lane was not applied, so a lane is applied in order.
+        """
+        statuses: list[str] = []
+        held: set[str] = set()
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for event in events:
+                    if event.lane in held or fail():
+                        held.add(event.lane)
+                        statuses.append("retry")
+                        continue
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO applied(idempotency_key, channel, workflow, "
+                        "event_time, applied_at, payload, site) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            event.idempotency_key,
+                            channel,
+                            workflow,
+                            event.event_time,
+                            now,
+                            event.payload,
+                            site,
+                        ),
+                    )
+                    statuses.append("applied" if cur.rowcount == 1 else "duplicate")
+                self._bump(channel, "received", len(events))
+                for name, status in (
+                    ("applied", "applied"),
+                    ("duplicates", "duplicate"),
+                    ("failed_injected", "retry"),
+                ):
+                    if statuses.count(status):
+                        self._bump(channel, name, statuses.count(status))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return statuses
 
     def stats(self) -> dict[str, Any]:
         """Return totals and per-channel counters."""

@@ -1,70 +1,94 @@
-"""A worker: one consumer-group member running one workflow, committing only finished records.
+"""The one consumer loop every worker runs; what it does with a batch is a processor's job.
 
-Records of different partitions are delivered concurrently (one thread per partition in the
-batch), records of one partition strictly in order. After a batch the worker commits, per
-partition, the offset after the last *finished* record (delivered, filtered or durably
-dead-lettered). A partition whose record could not be finished (stopping, revoked, DLQ down)
-is rewound to that record, so nothing is ever skipped; anything delivered but not yet committed
-when the process dies is delivered again and ignored by the endpoint's idempotency keys.
+The loop owns the consumer: subscription, assignment, revoke and loss, keepalive polls while a
+slow batch runs, committing only finished offsets and rewinding to the first unfinished record
+of each partition. A :class:`BatchProcessor` (per-event HTTP, batched HTTP, Kafka sink) turns a
+batch of records into a :class:`~streamdr.pipeline.progress.BatchResult`. Anything delivered
+but not yet committed when the process dies is delivered again and ignored by the endpoint's
+idempotency keys (or, for a transactional Kafka sink, was never visible).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streamdr.observe import metrics
 from streamdr.pipeline.breaker import OPEN
-from streamdr.pipeline.handler import RecordHandler
+from streamdr.pipeline.progress import TP, BatchResult
 
 log = logging.getLogger(__name__)
-
-TP = tuple[str, int]
 KEEPALIVE_AFTER_S = 2.0
-
-
-def fetch_batch(consumer: Consumer, limit: int, wait: float) -> list[Message]:
-    """Return up to ``limit`` records: wait up to ``wait`` for the first, none for the rest.
-
-    ``Consumer.consume(n, timeout)`` waits until it has *n* records or the timeout passed, which
-    at low rates adds the whole timeout to every event's latency.
-    """
-    if limit <= 0:
-        return []
-    first = consumer.poll(wait)
-    if first is None:
-        return []
-    return [first, *consumer.consume(limit - 1, 0)] if limit > 1 else [first]
+Owns = Callable[[str, int], bool]
 
 
 class WorkerFailed(Exception):
     """The worker cannot continue safely; the runner restarts it from committed offsets."""
 
 
-class Worker:
-    """Runs ``handler`` over the records of ``topics`` in the workflow's consumer group."""
+class BatchProcessor(Protocol):
+    """Turns a batch of records (several partitions) into finished offsets and rewinds."""
+
+    # How long the loop may wait for more records to fill a batch (0: take what is there).
+    fill_wait_s: float
+
+    def open(self, consumer: Consumer) -> None:
+        """Prepare before the first batch (e.g. init transactions)."""
+
+    def process(self, records: list[Message], owns: Owns) -> BatchResult:
+        """Return what became of ``records``; raises WorkerFailed when it cannot go on."""
+
+    def close(self) -> None:
+        """Release what the processor holds (pools, producers, HTTP clients)."""
+
+
+def fetch_batch(consumer: Consumer, limit: int, wait: float, fill_wait: float = 0.0) -> list[Any]:
+    """Return up to ``limit`` records: wait up to ``wait`` for the first, ``fill_wait`` for more.
+
+    ``Consumer.consume(n, timeout)`` waits until it has *n* records or the timeout passed, which
+    at low rates adds the whole timeout to every event's latency; ``fill_wait`` is the bounded
+    wait a batched workflow asks for to fill its POSTs.
+    """
+    if limit <= 0:
+        return []
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    batch = [first, *consumer.consume(limit - 1, 0)] if limit > 1 else [first]
+    deadline = time.monotonic() + fill_wait
+    while len(batch) < limit and (left := deadline - time.monotonic()) > 0:
+        more = consumer.consume(limit - len(batch), left)
+        if not more:
+            break
+        batch.extend(more)
+    return batch
+
+
+class ConsumerLoop:
+    """Runs ``processor`` over the records of ``topics`` in the workflow's consumer group."""
 
     def __init__(
         self,
         name: str,
         consumer: Consumer,
         topics: list[str],
-        handler: RecordHandler,
+        processor: BatchProcessor,
         stop: threading.Event,
         *,
         batch_size: int = 500,
         poll_timeout: float = 0.5,
-        breaker_state: Any = None,
+        breaker_state: Callable[[], str] | None = None,
     ) -> None:
         self.name = name
         self.consumer = consumer
         self.topics = topics
-        self.handler = handler
+        self.processor = processor
         self.stop = stop
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
@@ -73,11 +97,9 @@ class Worker:
         self._done: dict[TP, int] = {}
         self._lock = threading.Lock()
         self._pending: list[Message] = []
-        self._rewinds: dict[TP, int] = {}
         self.committed: dict[TP, int] = {}  # last offset this worker committed, per partition
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"deliver-{name}")
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
         self.errors: list[str] = []
-        handler.still_owned = self.owns
 
     # ----- state for /ready --------------------------------------------------------------------
     def owns(self, topic: str, partition: int) -> bool:
@@ -103,7 +125,7 @@ class Worker:
         """Return True with partitions assigned and the sink breaker closed or half-open."""
         return bool(self.assigned()) and self.breaker_state() != OPEN
 
-    # ----- rebalance callbacks (run inside poll/consume on the worker thread) -----------------
+    # ----- rebalance callbacks (run inside poll/consume on the loop's thread) -----------------
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._lock:
             self._assigned |= {(p.topic, p.partition) for p in partitions}
@@ -130,21 +152,20 @@ class Worker:
     # ----- the loop ----------------------------------------------------------------------------
     def run(self) -> None:
         """Consume and process until the stop event is set; then commit and leave the group."""
+        self.processor.open(self.consumer)
         self.consumer.subscribe(
-            self.topics,
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
+            self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
         try:
             while not self.stop.is_set():
                 batch = self._next_batch()
                 if batch:
-                    self._process(batch)
+                    self._apply(self._process(batch))
                     self._commit()
         finally:
             self._commit()
-            self._pool.shutdown(wait=True)
+            self._runner.shutdown(wait=True)
+            self.processor.close()
             self.consumer.close()
 
     def _next_batch(self) -> list[Message]:
@@ -152,7 +173,10 @@ class Worker:
             batch, self._pending = self._pending, []
         try:
             fetched = fetch_batch(
-                self.consumer, self.batch_size - len(batch), 0 if batch else self.poll_timeout
+                self.consumer,
+                self.batch_size - len(batch),
+                0 if batch else self.poll_timeout,
+                self.processor.fill_wait_s,
             )
         except KafkaException as exc:
             self._note(f"consume failed: {exc}")
@@ -165,61 +189,44 @@ class Worker:
                 self._note(f"consume error: {err.str()}")
         return batch
 
-    def _process(self, batch: list[Message]) -> None:
-        by_tp: dict[TP, list[Message]] = defaultdict(list)
-        for msg in batch:
-            by_tp[(msg.topic(), msg.partition())].append(msg)
-        futures = [self._pool.submit(self._run_partition, tp, msgs) for tp, msgs in by_tp.items()]
-        done, _ = wait(futures, timeout=KEEPALIVE_AFTER_S)
-        if len(done) < len(futures):
-            self._keepalive(futures)
-        for fut in futures:
-            fut.result()
-        self._apply_rewinds()
-
-    def _run_partition(self, tp: TP, msgs: list[Message]) -> None:
-        for msg in msgs:
-            if not self.owns(*tp):
-                return
-            if not self.handler.handle(msg):
-                self._rewind(tp, msg.offset())
-                return
-            with self._lock:
-                if tp in self._assigned:
-                    self._done[tp] = msg.offset() + 1
-
-    def _rewind(self, tp: TP, offset: int) -> None:
-        """Remember to read ``offset`` of ``tp`` again (it was not finished)."""
-        with self._lock:
-            self._rewinds[tp] = offset
-
-    def _apply_rewinds(self) -> None:
-        # Seeks happen on the consumer's own thread, after the batch's deliveries ended.
-        with self._lock:
-            rewinds, self._rewinds = self._rewinds, {}
-            self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in rewinds]
-        for (topic, partition), offset in rewinds.items():
-            if not self.owns(topic, partition):
-                continue
-            try:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:
-                # Going on would skip the record: end this worker (it commits only finished
-                # records) and let the runner start a fresh one from the committed offsets.
-                raise WorkerFailed(f"rewinding {topic}[{partition}] to {offset}: {exc}") from exc
-
-    def _keepalive(self, futures: list[Future[None]]) -> None:
-        """Poll (partitions paused) while slow deliveries run, so the group keeps this member."""
-        paused = self.consumer.assignment()
-        self.consumer.pause(paused)
+    def _process(self, batch: list[Message]) -> BatchResult:
+        """Run the processor off the consumer thread, keeping the group membership alive."""
+        future = self._runner.submit(self.processor.process, batch, self.owns)
         try:
-            while not all(f.done() for f in futures):
+            return future.result(timeout=KEEPALIVE_AFTER_S)
+        except TimeoutError:
+            self._keepalive(future)
+            return future.result()
+
+    def _keepalive(self, future: Future[BatchResult]) -> None:
+        """Poll (partitions paused) while a slow batch runs, so the group keeps this member."""
+        self.consumer.pause(self.consumer.assignment())
+        try:
+            while not future.done():
                 msg = self.consumer.poll(0.2)
                 if msg is not None and msg.error() is None:
                     with self._lock:
                         self._pending.append(msg)
         finally:
             self.consumer.resume(self.consumer.assignment())
+
+    def _apply(self, result: BatchResult) -> None:
+        """Record finished offsets (or the processor's own commit) and seek to rewinds."""
+        with self._lock:
+            owned = {tp: o for tp, o in result.finished.items() if tp in self._assigned}
+            if result.committed:
+                self.committed.update(owned)
+            else:
+                self._done.update(owned)
+            rewinds = {tp: o for tp, o in result.rewind.items() if tp in self._assigned}
+            self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in rewinds]
+        for (topic, partition), offset in rewinds.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                # Going on would skip the record: end this worker (it commits only finished
+                # records) and let the runner start a fresh one from the committed offsets.
+                raise WorkerFailed(f"rewinding {topic}[{partition}] to {offset}: {exc}") from exc
 
     def _commit(self, only: set[TP] | None = None) -> None:
         with self._lock:
