@@ -10,7 +10,7 @@ from streamdr.cli.render import err
 from streamdr.cli.state import state
 from streamdr.deploy.k8s import K8sOptions
 from streamdr.deploy.service import render_region
-from streamdr.replication.mm2.strimzi import DEFAULT_STRIMZI_API, render_yaml
+from streamdr.replication.mm2.strimzi import DEFAULT_STRIMZI_API, check_strimzi_api, render_yaml
 
 app = typer.Typer(help="Render deployment and monitoring files.", no_args_is_help=True)
 
@@ -50,6 +50,7 @@ def k8s(
     ] = "streamdr-signing-keys",
 ) -> None:
     """Print the Kubernetes objects of one region as multi-document YAML."""
+    check_strimzi_api(strimzi_api)
     st = state(ctx)
     settings = st.settings()
     site_name, _ = settings.site(site)

@@ -16,7 +16,7 @@ from streamdr.replication import service
 from streamdr.replication.failover.active_site import PLATFORM_SCOPE
 from streamdr.replication.mm2.config import DEFAULT_INSTANCE
 from streamdr.replication.mm2.runner import Mm2Runner
-from streamdr.replication.mm2.strimzi import DEFAULT_STRIMZI_API, STRIMZI_APIS
+from streamdr.replication.mm2.strimzi import DEFAULT_STRIMZI_API, check_strimzi_api
 
 app = typer.Typer(
     help="MirrorMaker 2 between sites: tiered flows, supervision, lag.", no_args_is_help=True
@@ -139,11 +139,7 @@ def render_cmd(
     """Print mm2.properties or Strimzi KafkaMirrorMaker2 resources for the current tiers."""
     if fmt not in ("properties", "strimzi"):
         raise InputError(f"--format {fmt!r} is unknown", hint="Use properties or strimzi.")
-    if strimzi_api not in STRIMZI_APIS:
-        raise InputError(
-            f"--strimzi-api {strimzi_api!r} is unknown",
-            hint="Use v1 (Strimzi 1.0 and later) or v1beta2 (Strimzi before 1.0).",
-        )
+    check_strimzi_api(strimzi_api)
     st = state(ctx)
     settings, store = st.settings(), st.store()
     sets = service.choose_sets(settings, store, comma_list(topics), comma_list(groups), tier)

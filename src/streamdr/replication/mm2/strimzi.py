@@ -164,6 +164,15 @@ def _v1_body(
     }
 
 
+def check_strimzi_api(api: str) -> None:
+    """Raise InputError unless ``api`` is a KafkaMirrorMaker2 API version we render."""
+    if api not in STRIMZI_APIS:
+        raise InputError(
+            f"Strimzi API {api!r} is unknown (--strimzi-api)",
+            hint="Use v1 (Strimzi 1.0 and later) or v1beta2 (Strimzi before 1.0).",
+        )
+
+
 def resource_target(resource: Mapping[str, Any]) -> str:
     """Return the alias of the target (Connect) cluster of a rendered resource, either API."""
     spec = resource["spec"]
@@ -184,11 +193,7 @@ def strimzi_resources(
     With ``v1`` a target with no incoming flow gets none (v1 has no heartbeat connector).
     Raises InputError for an API version other than ``v1`` or ``v1beta2``.
     """
-    if api not in STRIMZI_APIS:
-        raise InputError(
-            f"Strimzi API {api!r} is unknown",
-            hint="Use v1 (Strimzi 1.0 and later) or v1beta2 (Strimzi before 1.0).",
-        )
+    check_strimzi_api(api)
     out = []
     for target in topology.sites:
         if api == "v1" and not topology.flows_into(target):
