@@ -2,9 +2,12 @@
 
 import copy
 import hashlib
+import re
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
+from ruamel.yaml import YAML
 
 from streamdr.deploy.validate import STRIMZI_CRD, STRIMZI_VERSION, strict_schema, validation_errors
 from tests.unit.test_deploy_k8s import mm2
@@ -31,6 +34,20 @@ def test_rendered_mirror_makers_validate_against_the_crd_in_both_apis():
     new = mm2("dr") + mm2("primary")
     assert [r["apiVersion"] for r in new] == ["kafka.strimzi.io/v1"]  # no flow into primary
     assert validation_errors(old + new) == []
+
+
+def test_the_v1_resource_shown_in_deployment_md_is_valid_and_matches_the_renderer():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```", doc, re.S | re.M)
+    (block,) = [b for b in blocks if "kind: KafkaMirrorMaker2" in b]
+    shown = YAML(typ="safe").load(block)
+    assert validation_errors([shown]) == []
+    (rendered,) = mm2("dr")
+    assert shown["apiVersion"] == rendered["apiVersion"]
+    assert shown["spec"].keys() == rendered["spec"].keys()
+    assert shown["spec"]["target"].keys() == rendered["spec"]["target"].keys()
+    mirror = rendered["spec"]["mirrors"][0]
+    assert shown["spec"]["mirrors"][0]["source"] == mirror["source"]
 
 
 def test_v1_refuses_the_v1beta2_layout():
