@@ -10,7 +10,7 @@ from streamdr.deploy.validate import KUBERNETES_VERSION, validation_errors
 from streamdr.errors import InputError
 from streamdr.policy.tiers import Tier
 from streamdr.replication.mm2.config import Mm2Tuning
-from streamdr.replication.mm2.strimzi import render_yaml, strimzi_resources
+from streamdr.replication.mm2.strimzi import render_yaml, resource_target, strimzi_resources
 from streamdr.replication.topology import ReplicatedSet, plan_topology
 from streamdr.settings.loader import parse_settings
 from tests.conftest import run_cli
@@ -36,7 +36,7 @@ WORKFLOWS = (
 IMAGE = "registry.example/streamdr@sha256:" + "0" * 64
 
 
-def mm2(target: str) -> list[dict]:
+def mm2(target: str, api: str = "v1") -> list[dict]:
     sets = [ReplicatedSet("orders", Tier.STANDARD, ("retail.orders",), ("orders",), 300.0)]
     topo = plan_topology(
         sets,
@@ -49,13 +49,13 @@ def mm2(target: str) -> list[dict]:
     tuning = Mm2Tuning(
         refresh_interval_seconds=60, offset_lag_max=100, tasks_max=4, replication_factor=3
     )
-    found = strimzi_resources(topo, SETTINGS.sites, tuning, kafka_version="4.1.2")
-    return [r for r in found if r["spec"]["connectCluster"] == target]
+    found = strimzi_resources(topo, SETTINGS.sites, tuning, kafka_version="4.1.2", api=api)
+    return [r for r in found if resource_target(r) == target]
 
 
-def render(**kw) -> list[dict]:
+def render(api: str = "v1", **kw) -> list[dict]:
     opts = K8sOptions(site="dr", image=IMAGE, workflows=WORKFLOWS, sources=("shop_db",), **kw)
-    return render_objects(opts, mm2(opts.site))
+    return render_objects(opts, mm2(opts.site, api))
 
 
 def by_name(objects: list[dict], kind: str) -> dict[str, dict]:
@@ -63,9 +63,9 @@ def by_name(objects: list[dict], kind: str) -> dict[str, dict]:
 
 
 def test_rendered_region_validates_against_kubernetes_and_strimzi_schemas():
-    for per in ("tier", "workflow"):
-        objects = render(per=per)
-        assert validation_errors(objects) == [], KUBERNETES_VERSION
+    for per, api in (("tier", "v1"), ("workflow", "v1"), ("tier", "v1beta2")):
+        objects = render(api, per=per)
+        assert validation_errors(objects) == [], (KUBERNETES_VERSION, api)
     kinds = {o["kind"] for o in render()}
     assert kinds == {"Deployment", "Service", "PodDisruptionBudget", "KafkaMirrorMaker2"}
 
@@ -125,8 +125,12 @@ def test_standby_region_keeps_workers_cdc_and_backup_at_zero():
 
 def test_strimzi_resource_is_the_one_next_to_the_region_and_in_its_namespace():
     (kmm2,) = by_name(render(namespace="dr-platform"), "KafkaMirrorMaker2").values()
-    assert kmm2["spec"]["connectCluster"] == "dr"
+    assert kmm2["apiVersion"] == "kafka.strimzi.io/v1"
+    assert kmm2["spec"]["target"]["alias"] == "dr"
     assert kmm2["metadata"]["namespace"] == "dr-platform"
+    (old,) = by_name(render("v1beta2"), "KafkaMirrorMaker2").values()
+    assert old["apiVersion"] == "kafka.strimzi.io/v1beta2"
+    assert old["spec"]["connectCluster"] == "dr"
     docs = list(YAML(typ="safe").load_all(render_yaml(render())))
     assert [d["kind"] for d in docs].count("KafkaMirrorMaker2") == 1
 
@@ -137,11 +141,11 @@ def test_validation_reports_broken_objects_by_kind_and_name():
     dep = next(o for o in broken if o["kind"] == "Deployment")
     dep["spec"]["replicas"] = "three"
     kmm2 = next(o for o in broken if o["kind"] == "KafkaMirrorMaker2")
-    kmm2["spec"]["clusters"][0]["authentication"] = {"type": "kerberos"}
+    kmm2["spec"]["mirrors"][0]["source"]["authentication"] = {"type": "kerberos"}
     kmm2["spec"]["mirrors"][0]["sourceConnector"]["tasksMax"] = 0
     errors = validation_errors(broken)
     assert any(e.startswith("Deployment/streamdr-worker-critical: spec/replicas") for e in errors)
-    assert any("clusters/0/authentication/type" in e for e in errors)
+    assert any("mirrors/0/source/authentication/type" in e for e in errors)
     assert any("sourceConnector/tasksMax" in e for e in errors)
     dep["spec"]["replicas"] = 3
     dep["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["paht"] = "/"
@@ -171,8 +175,11 @@ def test_render_k8s_command_prints_valid_yaml_for_a_region(tmp_path):
     assert proc.returncode == 0, proc.stderr
     docs = list(YAML(typ="safe").load_all(proc.stdout))
     assert validation_errors(docs) == []
+    assert by_name(docs, "KafkaMirrorMaker2") == {}  # nothing deployed: nothing to mirror
     cdc = by_name(docs, "Deployment")["streamdr-cdc-shop"]
     assert cdc["metadata"]["namespace"] == "dr-ns"
     assert cdc["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["cdc", "run", "shop"]
     bad = run_cli("render", "k8s", "--image", IMAGE, "--site", "nowhere", config=cfg)
     assert bad.returncode == 2 and "Error:" in bad.stderr
+    bad = run_cli(*args, "--strimzi-api", "v1alpha1", config=cfg)
+    assert bad.returncode == 2 and "v1alpha1" in bad.stderr and "Hint:" in bad.stderr

@@ -2,9 +2,12 @@
 
 import copy
 import hashlib
+import re
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
+from ruamel.yaml import YAML
 
 from streamdr.deploy.validate import STRIMZI_CRD, STRIMZI_VERSION, strict_schema, validation_errors
 from tests.unit.test_deploy_k8s import mm2
@@ -25,14 +28,43 @@ def test_the_vendored_crd_is_strimzis_file_unchanged_with_its_license():
     assert CRD_SHA256 in readme and STRIMZI_VERSION in readme
 
 
-def test_rendered_mirror_makers_validate_against_the_crd():
-    resources_ = mm2("dr") + mm2("primary")
-    assert len(resources_) == 2
-    assert validation_errors(resources_) == []
+def test_rendered_mirror_makers_validate_against_the_crd_in_both_apis():
+    old = mm2("dr", "v1beta2") + mm2("primary", "v1beta2")
+    assert len(old) == 2  # v1beta2: the heartbeat-only mirror into primary too
+    new = mm2("dr") + mm2("primary")
+    assert [r["apiVersion"] for r in new] == ["kafka.strimzi.io/v1"]  # no flow into primary
+    assert validation_errors(old + new) == []
+
+
+def test_the_v1_resource_shown_in_deployment_md_is_valid_and_matches_the_renderer():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```", doc, re.S | re.M)
+    (block,) = [b for b in blocks if "kind: KafkaMirrorMaker2" in b]
+    shown = YAML(typ="safe").load(block)
+    assert validation_errors([shown]) == []
+    (rendered,) = mm2("dr")
+    assert shown["apiVersion"] == rendered["apiVersion"]
+    assert shown["spec"].keys() == rendered["spec"].keys()
+    assert shown["spec"]["target"].keys() == rendered["spec"]["target"].keys()
+    mirror = rendered["spec"]["mirrors"][0]
+    assert shown["spec"]["mirrors"][0]["source"] == mirror["source"]
+
+
+def test_v1_refuses_the_v1beta2_layout():
+    # (0.51's v1beta2 schema already accepts the v1 layout, so the reverse is not refused.)
+    (v1,) = mm2("dr")
+    (v1beta2,) = mm2("dr", "v1beta2")
+    as_new = {**v1beta2, "apiVersion": "kafka.strimzi.io/v1"}
+    errors = validation_errors([as_new])
+    assert any("'target' is a required property" in e for e in errors)
+    assert any("connectCluster" in e for e in errors)  # removed in v1
+    connect_topics = copy.deepcopy(v1)
+    del connect_topics["spec"]["target"]["groupId"]  # v1 makes the Connect group explicit
+    assert any("groupId" in e for e in validation_errors([connect_topics]))
 
 
 def test_crd_validation_is_strict_and_checks_strimzis_own_rules():
-    (kmm2,) = mm2("dr")
+    (kmm2,) = mm2("dr", "v1beta2")
     unknown = copy.deepcopy(kmm2)
     unknown["spec"]["clusters"][0]["bootstrapServer"] = "typo:9092"
     assert any("bootstrapServer" in e for e in validation_errors([unknown]))

@@ -13,7 +13,7 @@ from streamdr.replication.mm2.config import (
     render_properties,
     topic_regex,
 )
-from streamdr.replication.mm2.strimzi import render_yaml, strimzi_resources
+from streamdr.replication.mm2.strimzi import render_yaml, resource_target, strimzi_resources
 from streamdr.replication.topology import ReplicatedSet, plan_topology
 from streamdr.settings.loader import parse_settings
 
@@ -134,9 +134,37 @@ def test_named_instance_with_three_sites_is_refused():
         mm2_properties(topo3, three.sites, TUNING, instance="x")
 
 
-def test_strimzi_one_resource_per_target_with_connect_cluster_and_mirrors():
+def test_strimzi_v1_one_resource_per_target_with_a_flow_and_inline_sources():
     resources = strimzi_resources(
         topology(sets=(STD,)), SETTINGS.sites, TUNING, kafka_version="4.1.2"
+    )
+    # primary receives no data flow (standard tier) and v1 has no heartbeat connector.
+    (to_dr,) = resources
+    assert to_dr["apiVersion"] == "kafka.strimzi.io/v1"
+    assert resource_target(to_dr) == "dr"
+    spec = to_dr["spec"]
+    assert "clusters" not in spec and "connectCluster" not in spec
+    assert spec["target"]["groupId"] == "mirrormaker2-cluster"
+    assert spec["target"]["offsetStorageTopic"] == "mirrormaker2-cluster-offsets"
+    assert spec["target"]["config"]["offset.storage.replication.factor"] == 3
+    (mirror,) = spec["mirrors"]
+    assert mirror["source"]["alias"] == "primary" and "config" not in mirror["source"]
+    assert mirror["source"]["authentication"]["type"] == "scram-sha-512"
+    assert mirror["topicsPattern"] == r"retail\.orders" and mirror["groupsPattern"] == r"orders\-wf"
+    assert mirror["sourceConnector"]["tasksMax"] == 4
+    assert "heartbeatConnector" not in mirror
+    both = strimzi_resources(topology(), SETTINGS.sites, TUNING, kafka_version="4.1.2")
+    assert [resource_target(r) for r in both] == ["primary", "dr"]  # critical: both ways
+
+
+def test_strimzi_unknown_api_is_an_input_error():
+    with pytest.raises(InputError, match="v1alpha1"):
+        strimzi_resources(topology(), SETTINGS.sites, TUNING, kafka_version="4", api="v1alpha1")
+
+
+def test_strimzi_v1beta2_one_resource_per_target_with_connect_cluster_and_mirrors():
+    resources = strimzi_resources(
+        topology(sets=(STD,)), SETTINGS.sites, TUNING, kafka_version="4.1.2", api="v1beta2"
     )
     assert [r["spec"]["connectCluster"] for r in resources] == ["primary", "dr"]
     to_dr = resources[1]["spec"]

@@ -39,6 +39,14 @@ def test_render_properties_and_strimzi_offline(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("kind: KafkaMirrorMaker2") == 2
+    assert proc.stdout.count("apiVersion: kafka.strimzi.io/v1\n") == 2
+    old = ("replicate", "render", "--format", "strimzi", "--topics", "t", "--strimzi-api")
+    proc = run_cli(*old, "v1beta2", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("apiVersion: kafka.strimzi.io/v1beta2") == 2  # heartbeats back
+    proc = run_cli(*old, "v2", config=cfg)
+    assert_clean_error(proc, 2)
+    assert "'v2' is unknown" in proc.stderr
 
 
 def test_nothing_to_replicate(tmp_path):

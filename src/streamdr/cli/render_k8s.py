@@ -10,7 +10,7 @@ from streamdr.cli.render import err
 from streamdr.cli.state import state
 from streamdr.deploy.k8s import K8sOptions
 from streamdr.deploy.service import render_region
-from streamdr.replication.mm2.strimzi import render_yaml
+from streamdr.replication.mm2.strimzi import DEFAULT_STRIMZI_API, check_strimzi_api, render_yaml
 
 app = typer.Typer(help="Render deployment and monitoring files.", no_args_is_help=True)
 
@@ -33,6 +33,12 @@ def k8s(
     mm2: Annotated[
         bool, typer.Option("--mm2/--no-mm2", help="Include the Strimzi KafkaMirrorMaker2.")
     ] = True,
+    strimzi_api: Annotated[
+        str,
+        typer.Option(
+            help="KafkaMirrorMaker2 API: v1 (Strimzi 1.0 and later) or v1beta2 (before 1.0)."
+        ),
+    ] = DEFAULT_STRIMZI_API,
     config_map: Annotated[str, typer.Option(help="ConfigMap holding streamdr.yaml.")] = (
         "streamdr-config"
     ),
@@ -44,6 +50,7 @@ def k8s(
     ] = "streamdr-signing-keys",
 ) -> None:
     """Print the Kubernetes objects of one region as multi-document YAML."""
+    check_strimzi_api(strimzi_api)
     st = state(ctx)
     settings = st.settings()
     site_name, _ = settings.site(site)
@@ -57,7 +64,7 @@ def k8s(
         env_secret=env_secret,
         keys_secret=keys_secret,
     )
-    objects = render_region(settings, st.store(), opts, mm2=mm2)
+    objects = render_region(settings, st.store(), opts, mm2=mm2, strimzi_api=strimzi_api)
     err.print(f"{len(objects)} objects for site {site_name} (namespace {namespace})")
     if not any(o["metadata"]["name"].startswith("streamdr-worker-") for o in objects):
         err.print("[yellow]no workflow is deployed: no worker Deployment[/] (`config deploy`)")

@@ -16,6 +16,7 @@ from streamdr.replication import service
 from streamdr.replication.failover.active_site import PLATFORM_SCOPE
 from streamdr.replication.mm2.config import DEFAULT_INSTANCE
 from streamdr.replication.mm2.runner import Mm2Runner
+from streamdr.replication.mm2.strimzi import DEFAULT_STRIMZI_API, check_strimzi_api
 
 app = typer.Typer(
     help="MirrorMaker 2 between sites: tiered flows, supervision, lag.", no_args_is_help=True
@@ -124,6 +125,12 @@ def stop(
 def render_cmd(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="properties or strimzi")] = "properties",
+    strimzi_api: Annotated[
+        str,
+        typer.Option(
+            help="With --format strimzi: v1 (Strimzi 1.0 and later) or v1beta2 (before 1.0)."
+        ),
+    ] = DEFAULT_STRIMZI_API,
     topics: Topics = None,
     groups: Groups = None,
     tier: TierOpt = Tier.STANDARD,
@@ -132,8 +139,9 @@ def render_cmd(
     """Print mm2.properties or Strimzi KafkaMirrorMaker2 resources for the current tiers."""
     if fmt not in ("properties", "strimzi"):
         raise InputError(f"--format {fmt!r} is unknown", hint="Use properties or strimzi.")
+    check_strimzi_api(strimzi_api)
     st = state(ctx)
     settings, store = st.settings(), st.store()
     sets = service.choose_sets(settings, store, comma_list(topics), comma_list(groups), tier)
     topology = service.build_topology(settings, store, sets, PLATFORM_SCOPE)
-    typer.echo(service.render(settings, topology, fmt, instance), nl=False)
+    typer.echo(service.render(settings, topology, fmt, instance, strimzi_api), nl=False)

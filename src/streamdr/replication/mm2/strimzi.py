@@ -1,9 +1,14 @@
 """Strimzi ``KafkaMirrorMaker2`` resources for the same topology (pure).
 
-Strimzi runs MM2 as a Connect cluster that must live next to its target (``connectCluster``), so
-there is one resource per target site, like the one-process-per-target local deployment. A
-target with no incoming flow still gets a heartbeat-only mirror: its heartbeats, replicated back,
-are how the other direction's lag in seconds is measured.
+Strimzi runs MM2 as a Connect cluster that must live next to its target, so there is one
+resource per target site, like the one-process-per-target local deployment. Two API versions:
+
+- ``v1`` (default; the only one Strimzi >= 1.0 serves): ``spec.target`` is the target and
+  Connect cluster, each ``mirrors[].source`` holds its source cluster inline. It has no heartbeat
+  connector, so a target with no incoming flow gets no resource.
+- ``v1beta2`` (Strimzi < 1.0): ``spec.clusters`` + ``connectCluster``, mirrors name clusters by
+  alias. A target with no incoming flow still gets a heartbeat-only mirror: its heartbeats,
+  replicated back, are how the other direction's lag in seconds is measured.
 """
 
 from __future__ import annotations
@@ -14,11 +19,18 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from streamdr.errors import InputError
 from streamdr.replication.mm2.config import POLICY_CLASS, Mm2Tuning, topic_regex
 from streamdr.replication.topology import Flow, Topology
 from streamdr.settings.model import SiteSettings
 
-API_VERSION = "kafka.strimzi.io/v1beta2"
+GROUP = "kafka.strimzi.io"
+STRIMZI_APIS = ("v1", "v1beta2")
+DEFAULT_STRIMZI_API = "v1"
+# Strimzi's v1beta2 defaults for the Connect group and topics, which v1 makes explicit. Keeping
+# them lets a v1beta2 resource be replaced by its v1 form without losing the source connectors'
+# committed offsets (Strimzi's own conversion tool keeps them the same way).
+CONNECT_GROUP = "mirrormaker2-cluster"
 _AUTH_TYPES = {"PLAIN": "plain", "SCRAM-SHA-256": "scram-sha-256", "SCRAM-SHA-512": "scram-sha-512"}
 
 
@@ -51,21 +63,20 @@ def _policy(sep: str) -> dict[str, Any]:
     return {"replication.policy.class": POLICY_CLASS, "replication.policy.separator": sep}
 
 
-def _mirror(source: str, target: str, flow: Flow | None, topo: Topology, tuning: Mm2Tuning) -> dict:
-    rf, sep = tuning.replication_factor, topo.separator
-    mirror: dict[str, Any] = {
-        "sourceCluster": source,
-        "targetCluster": target,
-        "heartbeatConnector": {
-            "config": {
-                "heartbeats.topic.replication.factor": rf,
-                "emit.heartbeats.interval.seconds": int(tuning.heartbeat_interval_seconds),
-                **_policy(sep),
-            }
-        },
+def _heartbeat(topo: Topology, tuning: Mm2Tuning) -> dict[str, Any]:
+    return {
+        "config": {
+            "heartbeats.topic.replication.factor": tuning.replication_factor,
+            "emit.heartbeats.interval.seconds": int(tuning.heartbeat_interval_seconds),
+            **_policy(topo.separator),
+        }
     }
-    if flow is None:
-        return mirror
+
+
+def _connectors(flow: Flow, topo: Topology, tuning: Mm2Tuning) -> dict[str, Any]:
+    """Return a flow's source and checkpoint connectors and patterns (same in both APIs)."""
+    rf, sep = tuning.replication_factor, topo.separator
+    mirror: dict[str, Any] = {}
     interval = max(1, round(flow.emit_interval_seconds))
     refresh = max(1, round(tuning.refresh_interval_seconds))
     mirror["sourceConnector"] = {
@@ -95,6 +106,79 @@ def _mirror(source: str, target: str, flow: Flow | None, topo: Topology, tuning:
     return mirror
 
 
+def _flush_ms(topology: Topology, target: str) -> int:
+    flows = topology.flows_into(target)
+    return int(min((f.emit_interval_seconds for f in flows), default=60.0) * 1000)
+
+
+def _resource(api: str, name: str, kafka_version: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{api}",
+        "kind": "KafkaMirrorMaker2",
+        "metadata": {"name": name},
+        "spec": {"version": kafka_version, "replicas": 1, **body},
+    }
+
+
+def _v1beta2_body(
+    topology: Topology, sites: Mapping[str, SiteSettings], tuning: Mm2Tuning, target: str
+) -> dict[str, Any]:
+    rf, flush = tuning.replication_factor, _flush_ms(topology, target)
+    mirrors = []
+    for src in topology.sites:
+        if src == target:
+            continue
+        mirror = {
+            "sourceCluster": src,
+            "targetCluster": target,
+            "heartbeatConnector": _heartbeat(topology, tuning),
+        }
+        flow = topology.flow(src, target)
+        mirrors.append(mirror | (_connectors(flow, topology, tuning) if flow else {}))
+    return {
+        "connectCluster": target,
+        "clusters": [_cluster(n, sites[n], n == target, rf, flush) for n in topology.sites],
+        "mirrors": mirrors,
+    }
+
+
+def _v1_body(
+    topology: Topology, sites: Mapping[str, SiteSettings], tuning: Mm2Tuning, target: str
+) -> dict[str, Any]:
+    rf, flush = tuning.replication_factor, _flush_ms(topology, target)
+    return {
+        "target": {
+            **_cluster(target, sites[target], True, rf, flush),
+            "groupId": CONNECT_GROUP,
+            "configStorageTopic": f"{CONNECT_GROUP}-configs",
+            "statusStorageTopic": f"{CONNECT_GROUP}-status",
+            "offsetStorageTopic": f"{CONNECT_GROUP}-offsets",
+        },
+        "mirrors": [
+            {
+                "source": _cluster(f.source, sites[f.source], False, rf, flush),
+                **_connectors(f, topology, tuning),
+            }
+            for f in topology.flows_into(target)
+        ],
+    }
+
+
+def check_strimzi_api(api: str) -> None:
+    """Raise InputError unless ``api`` is a KafkaMirrorMaker2 API version we render."""
+    if api not in STRIMZI_APIS:
+        raise InputError(
+            f"Strimzi API {api!r} is unknown (--strimzi-api)",
+            hint="Use v1 (Strimzi 1.0 and later) or v1beta2 (Strimzi before 1.0).",
+        )
+
+
+def resource_target(resource: Mapping[str, Any]) -> str:
+    """Return the alias of the target (Connect) cluster of a rendered resource, either API."""
+    spec = resource["spec"]
+    return str(spec["target"]["alias"] if "target" in spec else spec["connectCluster"])
+
+
 def strimzi_resources(
     topology: Topology,
     sites: Mapping[str, SiteSettings],
@@ -102,35 +186,21 @@ def strimzi_resources(
     *,
     kafka_version: str,
     name_prefix: str = "streamdr",
+    api: str = DEFAULT_STRIMZI_API,
 ) -> list[dict[str, Any]]:
-    """Return one ``KafkaMirrorMaker2`` resource per target site."""
+    """Return one ``KafkaMirrorMaker2`` resource per target site in Strimzi API ``api``.
+
+    With ``v1`` a target with no incoming flow gets none (v1 has no heartbeat connector).
+    Raises InputError for an API version other than ``v1`` or ``v1beta2``.
+    """
+    check_strimzi_api(api)
     out = []
     for target in topology.sites:
-        flows = topology.flows_into(target)
-        flush = min((f.emit_interval_seconds for f in flows), default=60.0)
-        clusters = [
-            _cluster(n, sites[n], n == target, tuning.replication_factor, int(flush * 1000))
-            for n in topology.sites
-        ]
-        mirrors = [
-            _mirror(src, target, topology.flow(src, target), topology, tuning)
-            for src in topology.sites
-            if src != target
-        ]
-        out.append(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "KafkaMirrorMaker2",
-                "metadata": {"name": f"{name_prefix}-mm2-to-{target}"},
-                "spec": {
-                    "version": kafka_version,
-                    "replicas": 1,
-                    "connectCluster": target,
-                    "clusters": clusters,
-                    "mirrors": mirrors,
-                },
-            }
-        )
+        if api == "v1" and not topology.flows_into(target):
+            continue
+        build = _v1_body if api == "v1" else _v1beta2_body
+        body = build(topology, sites, tuning, target)
+        out.append(_resource(api, f"{name_prefix}-mm2-to-{target}", kafka_version, body))
     return out
 
 
