@@ -25,21 +25,25 @@ setup: $(STAMP)
 	scripts/ensure-toxiproxy
 	$(BIN)/streamdr lab install
 
+# After `demo up`, commands use the demo's settings (the lab's plus the retail source, its
+# workflows, its config repository and its own metadata DB), so the dashboard shows the clients,
+# the drill just run, the backups and the MirrorMaker 2 lag of the demo's topics. The demo runs one
+# drill (broker failover); the rollback drills run in `make test` and on `serve`'s schedule, so
+# the final check skips only their recency.
 demo: setup
 	$(BIN)/streamdr lab up
 	$(BIN)/streamdr check --skip drills.broker-failover-recent
-	$(BIN)/streamdr drill run broker-failover
-	$(BIN)/streamdr check
 	$(BIN)/streamdr demo up --rate 20
-	# MirrorMaker 2 for the demo's workflows (their tiers): the dashboard shows its lag per topic.
 	STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr replicate start
-	sleep 20
+	STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr drill run broker-failover
+	STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr config backup
+	STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr backup run
+	STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr check --skip drills.rollback-recent
 	$(BIN)/streamdr demo status
-	$(BIN)/streamdr backup run
 	mkdir -p .streamdr
 	-if [ -f .streamdr/dashboard.pid ]; then kill $$(cat .streamdr/dashboard.pid); fi
-	nohup $(BIN)/streamdr dashboard --port $(DASHBOARD_PORT) > .streamdr/dashboard.log 2>&1 & \
-		echo $$! > .streamdr/dashboard.pid
+	STREAMDR_CONFIG=$(DEMO_CONFIG) nohup $(BIN)/streamdr dashboard --port $(DASHBOARD_PORT) \
+		> .streamdr/dashboard.log 2>&1 & echo $$! > .streamdr/dashboard.pid
 	@echo "The retail pipeline keeps running; stop it with: $(BIN)/streamdr demo down"
 	@echo "Stop replication with: STREAMDR_CONFIG=$(DEMO_CONFIG) $(BIN)/streamdr replicate stop"
 	@echo "DR readiness dashboard (the drill just run, the backup, lag): http://127.0.0.1:$(DASHBOARD_PORT)/"

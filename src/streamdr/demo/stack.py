@@ -140,12 +140,16 @@ class DemoStack:
         stores = {
             **self.base.stores,
             "demo-registry": StoreSettings(url=str(self.dir / "registry")),
+            # Git bundles of the demo's config repository (`config backup`, hourly under serve).
+            "demo-config-backups": StoreSettings(url=str(self.dir / "config-backups")),
         }
         return derive(
             self.base,
             sources={**self.base.sources, SOURCE: source},
             stores=stores,
-            config_repo=ConfigRepoSettings(path=str(self.dir / "config"), branch="main"),
+            config_repo=ConfigRepoSettings(
+                path=str(self.dir / "config"), branch="main", backup_store="demo-config-backups"
+            ),
             # The demo's deployments live in its own metadata DB: in the lab's, they would name a
             # source (retail) that the lab's streamdr.yaml does not define, and every command run
             # with the lab's settings (replicate, failover, check) would refuse them.
