@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from streamdr.settings import Settings, load_settings
-from streamdr.store.db import MetadataStore
+if TYPE_CHECKING:  # imported when first used: every `streamdr` call would pay for them
+    from streamdr.settings import Settings
+    from streamdr.store.db import MetadataStore
 
 
 @dataclass
@@ -22,11 +24,15 @@ class CliState:
     def settings(self) -> Settings:
         """Return the settings (``--config``, ``STREAMDR_CONFIG``, ./streamdr.yaml, the lab's)."""
         if self._settings is None:
+            from streamdr.settings import load_settings
+
             self._settings = load_settings(self.config)
         return self._settings
 
     def store(self) -> MetadataStore:
         """Return the metadata DB named in the settings."""
+        from streamdr.store.db import MetadataStore
+
         return MetadataStore.from_settings(self.settings())
 
 
