@@ -24,8 +24,6 @@ class CliState:
     def settings(self) -> Settings:
         """Return the settings (``--config``, ``STREAMDR_CONFIG``, ./streamdr.yaml, the lab's)."""
         if self._settings is None:
-            from streamdr.settings import load_settings
-
             self._settings = load_settings(self.config)
         return self._settings
 
@@ -34,6 +32,16 @@ class CliState:
         from streamdr.store.db import MetadataStore
 
         return MetadataStore.from_settings(self.settings())
+
+
+def load_settings(explicit: Path | None = None) -> Settings:
+    """Return the settings of :func:`streamdr.settings.load_settings`; raises InputError.
+
+    Imported on first use (pydantic and the settings model are not needed by ``--help``).
+    """
+    from streamdr.settings import load_settings as load
+
+    return load(explicit)
 
 
 def state(ctx: typer.Context) -> CliState:
