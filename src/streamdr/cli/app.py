@@ -11,41 +11,153 @@ from typing import Annotated
 import typer
 
 from streamdr import __version__
-from streamdr.cli import (
-    artifacts,
-    backup,
-    cdc,
-    chaos,
-    check,
-    config,
-    cost,
-    dashboard,
-    db,
-    demo,
-    dlq,
-    drill,
-    endpoint,
-    failover,
-    failover_watch,
-    jobs,
-    keys,
-    lab,
-    offsets,
-    render_files,
-    render_k8s,
-    replicate,
-    restore,
-    rollback,
-    run,
-    serve,
-    topics,
-    workflows,
-)
 from streamdr.cli.help import CONFIG, DATA, INCIDENT, LAB, RUNTIME, hide_flag_types
+from streamdr.cli.lazy import LazyEntry, LazyGroup
 from streamdr.cli.options import ConfigFile
 from streamdr.cli.render import print_error
 from streamdr.cli.state import CliState
 from streamdr.errors import StreamdrError
+
+
+def _failover_app() -> typer.Typer:
+    """Return the `failover` group: its callback is the runbook command (`failover --to SITE`).
+
+    A group so that `failover watch` sits beside it; without a subcommand the callback runs.
+    """
+    from streamdr.cli import failover, failover_watch
+
+    sub = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+    sub.callback()(failover.failover)
+    sub.command("watch")(failover_watch.watch)
+    return sub
+
+
+def _render_app() -> typer.Typer:
+    """Return one `render` group: monitoring files (render_files) and Kubernetes manifests."""
+    from streamdr.cli import render_files, render_k8s
+
+    files = render_files.app
+    sub = typer.Typer(help=files.info.help, no_args_is_help=files.info.no_args_is_help)
+    sub.registered_commands = list(files.registered_commands)
+    sub.command("k8s")(render_k8s.k8s)
+    return sub
+
+
+def _cmd(name: str, panel: str, summary: str, module: str) -> LazyEntry:
+    """Return the entry of a one-function command (``module`` holds a function ``name``)."""
+    return LazyEntry(name, panel, summary, f"streamdr.cli.{module}:{name}", group=False)
+
+
+def _grp(name: str, panel: str, summary: str, target: str | None = None) -> LazyEntry:
+    """Return the entry of a group (by default the typer ``app`` of ``streamdr.cli.NAME``)."""
+    return LazyEntry(name, panel, summary, target or f"streamdr.cli.{name}:app")
+
+
+# The commands of `streamdr`, in the order of its help panels (the order an on-call engineer needs
+# them). Each summary is the first paragraph of the command's own help; test_cli_lazy.py keeps
+# the two equal. A module is imported only when its command runs or shows its own help.
+COMMANDS: tuple[LazyEntry, ...] = (
+    _cmd(
+        "check",
+        INCIDENT,
+        "Evaluate the DR checklist; exit 0 all pass, 1 any fail, 3 a site unreachable.",
+        "check",
+    ),
+    _cmd(
+        "failback",
+        INCIDENT,
+        "Return to the home site: reverse replication, catch up, fence, switch (planned).",
+        "failover",
+    ),
+    _cmd(
+        "rollback",
+        INCIDENT,
+        "Roll a workflow's transformation back: a new commit pinning V, then deploy (recorded).",
+        "rollback",
+    ),
+    _cmd(
+        "dashboard",
+        INCIDENT,
+        "Serve the readiness page, /status/<client>, /api/readiness and /metrics until stopped.",
+        "dashboard",
+    ),
+    _grp(
+        "failover",
+        INCIDENT,
+        "Make another site active: translated offsets, switch hook, workers restarted.",
+        "streamdr.cli.app:_failover_app",
+    ),
+    _grp("replicate", INCIDENT, "MirrorMaker 2 between sites: tiered flows, supervision, lag."),
+    _cmd(
+        "restore",
+        DATA,
+        "Restore topics from a backup: plan, then with --execute write the records.",
+        "restore",
+    ),
+    _grp(
+        "backup",
+        DATA,
+        "Back Kafka topics up to object storage (Parquet), list, verify, apply retention.",
+    ),
+    _grp("offsets", DATA, "Consumer-group offsets: rewind, snapshot, restore."),
+    _grp(
+        "db",
+        DATA,
+        "The metadata DB: continuous backup status and verify, point-in-time restore, validate.",
+    ),
+    _grp("dlq", DATA, "Dead-letter queues: inspect and replay."),
+    _grp("topics", DATA, "Declared topics and the HA topic policy."),
+    _cmd(
+        "cost",
+        CONFIG,
+        "Model the cost of the strategy's options (Appendix C) and size capacity from benchmarks.",
+        "cost",
+    ),
+    _grp("config", CONFIG, "The config repository: deploy, rollback, drift, recover, backup."),
+    _grp("workflows", CONFIG, "Workflow configs: validate, JSON Schema, list."),
+    _grp("artifacts", CONFIG, "Signed transformation artifacts: publish, verify, list, retention."),
+    _grp("keys", CONFIG, "Signing keys for transformation artifacts (ed25519)."),
+    _grp(
+        "render",
+        CONFIG,
+        "Render files: Prometheus alert rules, the Grafana dashboard, Kubernetes manifests.",
+        "streamdr.cli.app:_render_app",
+    ),
+    _cmd(
+        "run",
+        RUNTIME,
+        "Run a worker per deployed workflow until SIGTERM/SIGINT; kill -9 loses nothing.",
+        "run",
+    ),
+    _cmd(
+        "serve",
+        RUNTIME,
+        "Run the jobs of `schedule:` (one leader among serve processes) until SIGTERM.",
+        "serve",
+    ),
+    _grp("cdc", RUNTIME, "Change data capture from PostgreSQL (or the SQLite demo source)."),
+    _grp(
+        "endpoint",
+        RUNTIME,
+        "The reference client endpoint: proves nothing is lost and nothing applied twice.",
+    ),
+    _grp(
+        "jobs",
+        RUNTIME,
+        "Scheduled jobs of `streamdr serve`: list, history, run now, pause, resume.",
+    ),
+    _grp("drill", LAB, "DR drills: inject a fault, measure RTO and RPO, keep the history."),
+    _grp("chaos", LAB, "Chaos runs: random faults while the pipeline runs under load."),
+    _grp("lab", LAB, "Run the local two-site Kafka lab (real Kafka 4.1 KRaft brokers)."),
+    _grp("demo", LAB, "The retail demo on the lab: data flowing end to end."),
+)
+
+
+class RootGroup(LazyGroup):
+    """The `streamdr` group: the commands of :data:`COMMANDS`, each imported when used."""
+
+    entries = COMMANDS
+
 
 app = typer.Typer(
     name="streamdr",
@@ -53,43 +165,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=RootGroup,
 )
 hide_flag_types()
-# Panels of `streamdr --help`, in the order an on-call engineer needs them.
-app.command("check", rich_help_panel=INCIDENT)(check.check)
-# `failover` is a group so that `failover watch` sits beside it; without a subcommand the group's
-# callback is the runbook command (`failover --to SITE`).
-failover_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
-failover_app.callback()(failover.failover)
-failover_app.command("watch")(failover_watch.watch)
-app.add_typer(failover_app, name="failover", rich_help_panel=INCIDENT)
-app.command("failback", rich_help_panel=INCIDENT)(failover.failback)
-app.command("rollback", rich_help_panel=INCIDENT)(rollback.rollback)
-app.command("dashboard", rich_help_panel=INCIDENT)(dashboard.dashboard)
-app.add_typer(replicate.app, name="replicate", rich_help_panel=INCIDENT)
-app.command("restore", rich_help_panel=DATA)(restore.restore)
-app.add_typer(backup.app, name="backup", rich_help_panel=DATA)
-app.add_typer(offsets.app, name="offsets", rich_help_panel=DATA)
-app.add_typer(db.app, name="db", rich_help_panel=DATA)
-app.add_typer(dlq.app, name="dlq", rich_help_panel=DATA)
-app.add_typer(topics.app, name="topics", rich_help_panel=DATA)
-app.add_typer(config.app, name="config", rich_help_panel=CONFIG)
-app.add_typer(workflows.app, name="workflows", rich_help_panel=CONFIG)
-app.add_typer(artifacts.app, name="artifacts", rich_help_panel=CONFIG)
-app.add_typer(keys.app, name="keys", rich_help_panel=CONFIG)
-app.command("cost", rich_help_panel=CONFIG)(cost.cost)
-# One `render` group: monitoring files (render_files) and Kubernetes manifests (render_k8s).
-render_files.app.command("k8s")(render_k8s.k8s)
-app.add_typer(render_files.app, name="render", rich_help_panel=CONFIG)
-app.command("run", rich_help_panel=RUNTIME)(run.run)
-app.add_typer(cdc.app, name="cdc", rich_help_panel=RUNTIME)
-app.add_typer(endpoint.app, name="endpoint", rich_help_panel=RUNTIME)
-app.command("serve", rich_help_panel=RUNTIME)(serve.serve)
-app.add_typer(jobs.app, name="jobs", rich_help_panel=RUNTIME)
-app.add_typer(drill.app, name="drill", rich_help_panel=LAB)
-app.add_typer(chaos.app, name="chaos", rich_help_panel=LAB)
-app.add_typer(lab.app, name="lab", rich_help_panel=LAB)
-app.add_typer(demo.app, name="demo", rich_help_panel=LAB)
 
 
 def _version(value: bool) -> None:

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from streamdr.backup import catalog
-from streamdr.backup.history import recent_runs
-from streamdr.backup.retention import STRATEGY, apply_retention, lifecycle_rules_s3, plan_retention
-from streamdr.backup.service import BackupOptions, BackupService
-from streamdr.backup.store import BackupStore
-from streamdr.backup.targets import backup_stores, default_target
-from streamdr.backup.verify import evaluate_321, verify_store
-from streamdr.backup.writer import RollPolicy, WriterStats
 from streamdr.cli.options import (
     DryRun,
     Execute,
@@ -31,7 +23,14 @@ from streamdr.cli.render import err, literal, out, print_json
 from streamdr.cli.state import state
 from streamdr.clock import utcnow
 from streamdr.errors import FailedCheckError, InputError
-from streamdr.store.db import MetadataStore
+
+if TYPE_CHECKING:
+    from streamdr.backup.store import BackupStore
+    from streamdr.backup.writer import WriterStats
+    from streamdr.store.db import MetadataStore
+
+# The backup stack (pyarrow, sqlalchemy) is imported inside each command: `streamdr backup --help`
+# and every other `streamdr` command would otherwise pay for it.
 
 app = typer.Typer(
     help="Back Kafka topics up to object storage (Parquet), list, verify, apply retention.",
@@ -47,6 +46,8 @@ Targets = Annotated[
 def _stores(
     ctx: typer.Context, site: str | None, targets: list[str] | None, prefix: str | None
 ) -> tuple[str, list[BackupStore]]:
+    from streamdr.backup.targets import backup_stores
+
     settings = state(ctx).settings()
     site_name, _ = settings.site(site)
     return site_name, backup_stores(settings, site_name, targets, prefix)
@@ -94,6 +95,9 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Back up topics incrementally: each run continues where the last one ended."""
+    from streamdr.backup.service import BackupOptions, BackupService
+    from streamdr.backup.writer import RollPolicy
+
     st = state(ctx)
     site_name, stores = _stores(ctx, site, target, prefix)
     roll = RollPolicy(max_file_records, max_file_mb << 20, flush_interval, max_buffer_mb << 20)
@@ -160,6 +164,8 @@ def list_backups(
     json_out: Json = False,
 ) -> None:
     """Show each backed-up topic: offsets, counts, time span and the age of its newest data."""
+    from streamdr.backup import catalog
+
     _site, stores = _stores(ctx, site, target, prefix)
     store = stores[0]
     now = utcnow()
@@ -198,6 +204,8 @@ def list_backups(
 
 
 def _runs(db: MetadataStore) -> list[dict[str, Any]]:
+    from streamdr.backup.history import recent_runs
+
     return [
         {k: r[k] for k in ("id", "site", "target", "prefix", "started_at", "finished_at", "status")}
         for r in recent_runs(db, 5)
@@ -227,6 +235,9 @@ def verify(
     json_out: Json = False,
 ) -> None:
     """Check catalog against objects and offset continuity; exit 1 when anything is wrong."""
+    from streamdr.backup.targets import backup_stores, default_target
+    from streamdr.backup.verify import evaluate_321, verify_store
+
     if rule not in (None, "3-2-1"):
         raise InputError(f"unknown rule {rule!r}", hint="The only rule is 3-2-1.")
     settings = state(ctx).settings()
@@ -292,6 +303,9 @@ def apply_retention_cmd(
 
     Prints the plan; moves and deletes only with --execute.
     """
+    from streamdr.backup.retention import apply_retention, plan_retention
+    from streamdr.backup.targets import backup_stores
+
     dry_run = not wants_execute(execute, dry_run, yes)
     at = optional_time(now, "--now") or utcnow()
     settings = state(ctx).settings()
@@ -341,6 +355,8 @@ def lifecycle(
     ] = "GLACIER",
 ) -> None:
     """Print the S3 bucket lifecycle rules (JSON) equal to the retention policy."""
+    from streamdr.backup.retention import STRATEGY, lifecycle_rules_s3
+
     if fmt != "s3":
         raise InputError(f"unknown lifecycle format {fmt!r}", hint="The only format is s3.")
     if storage_class not in ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD_IA"):

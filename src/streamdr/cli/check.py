@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from streamdr.checks.service import run_checks
-from streamdr.checks.site import CheckResult
 from streamdr.cli.options import Json
 from streamdr.cli.render import literal, out, print_json, status_mark
 from streamdr.cli.state import state
+
+if TYPE_CHECKING:
+    from streamdr.checks.site import CheckResult
 
 
 def check(
@@ -21,6 +22,10 @@ def check(
     json_out: Json = False,
 ) -> None:
     """Evaluate the DR checklist; exit 0 all pass, 1 any fail, 3 a site unreachable."""
+    # Imported here: the checks pull in every capability (Kafka admin, sqlalchemy, httpx, …),
+    # which `streamdr check --help` does not need.
+    from streamdr.checks.service import run_checks
+
     st = state(ctx)
     results, code = run_checks(st.settings(), st.store(), site=site, skip=set(skip or []))
     if json_out:

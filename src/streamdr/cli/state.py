@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from streamdr.settings import Settings, load_settings
-from streamdr.store.db import MetadataStore
+if TYPE_CHECKING:  # imported when first used: every `streamdr` call would pay for them
+    from streamdr.settings import Settings
+    from streamdr.store.db import MetadataStore
 
 
 @dataclass
@@ -27,7 +29,19 @@ class CliState:
 
     def store(self) -> MetadataStore:
         """Return the metadata DB named in the settings."""
+        from streamdr.store.db import MetadataStore
+
         return MetadataStore.from_settings(self.settings())
+
+
+def load_settings(explicit: Path | None = None) -> Settings:
+    """Return the settings of :func:`streamdr.settings.load_settings`; raises InputError.
+
+    Imported on first use (pydantic and the settings model are not needed by ``--help``).
+    """
+    from streamdr.settings import load_settings as load
+
+    return load(explicit)
 
 
 def state(ctx: typer.Context) -> CliState:
