@@ -23,13 +23,15 @@ BIN_DIRS = (
     "/usr/lib/postgresql/16/bin",
     "/usr/lib/postgresql/15/bin",
 )
+# 40 slots: one test session shares a cluster among many workflows and drills, each with its
+# own slot, and a failed test may leave its slot behind (10 ran out in a long session).
 CONF = """
 listen_addresses = '127.0.0.1'
 port = {port}
 unix_socket_directories = '{sockets}'
 wal_level = logical
-max_replication_slots = 10
-max_wal_senders = 10
+max_replication_slots = 40
+max_wal_senders = 40
 shared_buffers = 64MB
 fsync = on
 logging_collector = off

@@ -61,7 +61,7 @@ class EndpointProcess:
         """Return the base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, timeout: float = 30.0) -> EndpointProcess:
+    def start(self, *, timeout: float = 90.0) -> EndpointProcess:
         """Start the child and wait until it answers; raises StateError if it does not."""
         self.client.close()
         self.client = EndpointClient(self.url)
