@@ -38,7 +38,12 @@ from streamdr.harness.derived_settings import derive, write_settings
 from streamdr.harness.load import Load, row_load
 from streamdr.harness.polling import poll_until, wait_for
 from streamdr.harness.processes import ChildProcesses, probe, streamdr_command
-from streamdr.harness.source_db import create_change_table, create_database, slot_exists
+from streamdr.harness.source_db import (
+    create_change_table,
+    create_database,
+    row_ids,
+    slot_exists,
+)
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.pipeline.events import topic_for
 from streamdr.policy.tiers import Targets
@@ -290,6 +295,14 @@ class PipelineRig:
     def committed(self) -> dict[int, float]:
         """Return change number -> commit time of every committed row of every load."""
         return {no: at for load in self.loads for no, at in list(load.committed.items())}
+
+    def rows_in_source(self, source: str | None = None) -> set[int]:
+        """Return the change numbers present in ``source``'s table (default: the first source).
+
+        Raises psycopg.Error when the database does not answer.
+        """
+        src = self.sources[source or self.source]
+        return row_ids(self.db.dsn(src.dbname), TABLE)
 
     # ----- verification --------------------------------------------------------------------
     def applications(self) -> list[ledger.Application]:

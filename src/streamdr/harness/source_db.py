@@ -72,3 +72,15 @@ def slot_confirmed_past(dsn: str, dbname: str, lsn: str) -> bool:
     except psycopg.Error:
         return False
     return bool(row and row[0])
+
+
+def row_ids(dsn: str, table: str) -> set[int]:
+    """Return the ``id`` of every row of ``table`` (a drill's own change table).
+
+    The database is the truth of what was committed: a write whose acknowledgement was lost in a
+    crash (committed, but the client saw an error) is there, and CDC will deliver it. Raises
+    psycopg.Error when the database does not answer.
+    """
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        # ``table`` is the rig's own constant, never external input.
+        return {row[0] for row in conn.execute(f"SELECT id FROM {table}")}
