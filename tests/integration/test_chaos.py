@@ -65,25 +65,28 @@ def test_short_chaos_run_balances_the_ledger(lab):
     assert history[0]["id"] == report["id"]
     # A run ends with its faults healed: the lab is healthy again within a bound (restarted
     # brokers back in the ISR), so the tests after it run on a healthy lab.
-    assert _lab_healthy_within(lab.settings_file, 180), "the lab did not recover after the run"
+    unhealthy = _lab_unhealthy_after(lab.settings_file, 180)
+    assert not unhealthy, f"the lab did not recover after the run: {unhealthy}"
 
 
-def _lab_healthy_within(settings_file, seconds: float) -> bool:
+def _lab_unhealthy_after(settings_file, seconds: float) -> list[str]:
+    """Return [] once `check` passes within ``seconds``, else what still failed at the end."""
     settings = load_settings(settings_file)
     deadline = time.monotonic() + seconds
     while True:
         try:
-            _, code = run_checks(
+            results, code = run_checks(
                 settings,
                 MetadataStore.from_settings(settings),
                 skip={"drills.broker-failover-recent"},
             )
-        except StreamdrError:
+            failing = [f"{r.id}: {r.detail} {r.offenders}" for r in results if r.status != "pass"]
+        except StreamdrError as exc:
             # Seen once in CI right after a run: the shared SQLite metadata DB read as
             # "malformed" for a moment, and fine (integrity_check ok) just after. Not yet healthy.
-            code = None
+            code, failing = None, [f"check raised: {exc}"]
         if code == 0:
-            return True
+            return []
         if time.monotonic() > deadline:
-            return False
+            return failing
         time.sleep(5)
