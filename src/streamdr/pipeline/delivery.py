@@ -100,17 +100,24 @@ class HttpSink:
             workflow=self.workflow,
             event_time=delivery.event.commit_time.isoformat(),
         )
+        extra = {f"Streamdr-Header-{k}": v for k, v in delivery.headers.items()}
+        return self._signed_headers(fields, delivery.body, extra)
+
+    def _signed_headers(
+        self, fields: SignedFields, body: bytes, extra: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Return the headers of one POST of ``body``: signed fields, ``extra``, site, signature."""
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: fields.idempotency_key,
             EVENT_TIME_HEADER: fields.event_time,
             WORKFLOW_HEADER: fields.workflow,
-            **{f"Streamdr-Header-{k}": v for k, v in delivery.headers.items()},
+            **(extra or {}),
         }
         if self.site is not None:
             headers[SITE_HEADER] = self.site
         if self.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self.secret, delivery.body, int(time.time()), fields)
+            headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()), fields)
         return headers
 
     def send(self, delivery: Delivery) -> None:
@@ -125,17 +132,7 @@ class HttpSink:
         """
         bid, body = encode_batch(items)
         fields = SignedFields(bid, self.workflow, items[-1].delivery.event.commit_time.isoformat())
-        headers = {
-            "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: fields.idempotency_key,
-            EVENT_TIME_HEADER: fields.event_time,
-            WORKFLOW_HEADER: fields.workflow,
-        }
-        if self.site is not None:
-            headers[SITE_HEADER] = self.site
-        if self.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()), fields)
-        resp = self._post(self.batch_url, body, headers)
+        resp = self._post(self.batch_url, body, self._signed_headers(fields, body))
         try:
             return parse_results(resp.json(), [i.delivery.idempotency_key for i in items])
         except (ValueError, MalformedBatch) as exc:

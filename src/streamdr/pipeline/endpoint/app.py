@@ -75,6 +75,21 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _admit(
+    store: IdempotencyStore, state: EndpointState, channel: str, request: Request
+) -> bytes | JSONResponse:
+    """Return the request's body, or the refusal to send (503 while down, 413 over the limit)."""
+    if state.down:
+        store.count(channel, "refused_down")
+        return JSONResponse({"error": "endpoint is down"}, status_code=503)
+    try:
+        return await read_body(request, state.max_body_bytes)
+    except BodyTooLarge:
+        store.count(channel, "rejected_bad_request")
+        limit = state.max_body_bytes
+        return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+
+
 def create_app(store: IdempotencyStore, state: EndpointState) -> FastAPI:
     """Return the endpoint application over ``store``."""
     app = FastAPI(title="streamdr reference endpoint", docs_url=None, redoc_url=None)
@@ -82,15 +97,9 @@ def create_app(store: IdempotencyStore, state: EndpointState) -> FastAPI:
     @app.post("/events")
     @app.post("/events/{channel}")
     async def receive(request: Request, channel: str = DEFAULT_CHANNEL) -> JSONResponse:
-        if state.down:
-            store.count(channel, "refused_down")
-            return JSONResponse({"error": "endpoint is down"}, status_code=503)
-        try:
-            body = await read_body(request, state.max_body_bytes)
-        except BodyTooLarge:
-            store.count(channel, "rejected_bad_request")
-            limit = state.max_body_bytes
-            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+        body = await _admit(store, state, channel, request)
+        if isinstance(body, JSONResponse):
+            return body
         # Verification and one SQLite transaction take well under a millisecond: run them on
         # the event loop rather than paying a thread hop per event.
         return _receive(store, state, channel, body, request.headers)
@@ -98,15 +107,9 @@ def create_app(store: IdempotencyStore, state: EndpointState) -> FastAPI:
     @app.post("/batches")
     @app.post("/batches/{channel}")
     async def receive_batch(request: Request, channel: str = DEFAULT_CHANNEL) -> JSONResponse:
-        if state.down:
-            store.count(channel, "refused_down")
-            return JSONResponse({"error": "endpoint is down"}, status_code=503)
-        try:
-            body = await read_body(request, state.max_body_bytes)
-        except BodyTooLarge:
-            store.count(channel, "rejected_bad_request")
-            limit = state.max_body_bytes
-            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+        body = await _admit(store, state, channel, request)
+        if isinstance(body, JSONResponse):
+            return body
         # One SQLite transaction for the whole batch; like /events it stays on the event loop.
         return _receive_batch(store, state, channel, body, request.headers)
 
