@@ -69,7 +69,7 @@ integration: setup
 	$(BIN)/pytest -q -m "not soak" tests/integration
 
 test: setup lint
-	$(BIN)/pytest -q -m "not soak" tests/unit tests/contract tests/integration
+	scripts/run-tests -q -m "not soak" tests/unit tests/contract tests/integration
 
 bench: setup
 	$(BIN)/python -m bench.lab_baseline

@@ -13,6 +13,24 @@ import pytest
 from streamdr.lab.cluster import Lab
 from streamdr.settings import Settings, load_settings
 
+# scripts/run-tests names the test that was running when pytest itself dies (a native abort
+# prints only its stack, whose tail does not say which test it was).
+_PROGRESS_LOG = os.environ.get("STREAMDR_TEST_PROGRESS_LOG")
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Append ``<time> <nodeid>`` to the progress log, when one is asked for."""
+    if not _PROGRESS_LOG:
+        return
+    import time
+
+    line = f"{time.strftime('%H:%M:%S')} start {nodeid}\n".encode()
+    fd = os.open(_PROGRESS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
