@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from ruamel.yaml import YAML
 
 from streamdr.artifacts.api import ChangeEvent
 from streamdr.kafka.admin import KafkaAdmin
+from streamdr.kafka.clients import SafeProducer
 from streamdr.pipeline import replay as replay_mod
 from streamdr.pipeline.dlq import OFFSET, Coordinates, DeadLetter, dead_letter_record
 from streamdr.pipeline.dlq_paging import BatchPolicy
@@ -111,7 +111,7 @@ def _dead_letter(templates: dict, i: int) -> tuple[bytes, bytes, list[tuple[str,
 
 def _produce_dead_letters(settings: Settings, wf: Workflow) -> None:
     _, site = settings.site()
-    producer = Producer(
+    producer = SafeProducer(
         {
             "bootstrap.servers": site.bootstrap_servers,
             "transactional.id": f"dlq-scale-{uuid.uuid4().hex[:8]}",

@@ -7,8 +7,8 @@ import signal
 import time
 
 import pytest
-from confluent_kafka import Producer
 
+from streamdr.kafka.clients import SafeProducer
 from streamdr.pipeline.cdc.checkpoint import read_checkpoint
 from streamdr.pipeline.replay import list_dlq, replay
 from streamdr.store.db import MetadataStore
@@ -82,7 +82,7 @@ def test_bad_input_goes_to_the_dlq_and_the_worker_keeps_running(env, monkeypatch
     env.start_worker_process([good, raising, garbage, wrong_secret], port=port)
     rows = env.write(inserts=5)
     _, site = env.settings.site()
-    producer = Producer({"bootstrap.servers": site.bootstrap_servers})
+    producer = SafeProducer({"bootstrap.servers": site.bootstrap_servers})
     producer.produce(env.topic, key=b"poison", value=b"\x00not json at all")
     producer.flush(10)
     more = env.write(inserts=5)

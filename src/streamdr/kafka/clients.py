@@ -7,7 +7,9 @@ Constructors here make no network call. librdkafka's own log lines go to the
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +66,57 @@ def _quiet_error(bootstrap_servers: str) -> Callable[[KafkaError], None]:
     return note
 
 
+# librdkafka aborts the process when a client is destroyed on one of its own threads. Python runs
+# confluent-kafka's AdminClient result callbacks on librdkafka's background thread; an allocation
+# there can start the cyclic garbage collector, which then frees any client left in a reference
+# cycle (a traceback that holds a frame with a client, say) right there: SIGABRT, no exception
+# (confluent-kafka-python PR #2131). Clients made here defer such a destruction instead: __del__
+# on a thread Python did not start keeps the object alive until an application thread drains it.
+_DEFERRED: list[object] = []
+
+
+def _on_foreign_thread() -> bool:
+    # threading names a thread it did not start (a librdkafka one calling back) a _DummyThread.
+    return isinstance(threading.current_thread(), threading._DummyThread)
+
+
+def drain_deferred_clients() -> int:
+    """Destroy the clients whose destruction was deferred off librdkafka's threads.
+
+    Returns how many were released; must be called on an application thread.
+    """
+    if _on_foreign_thread():
+        return 0
+    released = 0
+    while _DEFERRED:
+        _DEFERRED.pop()
+        released += 1
+    return released
+
+
+atexit.register(drain_deferred_clients)
+
+
+class _DestroyOnAppThread:
+    """Mixin: never let a client's last reference go on one of librdkafka's own threads."""
+
+    def __del__(self) -> None:
+        if _on_foreign_thread():
+            _DEFERRED.append(self)  # resurrected; __del__ does not run again (PEP 442)
+
+
+class SafeProducer(_DestroyOnAppThread, Producer):
+    """A Producer that is never destroyed on a librdkafka thread."""
+
+
+class SafeConsumer(_DestroyOnAppThread, Consumer):
+    """A Consumer that is never destroyed on a librdkafka thread."""
+
+
+class SafeAdminClient(_DestroyOnAppThread, AdminClient):
+    """An AdminClient that is never destroyed on a librdkafka thread."""
+
+
 def _conf(site: SiteSettings, overrides: dict[str, Any]) -> dict[str, Any]:
     conf: dict[str, Any] = dict(client_config(site))
     conf.setdefault("logger", LIBRDKAFKA_LOG)
@@ -75,7 +128,8 @@ def _conf(site: SiteSettings, overrides: dict[str, Any]) -> dict[str, Any]:
 def make_producer(site: SiteSettings, **overrides: Any) -> Producer:
     """Return an idempotent acks=all producer for ``site`` (overrides win)."""
     base = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
-    return Producer(_conf(site, {**base, **overrides}))
+    drain_deferred_clients()
+    return SafeProducer(_conf(site, {**base, **overrides}))
 
 
 def make_consumer(site: SiteSettings, group_id: str, **overrides: Any) -> Consumer:
@@ -86,12 +140,14 @@ def make_consumer(site: SiteSettings, group_id: str, **overrides: Any) -> Consum
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
     }
-    return Consumer(_conf(site, {**base, **overrides}))
+    drain_deferred_clients()
+    return SafeConsumer(_conf(site, {**base, **overrides}))
 
 
 def make_admin(site: SiteSettings, **overrides: Any) -> AdminClient:
     """Return an AdminClient for ``site``."""
-    return AdminClient(_conf(site, overrides))
+    drain_deferred_clients()
+    return SafeAdminClient(_conf(site, overrides))
 
 
 def translate(

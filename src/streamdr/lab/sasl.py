@@ -14,7 +14,6 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
-    AdminClient,
     ScramCredentialInfo,
     ScramMechanism,
     UserScramCredentialUpsertion,
@@ -22,6 +21,7 @@ from confluent_kafka.admin import (
 
 from streamdr.errors import StateError
 from streamdr.fsutil import atomic_write_text, ensure_dir
+from streamdr.kafka.clients import SafeAdminClient
 from streamdr.lab.layout import SASL_MECHANISM, LabLayout, SiteLayout
 
 SCRAM_ITERATIONS = 8192  # Kafka's minimum for SCRAM-SHA-512 is 4096
@@ -68,7 +68,7 @@ def ensure_scram_user(site: SiteLayout, username: str, password: str) -> None:
     Goes through the site's PLAINTEXT listener (the lab has no authorizer). Raises StateError
     when the broker refuses the credential or a SASL login does not work within 30 s.
     """
-    admin = AdminClient({"bootstrap.servers": site.bootstrap_servers})
+    admin = SafeAdminClient({"bootstrap.servers": site.bootstrap_servers})
     upsert = UserScramCredentialUpsertion(
         username,
         ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
@@ -99,7 +99,7 @@ def _wait_sasl_login(site: SiteLayout, username: str, password: str) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            AdminClient(conf).list_topics(timeout=5)
+            SafeAdminClient(conf).list_topics(timeout=5)
             return
         except KafkaException as exc:
             last = _reason(exc)
