@@ -8,6 +8,7 @@ and the rename reaches the disk before the function returns. Files are private b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -100,7 +101,14 @@ def create_private_file(path: Path) -> None:
     mode: SQLite gives its -wal and -shm files the mode of the database file. Returns nothing;
     raises OSError when the file cannot be created.
     """
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    # Never open an existing file here: closing any descriptor of a file drops every POSIX lock
+    # this process holds on it, and SQLite's locks are POSIX locks. A second MetadataStore in a
+    # process whose first one had the database open released that connection's lock; another
+    # process then took the database for unused, checkpointed and removed the WAL under it, and
+    # readers saw "database disk image is malformed" (CI, after chaos runs). O_EXCL opens only a
+    # file that did not exist, which no connection of ours can hold.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if name.exists():  # files of an older run may be wider
             os.chmod(name, PRIVATE_FILE)

@@ -28,9 +28,10 @@ SEED = 8
 
 
 def test_short_chaos_run_balances_the_ledger(lab, tmp_path):
-    # The run keeps its history in its own metadata DB: twice in CI, right after a chaos run, the
-    # session lab's shared SQLite DB read as "malformed" for a while (cause not found yet), and
-    # every later test of the session shares that file.
+    # The run keeps its history in its own metadata DB, so what it records cannot disturb the
+    # session's other tests (twice in CI the shared SQLite DB read as "malformed" after a chaos
+    # run: a second MetadataStore in one process dropped the first one's SQLite lock, fixed in
+    # fsutil.create_private_file and covered by tests/unit/test_file_modes.py).
     lab_settings = load_settings(lab.settings_file)
     own_db = MetadataDbSettings(url=f"sqlite:///{tmp_path / 'chaos.db'}")
     config = write_settings(derive(lab_settings, metadata_db=own_db), tmp_path / "streamdr.yaml")

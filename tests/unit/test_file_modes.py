@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
+
+from sqlalchemy import text
 
 from streamdr.fsutil import atomic_write_text, create_private_file, write_json_atomic
 from streamdr.store.db import MetadataStore
@@ -23,6 +27,37 @@ def test_metadata_db_is_created_0600_and_a_wider_one_is_narrowed(tmp_path: Path)
     old.chmod(0o644)
     MetadataStore(f"sqlite:///{old}")
     assert mode(old) == 0o600
+
+
+_LOCK_PROBE = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except OSError:
+    print("held")
+"""
+
+
+def _lock_seen_by_another_process(db: Path) -> str:
+    probe = [sys.executable, "-c", _LOCK_PROBE, str(db)]
+    return subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_second_store_in_a_process_keeps_the_first_ones_sqlite_lock(tmp_path: Path) -> None:
+    # Closing any descriptor of a file drops the process's POSIX locks on it; the second store
+    # must not open the database file, or another process may take it for unused and remove
+    # the WAL under the first connection ("database disk image is malformed").
+    db = tmp_path / "meta.db"
+    first = MetadataStore(f"sqlite:///{db}")
+    with first.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        assert _lock_seen_by_another_process(db) == "held"
+        MetadataStore(f"sqlite:///{db}")
+        create_private_file(db)
+        assert _lock_seen_by_another_process(db) == "held"
+    first.engine.dispose()
 
 
 def test_atomic_writes_are_private_and_leave_no_temp_file(tmp_path: Path) -> None:
