@@ -89,8 +89,7 @@ def _lab_unhealthy_after(settings_file, seconds: float) -> list[str]:
             )
             failing = [f"{r.id}: {r.detail} {r.offenders}" for r in results if r.status != "pass"]
         except StreamdrError as exc:
-            # Seen once in CI right after a run: the shared SQLite metadata DB read as
-            # "malformed" for a moment, and fine (integrity_check ok) just after. Not yet healthy.
+            # e.g. the metadata DB unreachable for a moment: not healthy yet, ask again.
             code, failing = None, [f"check raised: {exc}"]
         if code == 0:
             return []
