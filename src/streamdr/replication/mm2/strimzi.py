@@ -52,8 +52,12 @@ CLUSTER_FORBIDDEN_PREFIXES = (
     "producer.interceptor.classes",
 )
 CLUSTER_FORBIDDEN_EXCEPTIONS = frozenset(
-    {"ssl.endpoint.identification.algorithm", "ssl.cipher.suites", "ssl.protocol"}
-    | {"ssl.enabled.protocols"}
+    {
+        "ssl.endpoint.identification.algorithm",
+        "ssl.cipher.suites",
+        "ssl.protocol",
+        "ssl.enabled.protocols",
+    }
 )
 CONNECTOR_FORBIDDEN_KEYS = frozenset(
     {"name", "connector.class", "tasks.max", "connector.plugin.version"}
