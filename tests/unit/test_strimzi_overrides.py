@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from streamdr.deploy.validate import validation_errors
 from streamdr.errors import InputError
@@ -19,6 +20,7 @@ from streamdr.replication.topology import ReplicatedSet, Topology, plan_topology
 from streamdr.settings.loader import parse_settings
 from streamdr.settings.model import Settings
 from streamdr.settings.replication import CLIENT_KEYS
+from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SITES_YAML = """
@@ -186,3 +188,25 @@ def test_an_override_strimzi_would_drop_is_refused_not_rendered():
         with pytest.raises(InputError, match=r"producer\.interceptor\.classes") as err:
             strimzi_resources(topology(), settings().sites, tuning, kafka_version="4", api=api)
         assert "forbids" in str(err.value)
+
+
+def test_replicate_render_strimzi_carries_the_settings_files_overrides(tmp_path):
+    cfg = tmp_path / "streamdr.yaml"
+    cfg.write_text(
+        "version: 1\nsites:\n  primary: {bootstrap_servers: '127.0.0.1:1'}\n"
+        "  dr: {bootstrap_servers: '127.0.0.1:2'}\n"
+        f"metadata_db: {{url: 'sqlite:///{tmp_path}/m.db'}}\n"
+        "replication:\n  mm2:\n    client_overrides:\n"
+        "      consumer.fetch.max.bytes: 1048576\n      producer.compression.type: zstd\n"
+    )
+    args = ("replicate", "render", "--format", "strimzi", "--topics", "t", "--strimzi-api")
+    for api in STRIMZI_APIS:
+        proc = run_cli(*args, api, config=cfg)
+        assert proc.returncode == 0, proc.stderr
+        docs = list(YAML(typ="safe").load_all(proc.stdout))
+        (into_dr,) = [d for d in docs if resource_target(d) == "dr"]
+        assert target_config(into_dr)["producer.compression.type"] == "zstd"
+        (mirror,) = [m for m in into_dr["spec"]["mirrors"] if "sourceConnector" in m]
+        assert mirror["sourceConnector"]["config"]["consumer.fetch.max.bytes"] == 1048576
+        assert mirror["checkpointConnector"]["config"]["consumer.fetch.max.bytes"] == 1048576
+        assert validation_errors(docs) == []
