@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,7 +15,8 @@ from streamdr.cli.options import Json
 from streamdr.cli.render import err, literal, out, print_json
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
-from streamdr.lab.cluster import Lab
+from streamdr.lab.cluster import Lab, NodeStatus
+from streamdr.lab.layout import SaslListener, sasl_listener
 from streamdr.lab.links import LabLinks
 from streamdr.lab.wan import link_toxics, parse_duration_ms
 from streamdr.runtime.distribution import ensure_runtime
@@ -94,34 +96,50 @@ def up(
 
 @app.command()
 def status(lab_dir: LabDir = None, json_out: Json = False) -> None:
-    """Show every lab node: PID, ports, running, and whether its site answers."""
+    """Show every lab node: PID, ports, running, whether its site answers; the SASL listener."""
     lab = _lab(lab_dir)
     nodes = lab.status()
     layout = lab.require_layout()
-    answers = {}
+    answers: dict[str, list[int] | None] = {}
     for s in layout.sites:
         admin = KafkaAdmin(s.name, SiteSettings(bootstrap_servers=s.bootstrap_servers), timeout=2)
         try:
             answers[s.name] = sorted(b.node_id for b in admin.metadata(timeout=2).brokers)
         except Exception:
             answers[s.name] = None
+    listener = sasl_listener(layout)
     if json_out:
-        print_json(
-            {
-                "lab_dir": str(lab.dir),
-                "nodes": [asdict(n) for n in nodes],
-                "sites": {
-                    k: {"brokers_in_metadata": v, "reachable": v is not None}
-                    for k, v in answers.items()
-                },
-            }
-        )
+        print_json(status_doc(lab.dir, nodes, answers, listener))
         return
+    out.print(nodes_table(nodes, answers))
+    if listener is not None:
+        out.print(sasl_table(listener))
+
+
+def status_doc(
+    lab_dir: Path,
+    nodes: list[NodeStatus],
+    answers: Mapping[str, list[int] | None],
+    listener: SaslListener | None,
+) -> dict[str, Any]:
+    """Return `lab status --json`: nodes, whether each site answers, the SASL listener or null."""
+    return {
+        "lab_dir": str(lab_dir),
+        "nodes": [asdict(n) for n in nodes],
+        "sites": {
+            k: {"brokers_in_metadata": v, "reachable": v is not None} for k, v in answers.items()
+        },
+        "sasl": None if listener is None else asdict(listener),
+    }
+
+
+def nodes_table(nodes: list[NodeStatus], answers: Mapping[str, list[int] | None]) -> Table:
+    """Return the table of lab nodes (``-``: the site did not answer)."""
     table = Table("site", "node", "port", "controller", "pid", "running", "in metadata")
     for n in nodes:
         seen = answers.get(n.site)
         table.add_row(
-            n.site,
+            literal(n.site),
             str(n.node_id),
             str(n.port),
             str(n.controller_port),
@@ -129,7 +147,25 @@ def status(lab_dir: LabDir = None, json_out: Json = False) -> None:
             "[green]yes[/]" if n.running else "[red]no[/]",
             "-" if seen is None else ("yes" if n.node_id in seen else "no"),
         )
-    out.print(table)
+    return table
+
+
+def sasl_table(listener: SaslListener) -> Table:
+    """Return the SASL listener as rows: where it listens, how to log in, the password's file."""
+    # One row per field: addresses and paths are long, and a wide table would cut them.
+    table = Table("SASL listener", "")
+    table.columns[1].overflow = "fold"
+    rows = (
+        ("site", listener.site),
+        ("address", listener.bootstrap_servers),
+        ("protocol", listener.protocol),
+        ("mechanism", listener.mechanism),
+        ("user", listener.username),
+        ("password file", listener.password_file),
+    )
+    for name, value in rows:
+        table.add_row(name, literal(value))
+    return table
 
 
 @app.command()

@@ -6,7 +6,7 @@ Nothing here starts a process or touches the network, so every rule is unit-test
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +201,37 @@ def with_sasl_ports(
         "bootstrap_servers": ",".join(f"{LAB_HOST}:{p}" for p in ports[: len(nodes)]),
     }
     return LabLayout(layout.kafka_version, sites, layout.version, {**layout.extra, "sasl": sasl})
+
+
+@dataclass(frozen=True)
+class SaslListener:
+    """A site's SCRAM listener as ``with_sasl_ports`` records it (the password is in a file)."""
+
+    site: str
+    bootstrap_servers: str
+    protocol: str
+    mechanism: str
+    username: str
+    password_file: str
+
+
+def sasl_listener(layout: LabLayout) -> SaslListener | None:
+    """Return the SCRAM listener recorded in ``layout``, or None when the lab has none.
+
+    ``lab.json`` is read back from disk, so the record is checked: a record that is not a mapping
+    of strings naming a site of the layout counts as none. Only the named fields are taken, so a
+    stray secret in the record is never shown.
+    """
+    record = layout.extra.get("sasl")
+    if not isinstance(record, dict):
+        return None
+    values = {f.name: record.get(f.name) for f in fields(SaslListener)}
+    if not all(isinstance(v, str) and v for v in values.values()):
+        return None
+    listener = SaslListener(**values)  # type: ignore[arg-type]
+    if listener.site not in {s.name for s in layout.sites}:
+        return None
+    return listener
 
 
 def _with_sasl(node: NodeLayout, props: dict[str, str]) -> dict[str, str]:

@@ -45,6 +45,11 @@ PRODUCER_KEYS: dict[str, tuple[int, int] | frozenset[str]] = {
     "max.in.flight.requests.per.connection": (1, 5),
     "retry.backoff.ms": (0, 60_000),
 }
+# The kinds of client an override names (its first dotted part), each with its allow-list.
+CLIENT_KEYS: dict[str, dict[str, tuple[int, int] | frozenset[str]]] = {
+    "consumer": CONSUMER_KEYS,
+    "producer": PRODUCER_KEYS,
+}
 
 
 class _Strict(BaseModel):
@@ -68,7 +73,7 @@ class WorkloadCommands(_Strict):
 def _client_value(key: str, value: object) -> str:
     """Return ``value`` as MM2 property text; raises ValueError for a key or value refused."""
     kind, _, name = key.partition(".")
-    allowed = {"consumer": CONSUMER_KEYS, "producer": PRODUCER_KEYS}.get(kind, {})
+    allowed = CLIENT_KEYS.get(kind, {})
     rule = allowed.get(name)
     if rule is None:
         raise ValueError(

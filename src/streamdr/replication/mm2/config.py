@@ -40,6 +40,31 @@ _SASL_MODULES = {
 
 
 @dataclass(frozen=True)
+class ClientRole:
+    """Which MM2 clients one kind of client override tunes, and where each deployment sets them.
+
+    ``cluster`` is the end of a flow whose clients they are (``source`` or ``target``): the
+    properties file prefixes the key with that site. ``strimzi`` names the ``config`` maps of a
+    ``KafkaMirrorMaker2`` resource that configure the same clients (replication/mm2/strimzi.py).
+    """
+
+    cluster: str
+    strimzi: tuple[str, ...]
+
+
+# One table for both deployments, keyed like settings.replication.CLIENT_KEYS. Consumers read
+# the source: MirrorSourceConnector's record consumer and MirrorCheckpointConnector's
+# offset-syncs consumer both take ``consumer.*`` from their connector config, as both take
+# ``<source>.consumer.*`` from the properties file. Producers write the target: ``producer.*``
+# in the Connect worker's config (the target cluster's ``config`` in Strimzi) is what
+# ``<target>.producer.*`` is in the properties file, the producer of every MM2 task.
+CLIENT_ROLES: dict[str, ClientRole] = {
+    "consumer": ClientRole("source", ("sourceConnector", "checkpointConnector")),
+    "producer": ClientRole("target", ("targetCluster",)),
+}
+
+
+@dataclass(frozen=True)
 class Mm2Tuning:
     """Intervals and sizes that are not per flow."""
 
@@ -70,6 +95,20 @@ class Mm2Tuning:
             consumer_overrides=tuple(sorted(rep.mm2.overrides("consumer").items())),
             producer_overrides=tuple(sorted(rep.mm2.overrides("producer").items())),
         )
+
+    def client_overrides(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Return the overrides by kind of client (the keys of CLIENT_ROLES), without prefix."""
+        return {"consumer": self.consumer_overrides, "producer": self.producer_overrides}
+
+
+def overrides_for(tuning: Mm2Tuning, place: str) -> dict[str, str]:
+    """Return the client overrides a Strimzi ``place`` of CLIENT_ROLES sets, as ``kind.key``."""
+    return {
+        f"{kind}.{key}": value
+        for kind, pairs in tuning.client_overrides().items()
+        if place in CLIENT_ROLES[kind].strimzi
+        for key, value in pairs
+    }
 
 
 def validate_instance(name: str) -> str:
@@ -177,13 +216,13 @@ def _client_overrides(topology: Topology, tuning: Mm2Tuning) -> dict[str, str]:
 
     MM2 runs next to the site it writes, so its consumers are the ones crossing the WAN; they
     read ``<source>.consumer.*``. Producer overrides go wherever WRITER_PRODUCER does (every
-    site's writer) and, coming after it, win.
+    site's writer) and, coming after it, win. Where each kind goes is CLIENT_ROLES.
     """
+    ends = {"source": sorted({f.source for f in topology.flows}), "target": topology.sites}
     props: dict[str, str] = {}
-    for site in sorted({f.source for f in topology.flows}):
-        props.update({f"{site}.consumer.{k}": v for k, v in tuning.consumer_overrides})
-    for site in topology.sites:
-        props.update({f"{site}.producer.{k}": v for k, v in tuning.producer_overrides})
+    for kind, pairs in tuning.client_overrides().items():
+        for site in ends[CLIENT_ROLES[kind].cluster]:
+            props.update({f"{site}.{kind}.{k}": v for k, v in pairs})
     return props
 
 
