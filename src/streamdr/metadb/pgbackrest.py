@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.fsutil import atomic_write_text, ensure_dir
+from streamdr.runtime.postgres import as_user
 from streamdr.settings.metadb_backup import PgBackRestSettings
 from streamdr.settings.model import Settings, StoreSettings
 
@@ -182,11 +183,6 @@ class PgBackRest:
     def env(self) -> dict[str, str]:
         """Return the child's environment: this one plus the repository's secrets."""
         return {**os.environ, **self.repo.env, **self.extra_env}
-
-
-def as_user(user: str | None, cmd: list[str]) -> list[str]:
-    """Return ``cmd`` run as ``user`` through runuser, or unchanged when ``user`` is None."""
-    return ["runuser", "-u", user, "--", *cmd] if user else cmd
 
 
 def run_user(cfg: PgBackRestSettings) -> str | None:
