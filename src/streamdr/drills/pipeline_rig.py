@@ -14,8 +14,8 @@ processes (``harness.processes``), the ledger (``harness.ledger``) and polling
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import secrets
 import shutil
 import signal
@@ -31,7 +31,7 @@ from streamdr.artifacts.publish import publish_artifact
 from streamdr.drills.context import DrillContext
 from streamdr.drills.drill_database import DrillDatabase
 from streamdr.drills.report import DrillReport
-from streamdr.errors import StateError
+from streamdr.errors import StateError, StreamdrError
 from streamdr.harness import ledger
 from streamdr.harness.config_sandbox import Sandbox
 from streamdr.harness.derived_settings import derive, write_settings
@@ -52,6 +52,7 @@ from streamdr.settings.model import SourceSettings
 from streamdr.workflows.deploy import deploy
 from streamdr.workflows.rollback import rollback_transformation
 
+log = logging.getLogger(__name__)
 TRANSFORM = "drill-passthrough"
 GOOD, BUGGY = "1.0.0", "1.1.0"
 SECRET_ENV = "STREAMDR_DRILL_SECRET"
@@ -113,6 +114,7 @@ class PipelineRig:
         self.endpoint: EndpointProcess | None = None
         self.env = {SECRET_ENV: secrets.token_hex(16)}
         self.loads: list[Load[int]] = []
+        self.cleanup_warnings: list[str] = []  # what close() could not remove
 
     @property
     def topic_prefix(self) -> str:
@@ -362,8 +364,14 @@ class PipelineRig:
         self.stop_all()
         if self.endpoint is not None:
             self.endpoint.stop()
-        with contextlib.suppress(Exception):
+        try:
             self.db.close(*(src.dbname for src in self.sources.values()))
+        except StreamdrError as exc:
+            self.cleanup_warnings.append(f"{exc.message} (hint: {exc.hint})")
+        except Exception as exc:  # clean-up goes on; what it left is reported, not hidden
+            self.cleanup_warnings.append(f"dropping the drill databases failed: {exc!r}")
+        for warning in self.cleanup_warnings:
+            log.warning("drill clean-up: %s", warning)
         kept = None
         if self.sandbox is not None:
             if keep_logs and self.logs.exists():
@@ -377,6 +385,8 @@ class PipelineRig:
         kept = self.close(keep_logs=not report.passed)
         if kept:
             report.figures["logs"] = str(kept)
+        if self.cleanup_warnings:
+            report.figures["cleanup_warnings"] = list(self.cleanup_warnings)
 
 
 def run_on_rig(
