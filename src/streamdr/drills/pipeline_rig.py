@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.artifacts.publish import publish_artifact
+from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
 from streamdr.drills.drill_database import DrillDatabase
+from streamdr.drills.failure_note import write_failure_note
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError, StreamdrError
 from streamdr.harness import ledger
@@ -380,9 +382,19 @@ class PipelineRig:
             self.sandbox.close()
         return kept
 
-    def close_for(self, report: DrillReport) -> None:
-        """Close; a drill that did not pass keeps the logs (path in ``figures["logs"]``)."""
+    def close_for(self, report: DrillReport, error: BaseException | None = None) -> None:
+        """Close; a drill that did not pass keeps the logs (path in ``figures["logs"]``).
+
+        Its log directory always holds a note of what failed (step, time, ``error`` and its
+        hint), even when the drill failed before any process wrote a log.
+        """
         kept = self.close(keep_logs=not report.passed)
+        if not report.passed:
+            kept = kept or LOG_ROOT / self.workflow_name
+            try:
+                write_failure_note(kept, report, error, utcnow())
+            except (OSError, StreamdrError) as exc:  # the report still says what failed
+                log.warning("cannot write the drill's failure note in %s: %s", kept, exc)
         if kept:
             report.figures["logs"] = str(kept)
         if self.cleanup_warnings:
@@ -403,6 +415,7 @@ def run_on_rig(
     Returns ``report``; a failed drill keeps the processes' logs (path in ``figures["logs"]``).
     """
     rig = PipelineRig(ctx, prefix)
+    error: BaseException | None = None
     try:
         with report.step(setup_step) as st:
             rig.setup(versions=versions or (GOOD,))
@@ -410,8 +423,11 @@ def run_on_rig(
             rig.start_worker()
             st.detail = f"workflow {rig.workflow_name}"
         exercise(rig)
+    except BaseException as exc:
+        error = exc  # named in the failure note of the kept log directory
+        raise
     finally:
-        rig.close_for(report)
+        rig.close_for(report, error)
     return report
 
 
