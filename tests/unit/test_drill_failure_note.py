@@ -12,6 +12,7 @@ from streamdr.drills import pipeline_rig
 from streamdr.drills.failure_note import (
     NOTE_JSON,
     NOTE_TEXT,
+    aborted_line,
     failed_step,
     failure_note,
     render_note,
@@ -101,3 +102,8 @@ def test_a_drill_failing_in_set_up_keeps_a_log_directory_that_says_what_failed(
     assert "set up database, signed transformation" in text
     assert "error: StateError: initdb failed: disk full" in text
     assert "hint: Free space in /tmp." in text
+
+
+def test_an_aborted_drill_keeps_the_hint_in_its_stored_failures():
+    assert aborted_line(BROKEN) == "aborted: initdb failed: disk full (hint: Free space in /tmp.)"
+    assert aborted_line(StateError("no hint")) == "aborted: no hint"

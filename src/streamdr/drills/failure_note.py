@@ -38,6 +38,12 @@ def describe_failure(error: BaseException | None) -> dict[str, Any] | None:
     return {"kind": type(error).__name__, "message": str(error), "hint": None}
 
 
+def aborted_line(error: StreamdrError) -> str:
+    """Return the report's failure line of a drill an error aborted, with the error's hint."""
+    hint = f" (hint: {error.hint})" if error.hint else ""
+    return f"aborted: {error.message}{hint}"
+
+
 def failure_note(report: DrillReport, error: BaseException | None, now: datetime) -> dict[str, Any]:
     """Return the note of a failed drill: when, which step, the error with its hint, failures."""
     step = failed_step(report)
