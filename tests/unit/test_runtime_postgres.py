@@ -13,6 +13,7 @@ from streamdr.runtime.postgres import (
     as_user,
     bin_candidates,
     find_pg_bin,
+    give_to_user,
 )
 
 
@@ -80,3 +81,12 @@ def test_stop_of_a_running_cluster_that_will_not_stop_is_a_state_error(tmp_path)
 def test_stop_without_a_data_directory_runs_nothing_and_says_it_did_not_run(tmp_path):
     cluster = PgCluster(tmp_path / "absent", bin_dir=str(tmp_path / "no-bin"))
     assert cluster.stop() is False
+
+
+def test_handing_a_path_to_no_user_changes_nothing_and_to_an_unknown_user_is_refused(tmp_path):
+    before = tmp_path.stat()
+    give_to_user(None, tmp_path, hint="unused")
+    assert (tmp_path.stat().st_uid, tmp_path.stat().st_gid) == (before.st_uid, before.st_gid)
+    with pytest.raises(StateError, match="no-such-user-x9") as caught:
+        give_to_user("no-such-user-x9", tmp_path, hint="Name the cluster's user.")
+    assert caught.value.hint == "Name the cluster's user."

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
 import signal
 import time
 from pathlib import Path
 
 from streamdr.errors import StateError
-from streamdr.runtime.postgres import PgCluster, last_words
+from streamdr.runtime.postgres import PgCluster, give_to_user, last_words
 
 PG_USER = "postgres"
 INITDB_TIMEOUT = 120.0
+# As root, PostgreSQL runs as the postgres OS user that Debian's package creates.
+NO_PG_USER_HINT = "Install the postgresql Debian package (scripts/ensure-debian-packages)."
 # 40 slots: one test session shares a cluster among many workflows and drills, each with its
 # own slot, and a failed test may leave its slot behind (10 ran out in a long session).
 CONF = """
@@ -51,15 +52,7 @@ class LocalPostgres:
 
     def _owned_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        if self.as_root:
-            try:
-                user = pwd.getpwnam(PG_USER)
-            except KeyError as exc:
-                raise StateError(
-                    f"running as root needs the {PG_USER!r} OS user to run PostgreSQL",
-                    hint="Install the postgresql Debian package (scripts/ensure-debian-packages).",
-                ) from exc
-            os.chown(path, user.pw_uid, user.pw_gid)
+        give_to_user(self.cluster.user, path, hint=NO_PG_USER_HINT)
 
     def init(self) -> LocalPostgres:
         """Create the cluster (once) with logical decoding enabled; return self."""
@@ -99,8 +92,7 @@ class LocalPostgres:
         if self.as_root:
             self._owned_dir(self.log_file.parent)
             self.log_file.touch()
-            user = pwd.getpwnam(PG_USER)
-            os.chown(self.log_file, user.pw_uid, user.pw_gid)
+            give_to_user(self.cluster.user, self.log_file, hint=NO_PG_USER_HINT)
         self.cluster.start(self.log_file, timeout)
 
     def stop(self, mode: str = "fast") -> None:

@@ -7,6 +7,8 @@ command can go through ``runuser`` as the cluster's OS user.
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -26,6 +28,20 @@ START_MARGIN = 30.0
 def as_user(user: str | None, cmd: list[str]) -> list[str]:
     """Return ``cmd`` run as ``user`` through runuser, or unchanged when ``user`` is None."""
     return ["runuser", "-u", user, "--", *cmd] if user else cmd
+
+
+def give_to_user(user: str | None, path: Path, *, hint: str) -> None:
+    """Hand ``path`` to OS user ``user`` (nothing when None); the cluster runs as that user.
+
+    Raises StateError (with ``hint``) when the user does not exist.
+    """
+    if user is None:
+        return
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError as exc:
+        raise StateError(f"OS user {user!r} does not exist", hint=hint) from exc
+    os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def bin_candidates(name: str, bin_dir: str | None, installed: Iterable[Path]) -> list[Path]:
