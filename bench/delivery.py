@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -25,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench._common import add_lab_arguments, bench_lab, quiet_kafka_logs
 from bench.pipeline import percentile
 from bench.report import emit
 from streamdr.artifacts.api import ChangeEvent
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
-from streamdr.lab.cluster import Lab
 from streamdr.pipeline.endpoint.server import EndpointProcess
 from streamdr.pipeline.events import change_event_id, encode_event
 from streamdr.runtime.ports import free_ports
@@ -224,21 +223,18 @@ def raw_consume(site: SiteSettings, n: int) -> float:
 def main() -> None:
     """Run every configuration once and report."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab-dir", type=Path, default=Path("/tmp/bench-lab-4"))
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--keep-lab", action="store_true")
+    add_lab_arguments(parser, Path("/tmp/bench-lab-4"))
     args = parser.parse_args()
-    logging.getLogger("streamdr.librdkafka").setLevel(logging.CRITICAL)
+    quiet_kafka_logs()
     os.environ.setdefault(SECRET_ENV, "bench-" + uuid.uuid4().hex)
-    lab = Lab(args.lab_dir)
-    lab.up()
-    settings_file = lab.settings_file
-    site = load_settings(settings_file).sites["primary"]
-    tmp = Path(f"/tmp/bench-delivery-{uuid.uuid4().hex[:6]}")
-    tmp.mkdir()
-    try:
+    with bench_lab(args.lab_dir, keep=args.keep_lab) as lab:
+        settings_file = lab.settings_file
+        site = load_settings(settings_file).sites["primary"]
+        tmp = Path(f"/tmp/bench-delivery-{uuid.uuid4().hex[:6]}")
+        tmp.mkdir()
         raw = raw_consume(site, args.events)
         drains = [
             drain(settings_file, site, tmp, args.events, batched, workers)
@@ -250,9 +246,6 @@ def main() -> None:
             for b in (False, True)
         ]
         load_avg = os.getloadavg()[0]
-    finally:
-        if not args.keep_lab:
-            lab.down(purge=True)
     report(raw, drains, lats, load_avg)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import threading
@@ -34,13 +33,13 @@ from pathlib import Path
 
 import psycopg
 
+from bench._common import add_lab_arguments, bench_lab, quiet_kafka_logs
 from bench.raw import produce_all
 from bench.report import RESULTS_DIR, emit, peak_rss_mb
 from streamdr.drills.context import DrillContext
 from streamdr.drills.pipeline_rig import TABLE, PipelineRig
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
-from streamdr.lab.cluster import Lab
 from streamdr.pipeline.cdc.service import PRODUCER as CDC_PRODUCER
 from streamdr.settings import load_settings
 from streamdr.settings.model import SiteSettings
@@ -158,36 +157,32 @@ def raw_latency(site: SiteSettings, rate: float, seconds: float) -> list[float]:
 def main() -> None:
     """Run the benchmark and report it."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab-dir", type=Path, default=Path("/tmp/bench-lab-4"))
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--latency-rate", type=float, default=50.0)
-    parser.add_argument("--keep-lab", action="store_true")
+    add_lab_arguments(parser, Path("/tmp/bench-lab-4"))
     args = parser.parse_args()
-    logging.getLogger("streamdr.librdkafka").setLevel(logging.CRITICAL)
-    lab = Lab(args.lab_dir)
-    lab.up()
-    settings = load_settings(lab.settings_file)
-    site = settings.sites["primary"]
-    rig = PipelineRig(
-        DrillContext(settings, "primary", MetadataStore.from_settings(settings)), "bench"
-    )
-    try:
-        rig.setup()
-        rig.start_cdc()
-        rig.start_worker()
-        raw = raw_baseline(site, max(args.events * 20, RAW_RECORDS), 300)
-        rate, took = pipeline_throughput(rig, args.events, 10_000_000)
-        # A fixed moderate rate well below capacity: latency, not queueing behind a backlog.
-        offered = min(args.latency_rate, max(1.0, round(rate / 4)))
-        # Back to back at the same offered rate, so both see the same machine.
-        raw_lat = raw_latency(site, offered, args.latency_seconds)
-        lat = pipeline_latency(rig, offered, args.latency_seconds)
-        load_avg = os.getloadavg()[0]
-    finally:
-        rig.close()
-        if not args.keep_lab:
-            lab.down(purge=True)
+    quiet_kafka_logs()
+    with bench_lab(args.lab_dir, keep=args.keep_lab) as lab:
+        settings = load_settings(lab.settings_file)
+        site = settings.sites["primary"]
+        rig = PipelineRig(
+            DrillContext(settings, "primary", MetadataStore.from_settings(settings)), "bench"
+        )
+        try:
+            rig.setup()
+            rig.start_cdc()
+            rig.start_worker()
+            raw = raw_baseline(site, max(args.events * 20, RAW_RECORDS), 300)
+            rate, took = pipeline_throughput(rig, args.events, 10_000_000)
+            # A fixed moderate rate well below capacity: latency, not queueing behind a backlog.
+            offered = min(args.latency_rate, max(1.0, round(rate / 4)))
+            # Back to back at the same offered rate, so both see the same machine.
+            raw_lat = raw_latency(site, offered, args.latency_seconds)
+            lat = pipeline_latency(rig, offered, args.latency_seconds)
+            load_avg = os.getloadavg()[0]
+        finally:
+            rig.close()
     report(args, rate, took, offered, lat, raw, raw_lat, load_avg)
 
 

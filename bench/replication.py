@@ -25,15 +25,13 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
+from bench._common import add_lab_arguments, bench_lab
 from bench.raw import produce_all
 from bench.report import RESULTS_DIR, emit, peak_rss_mb
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
@@ -211,12 +209,6 @@ def drain(settings: Settings, topic: str, remote: str, records: int, size: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--lab-dir",
-        type=Path,
-        default=None,
-        help="Lab directory (default: a fresh temporary one, purged afterwards).",
-    )
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
@@ -225,19 +217,11 @@ def main() -> None:
     parser.add_argument("--max-rate", type=float, default=60_000)
     parser.add_argument("--min-rate", type=float, default=500)
     parser.add_argument("--tasks", type=int, default=PARTITIONS)
-    parser.add_argument("--keep-lab", action="store_true")
+    add_lab_arguments(parser, None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    scratch = None if args.lab_dir else Path(tempfile.mkdtemp(prefix="streamdr-bench-rep-"))
-    lab = Lab(args.lab_dir or scratch / "lab")
-    lab.up()
-    try:
+    with bench_lab(args.lab_dir, keep=args.keep_lab, prefix="streamdr-bench-rep-") as lab:
         result, markdown = run(lab, args)
-    finally:
-        if not args.keep_lab:
-            lab.down(purge=True)
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
     emit("replication", result, markdown)
 
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import shutil
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
+from bench._common import add_lab_arguments, bench_lab
 from bench.replication import P99_LIMIT_S, PARTITIONS, steady
 from bench.report import emit
 from streamdr.harness.derived_settings import derive
@@ -179,7 +177,6 @@ def markdown_of(r: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lab-dir", type=Path, default=None)
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
@@ -189,30 +186,22 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=35)
     parser.add_argument("--jitter-ms", type=int, default=5)
     parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--keep-lab", action="store_true")
+    add_lab_arguments(parser, None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    scratch = None if args.lab_dir else Path(tempfile.mkdtemp(prefix="streamdr-bench-wan-"))
-    lab = Lab(args.lab_dir or scratch / "lab")
-    lab.up()
-    links = LabLinks(lab)
-    try:
-        settings = load_settings(lab.settings_file)
-        links.link(
-            "primary", "dr", link_toxics(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms)
-        )
-        brokers = len(lab.require_layout().site("primary").nodes)
-        tuning = wan_tuning(args.rate, args.size, args.latency_ms, args.jitter_ms, brokers)
-        default = measure(
-            lab, settings, argparse.Namespace(**{**vars(args), "steps": False}), {}, "default"
-        )
-        tuned = measure(lab, settings, args, tuning, "tuned")
-    finally:
-        links.heal()
-        if not args.keep_lab:
-            lab.down(purge=True)
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+    with bench_lab(args.lab_dir, keep=args.keep_lab, prefix="streamdr-bench-wan-") as lab:
+        links = LabLinks(lab)
+        try:
+            settings = load_settings(lab.settings_file)
+            toxics = link_toxics(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms)
+            links.link("primary", "dr", toxics)
+            brokers = len(lab.require_layout().site("primary").nodes)
+            tuning = wan_tuning(args.rate, args.size, args.latency_ms, args.jitter_ms, brokers)
+            untuned = argparse.Namespace(**{**vars(args), "steps": False})
+            default = measure(lab, settings, untuned, {}, "default")
+            tuned = measure(lab, settings, args, tuning, "tuned")
+        finally:
+            links.heal()
     result = {
         "rate": args.rate,
         "size": args.size,

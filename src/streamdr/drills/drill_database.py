@@ -7,16 +7,18 @@ commands to stop and start the server.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 
 from streamdr.drills.context import DrillContext
-from streamdr.errors import InputError, StateError
+from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.runtime.ports import free_ports
 
@@ -75,18 +77,90 @@ class DrillDatabase:
             _shell(self.source.fault_injection.start)  # type: ignore[union-attr]
 
     def close(self, *dbnames: str) -> None:
-        """Drop the drill databases (configured server) or remove the local cluster."""
+        """Drop the drill databases (configured server) or remove the local cluster.
+
+        On a configured server each database's replication slots go first (a slot left by CDC
+        makes DROP DATABASE fail). Raises UnreachableError when the server cannot be reached,
+        StateError naming every slot or database that could not be dropped.
+        """
         if self.local is not None:
             self.local.destroy()
             if self.root is not None:
                 shutil.rmtree(self.root, ignore_errors=True)
             return
-        with (
-            contextlib.suppress(psycopg.Error),
-            psycopg.connect(self.dsn("postgres"), autocommit=True) as conn,
-        ):
-            for dbname in dbnames:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        try:
+            with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+                problems = drop_databases(conn, dbnames)
+        except psycopg.Error as exc:
+            raise UnreachableError(
+                f"cannot connect to drop the drill databases {', '.join(dbnames)}: {exc}",
+                hint="Drop them by hand (DROP DATABASE … WITH (FORCE)) when the server is back.",
+            ) from exc
+        if problems:
+            raise StateError(
+                "drill clean-up left objects behind: " + "; ".join(problems),
+                hint="Drop them by hand: SELECT pg_drop_replication_slot(name), then "
+                "DROP DATABASE … WITH (FORCE); a slot left behind keeps WAL on the server.",
+            )
+
+
+class Connection(Protocol):
+    """The part of a psycopg connection the clean-up uses."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+
+SLOT_RELEASE_ATTEMPTS = 25
+SLOTS_OF = "SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = %s"
+
+
+def drop_databases(conn: Connection, dbnames: Iterable[str]) -> list[str]:
+    """Drop each database's replication slots, then the database; return what failed.
+
+    Every database is tried even when an earlier one fails, so one leftover does not hide
+    another. Returns one line per slot or database that could not be dropped.
+    """
+    problems: list[str] = []
+    for dbname in dbnames:
+        slot_problems = _drop_slots(conn, dbname)
+        problems += slot_problems
+        try:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            problems.append(f"database {dbname}: {_first_line(exc)}")
+    return problems
+
+
+def _drop_slots(conn: Connection, dbname: str) -> list[str]:
+    problems = []
+    try:
+        slots = conn.execute(SLOTS_OF, (dbname,)).fetchall()
+    except psycopg.Error as exc:
+        return [f"slots of {dbname}: {_first_line(exc)}"]
+    for name, active_pid in slots:
+        try:
+            if active_pid is not None:  # a CDC reader that did not stop still holds it
+                conn.execute("SELECT pg_terminate_backend(%s)", (active_pid,))
+            _drop_slot(conn, name, retry=active_pid is not None)
+        except psycopg.Error as exc:
+            problems.append(f"slot {name} on {dbname}: {_first_line(exc)}")
+    return problems
+
+
+def _drop_slot(conn: Connection, name: str, *, retry: bool) -> None:
+    # A terminated walsender releases its slot a moment later; until then the drop is refused.
+    for _ in range(SLOT_RELEASE_ATTEMPTS - 1 if retry else 0):
+        try:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+            return
+        except psycopg.errors.ObjectInUse:
+            time.sleep(0.2)
+    conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _shell(command: str) -> None:

@@ -14,8 +14,8 @@ processes (``harness.processes``), the ledger (``harness.ledger``) and polling
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import secrets
 import shutil
 import signal
@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from streamdr.artifacts.publish import publish_artifact
+from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
 from streamdr.drills.drill_database import DrillDatabase
+from streamdr.drills.failure_note import write_failure_note
 from streamdr.drills.report import DrillReport
-from streamdr.errors import StateError
+from streamdr.errors import StateError, StreamdrError
 from streamdr.harness import ledger
 from streamdr.harness.config_sandbox import Sandbox
 from streamdr.harness.derived_settings import derive, write_settings
@@ -52,6 +54,7 @@ from streamdr.settings.model import SourceSettings
 from streamdr.workflows.deploy import deploy
 from streamdr.workflows.rollback import rollback_transformation
 
+log = logging.getLogger(__name__)
 TRANSFORM = "drill-passthrough"
 GOOD, BUGGY = "1.0.0", "1.1.0"
 SECRET_ENV = "STREAMDR_DRILL_SECRET"
@@ -113,6 +116,7 @@ class PipelineRig:
         self.endpoint: EndpointProcess | None = None
         self.env = {SECRET_ENV: secrets.token_hex(16)}
         self.loads: list[Load[int]] = []
+        self.cleanup_warnings: list[str] = []  # what close() could not remove
 
     @property
     def topic_prefix(self) -> str:
@@ -362,8 +366,14 @@ class PipelineRig:
         self.stop_all()
         if self.endpoint is not None:
             self.endpoint.stop()
-        with contextlib.suppress(Exception):
+        try:
             self.db.close(*(src.dbname for src in self.sources.values()))
+        except StreamdrError as exc:
+            self.cleanup_warnings.append(f"{exc.message} (hint: {exc.hint})")
+        except Exception as exc:  # clean-up goes on; what it left is reported, not hidden
+            self.cleanup_warnings.append(f"dropping the drill databases failed: {exc!r}")
+        for warning in self.cleanup_warnings:
+            log.warning("drill clean-up: %s", warning)
         kept = None
         if self.sandbox is not None:
             if keep_logs and self.logs.exists():
@@ -372,11 +382,23 @@ class PipelineRig:
             self.sandbox.close()
         return kept
 
-    def close_for(self, report: DrillReport) -> None:
-        """Close; a drill that did not pass keeps the logs (path in ``figures["logs"]``)."""
+    def close_for(self, report: DrillReport, error: BaseException | None = None) -> None:
+        """Close; a drill that did not pass keeps the logs (path in ``figures["logs"]``).
+
+        Its log directory always holds a note of what failed (step, time, ``error`` and its
+        hint), even when the drill failed before any process wrote a log.
+        """
         kept = self.close(keep_logs=not report.passed)
+        if not report.passed:
+            kept = kept or LOG_ROOT / self.workflow_name
+            try:
+                write_failure_note(kept, report, error, utcnow())
+            except (OSError, StreamdrError) as exc:  # the report still says what failed
+                log.warning("cannot write the drill's failure note in %s: %s", kept, exc)
         if kept:
             report.figures["logs"] = str(kept)
+        if self.cleanup_warnings:
+            report.figures["cleanup_warnings"] = list(self.cleanup_warnings)
 
 
 def run_on_rig(
@@ -393,6 +415,7 @@ def run_on_rig(
     Returns ``report``; a failed drill keeps the processes' logs (path in ``figures["logs"]``).
     """
     rig = PipelineRig(ctx, prefix)
+    error: BaseException | None = None
     try:
         with report.step(setup_step) as st:
             rig.setup(versions=versions or (GOOD,))
@@ -400,8 +423,11 @@ def run_on_rig(
             rig.start_worker()
             st.detail = f"workflow {rig.workflow_name}"
         exercise(rig)
+    except BaseException as exc:
+        error = exc  # named in the failure note of the kept log directory
+        raise
     finally:
-        rig.close_for(report)
+        rig.close_for(report, error)
     return report
 
 

@@ -9,6 +9,7 @@ from streamdr.drills.cdc_source_outage import CdcSourceOutageDrill
 from streamdr.drills.config_rollback import ConfigRollbackDrill
 from streamdr.drills.context import Drill, DrillContext
 from streamdr.drills.endpoint_outage import EndpointOutageDrill
+from streamdr.drills.failure_note import aborted_line
 from streamdr.drills.history import save_report
 from streamdr.drills.metadata_db_restore import MetadataDbRestoreDrill
 from streamdr.drills.repo_recovery import RepoRecoveryDrill
@@ -57,7 +58,7 @@ def run_drill(name: str, ctx: DrillContext) -> tuple[int, DrillReport]:
     except InputError:
         raise
     except StreamdrError as exc:
-        report.failures.append(f"aborted: {exc.message}")
+        report.failures.append(aborted_line(exc))
         report.passed = False
         report.finished_at = utcnow()
         save_report(ctx.store, report)

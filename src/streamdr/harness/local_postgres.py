@@ -7,22 +7,20 @@ PostgreSQL refuses to run as root, so when streamdr runs as root the cluster bel
 
 from __future__ import annotations
 
+import contextlib
 import os
-import pwd
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-from streamdr.errors import StateError, UnreachableError
+from streamdr.errors import StateError
+from streamdr.runtime.postgres import PgCluster, give_to_user, last_words
 
 PG_USER = "postgres"
-BIN_DIRS = (
-    "/usr/lib/postgresql/17/bin",
-    "/usr/lib/postgresql/16/bin",
-    "/usr/lib/postgresql/15/bin",
-)
+INITDB_TIMEOUT = 120.0
+# As root, PostgreSQL runs as the postgres OS user that Debian's package creates.
+NO_PG_USER_HINT = "Install the postgresql Debian package (scripts/ensure-debian-packages)."
 # 40 slots: one test session shares a cluster among many workflows and drills, each with its
 # own slot, and a failed test may leave its slot behind (10 ran out in a long session).
 CONF = """
@@ -38,21 +36,6 @@ logging_collector = off
 """
 
 
-def pg_bin(name: str) -> str:
-    """Return the path of a PostgreSQL server binary; raises StateError when not installed."""
-    for directory in BIN_DIRS:
-        candidate = Path(directory) / name
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise StateError(
-        f"PostgreSQL's {name} is not installed",
-        hint="Run scripts/ensure-debian-packages (installs postgresql), or `make setup`.",
-    )
-
-
 class LocalPostgres:
     """One PostgreSQL cluster in ``data_dir`` listening on ``127.0.0.1:port``."""
 
@@ -61,30 +44,15 @@ class LocalPostgres:
         self.port = port
         self.log_file = data_dir.parent / f"{data_dir.name}.log"
         self.as_root = os.geteuid() == 0
+        self.cluster = PgCluster(data_dir, PG_USER if self.as_root else None)
 
     def dsn(self, dbname: str = "postgres") -> str:
         """Return a libpq connection string for ``dbname`` (trust auth on loopback)."""
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}"
 
-    def _cmd(self, *args: str) -> list[str]:
-        return ["runuser", "-u", PG_USER, "--", *args] if self.as_root else list(args)
-
-    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self._cmd(*args), capture_output=True, text=True, timeout=timeout, check=False
-        )
-
     def _owned_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        if self.as_root:
-            try:
-                user = pwd.getpwnam(PG_USER)
-            except KeyError as exc:
-                raise StateError(
-                    f"running as root needs the {PG_USER!r} OS user to run PostgreSQL",
-                    hint="Install the postgresql Debian package (scripts/ensure-debian-packages).",
-                ) from exc
-            os.chown(path, user.pw_uid, user.pw_gid)
+        give_to_user(self.cluster.user, path, hint=NO_PG_USER_HINT)
 
     def init(self) -> LocalPostgres:
         """Create the cluster (once) with logical decoding enabled; return self."""
@@ -92,8 +60,8 @@ class LocalPostgres:
             return self
         self._owned_dir(self.data_dir.parent)
         self._owned_dir(self.data_dir)
-        done = self._run(
-            pg_bin("initdb"),
+        done = self.cluster.run(
+            "initdb",
             "-D",
             str(self.data_dir),
             "-U",
@@ -101,10 +69,11 @@ class LocalPostgres:
             "--auth=trust",
             "--encoding=UTF8",
             "--no-instructions",
+            timeout=INITDB_TIMEOUT,
         )
         if done.returncode != 0:
             raise StateError(
-                f"initdb in {self.data_dir} failed: {done.stderr.strip()[-400:]}",
+                f"initdb in {self.data_dir} failed: {last_words(done)}",
                 hint=f"The {PG_USER} user must be able to reach {self.data_dir} when run as root.",
             )
         conf = self.data_dir / "postgresql.conf"
@@ -114,39 +83,24 @@ class LocalPostgres:
 
     def running(self) -> bool:
         """Return True when the postmaster runs."""
-        return self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "status").returncode == 0
+        return self.cluster.running()
 
     def start(self, timeout: float = 60) -> None:
-        """Start the cluster and wait until it accepts connections."""
+        """Start the cluster and wait until it accepts connections; raises UnreachableError."""
         if self.running():
             return
         if self.as_root:
             self._owned_dir(self.log_file.parent)
             self.log_file.touch()
-            user = pwd.getpwnam(PG_USER)
-            os.chown(self.log_file, user.pw_uid, user.pw_gid)
-        done = self._run(
-            pg_bin("pg_ctl"),
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.log_file),
-            "-w",
-            "-t",
-            str(int(timeout)),
-            "start",
-            timeout=timeout + 10,
-        )
-        if done.returncode != 0:
-            raise UnreachableError(
-                f"PostgreSQL in {self.data_dir} did not start: {done.stderr.strip()[-300:]}",
-                hint=f"See {self.log_file}.",
-            )
+            give_to_user(self.cluster.user, self.log_file, hint=NO_PG_USER_HINT)
+        self.cluster.start(self.log_file, timeout)
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop the cluster (``fast``; ``immediate`` is a crash that recovers from WAL)."""
-        if self.running():
-            self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
+        """Stop the cluster (``fast``; ``immediate`` is a crash that recovers from WAL).
+
+        Raises StateError when pg_ctl stop fails.
+        """
+        self.cluster.stop(mode)
 
     def kill(self) -> None:
         """SIGKILL the postmaster (its children exit when they notice)."""
@@ -173,6 +127,9 @@ class LocalPostgres:
 
     def destroy(self) -> None:
         """Stop the cluster and remove its directory."""
-        self.stop("immediate")
+        # Best effort: the directory goes either way, and a cluster that will not stop is
+        # reported by stop() where a caller asks for it.
+        with contextlib.suppress(StateError):
+            self.stop("immediate")
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.log_file.unlink(missing_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -10,63 +9,21 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from streamdr.errors import StateError, UnreachableError
-from streamdr.metadb.pgbackrest import PgBackRest, as_user
+from streamdr.metadb.pgbackrest import PgBackRest
+from streamdr.runtime.postgres import PgCluster
 from streamdr.settings.metadb_backup import PgBackRestSettings
 
-PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT = 300.0
+NOT_INSTALLED_HINT = "Install postgresql, or set metadata_db.pgbackrest.pg_bin_dir."
 
 
-def pg_ctl(cfg: PgBackRestSettings) -> str:
-    """Return pg_ctl's path (``pg_bin_dir``, else the newest installed); raises StateError."""
-    if cfg.pg_bin_dir:
-        candidates = [Path(cfg.pg_bin_dir) / "pg_ctl"]
-    else:
-        dirs = sorted(Path("/").glob(PG_BIN_GLOB.lstrip("/")), key=_version, reverse=True)
-        candidates = [d / "pg_ctl" for d in dirs]
-    for candidate in candidates:
-        if candidate.is_file():
-            return str(candidate)
-    raise StateError(
-        "PostgreSQL's pg_ctl is not installed",
-        hint="Install postgresql, or set metadata_db.pgbackrest.pg_bin_dir.",
-    )
-
-
-def _version(directory: Path) -> int:
-    name = directory.parent.name
-    return int(name) if name.isdigit() else 0
-
-
-def _pg_ctl(
-    cfg: PgBackRestSettings,
-    user: str | None,
-    *args: str,
-    timeout: float,
-    env: dict[str, str] | None = None,
-) -> str | None:
-    """Run pg_ctl; return None on success, its message otherwise (timeouts are errors)."""
-    try:
-        done = subprocess.run(
-            as_user(user, [pg_ctl(cfg), *args]),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise UnreachableError(
-            f"pg_ctl {args[-1]} did not finish within {timeout:.0f}s",
-            hint="See the cluster's log; a recovery may still be replaying WAL.",
-        ) from exc
-    return None if done.returncode == 0 else (done.stderr or done.stdout).strip()[-400:]
+def _cluster(cfg: PgBackRestSettings, user: str | None, data: Path) -> PgCluster:
+    return PgCluster(data, user, cfg.pg_bin_dir, NOT_INSTALLED_HINT)
 
 
 def cluster_running(cfg: PgBackRestSettings, user: str | None, data: Path) -> bool:
     """Return True when a postmaster runs on ``data``."""
-    return _pg_ctl(cfg, user, "-D", str(data), "status", timeout=30) is None
+    return _cluster(cfg, user, data).running()
 
 
 def stop_cluster(cfg: PgBackRestSettings, user: str | None, data: Path) -> bool:
@@ -74,12 +31,7 @@ def stop_cluster(cfg: PgBackRestSettings, user: str | None, data: Path) -> bool:
 
     Raises StateError when it does not stop.
     """
-    if not data.is_dir() or not cluster_running(cfg, user, data):
-        return False
-    problem = _pg_ctl(cfg, user, "-D", str(data), "-m", "fast", "-w", "stop", timeout=120)
-    if problem:
-        raise StateError(f"pg_ctl stop on {data} failed: {problem}", hint="Stop it by hand.")
-    return True
+    return _cluster(cfg, user, data).stop("fast")
 
 
 def start_cluster(rt: PgBackRest, data: Path, log: Path) -> None:
@@ -88,13 +40,12 @@ def start_cluster(rt: PgBackRest, data: Path, log: Path) -> None:
     The postmaster gets the repository's environment: its restore_command (``archive-get``)
     and archive_command read an S3 repository with those keys.
     """
-    args = ("-D", str(data), "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "start")
-    problem = _pg_ctl(rt.cfg, rt.run_as, *args, timeout=START_TIMEOUT + 30, env=rt.env())
-    if problem:
-        raise UnreachableError(
-            f"PostgreSQL on {data} did not start: {problem}",
-            hint=f"See {log}: a recovery target after the newest archived WAL stops recovery.",
-        )
+    _cluster(rt.cfg, rt.run_as, data).start(
+        log,
+        START_TIMEOUT,
+        env=rt.env(),
+        hint=f"See {log}: a recovery target after the newest archived WAL stops recovery.",
+    )
 
 
 def wait_promoted(url: str, cfg: PgBackRestSettings, user: str | None, data: Path) -> float:

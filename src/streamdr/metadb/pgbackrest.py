@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from sqlalchemy.engine import make_url
 
 from streamdr.errors import InputError, StateError, UnreachableError
 from streamdr.fsutil import atomic_write_text, ensure_dir
+from streamdr.runtime import postgres
+from streamdr.runtime.postgres import as_user
 from streamdr.settings.metadb_backup import PgBackRestSettings
 from streamdr.settings.model import Settings, StoreSettings
 
@@ -184,11 +185,6 @@ class PgBackRest:
         return {**os.environ, **self.repo.env, **self.extra_env}
 
 
-def as_user(user: str | None, cmd: list[str]) -> list[str]:
-    """Return ``cmd`` run as ``user`` through runuser, or unchanged when ``user`` is None."""
-    return ["runuser", "-u", user, "--", *cmd] if user else cmd
-
-
 def run_user(cfg: PgBackRestSettings) -> str | None:
     """Return the OS user commands run as: the cluster's when streamdr is root, else None."""
     return cfg.os_user if os.geteuid() == 0 else None
@@ -218,16 +214,9 @@ def prepare(settings: Settings) -> PgBackRest:
 
 def give_to_user(user: str | None, path: Path) -> None:
     """Hand ``path`` to the cluster's OS user: the archive_command it runs writes there."""
-    if user is None:
-        return
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError as exc:
-        raise StateError(
-            f"OS user {user!r} (metadata_db.pgbackrest.os_user) does not exist",
-            hint="Name the user the PostgreSQL cluster runs as.",
-        ) from exc
-    os.chown(path, entry.pw_uid, entry.pw_gid)
+    postgres.give_to_user(
+        user, path, hint="Set metadata_db.pgbackrest.os_user to the user the cluster runs as."
+    )
 
 
 def run_pgbackrest(rt: PgBackRest, args: list[str], timeout: float = COMMAND_TIMEOUT) -> str:

@@ -1,0 +1,60 @@
+"""What the lab benchmarks share around their measurement: the lab's arguments and lifetime.
+
+Results are written by :func:`bench.report.emit` (JSON line + docs/benchmarks.md section); this
+module keeps the part before it: ``--lab-dir``/``--keep-lab`` and a lab that is always taken
+down (purged) unless kept, also when bringing it up fails half-way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from streamdr.lab.cluster import Lab
+
+
+def add_lab_arguments(parser: argparse.ArgumentParser, default_dir: Path | None) -> None:
+    """Add ``--lab-dir`` (None: a fresh temporary lab, removed afterwards) and ``--keep-lab``."""
+    parser.add_argument(
+        "--lab-dir",
+        type=Path,
+        default=default_dir,
+        help="Lab directory (default: %(default)s; none: a fresh temporary one).",
+    )
+    parser.add_argument("--keep-lab", action="store_true", help="Leave the lab running.")
+
+
+def quiet_kafka_logs() -> None:
+    """Silence librdkafka's connection chatter (brokers come and go during a bench)."""
+    logging.getLogger("streamdr.librdkafka").setLevel(logging.CRITICAL)
+
+
+@contextmanager
+def bench_lab(
+    lab_dir: Path | None,
+    *,
+    keep: bool = False,
+    prefix: str = "streamdr-bench-",
+    up: Callable[[Lab], object] = Lab.up,
+    make_lab: Callable[[Path], Lab] = Lab,
+) -> Iterator[Lab]:
+    """Yield a lab brought up with ``up`` in ``lab_dir`` (None: a temporary directory).
+
+    On the way out — also when ``up`` or the body raised — the lab is taken down and purged and
+    a temporary directory removed, unless ``keep``. Raises whatever ``up`` or the body raises.
+    """
+    scratch = None if lab_dir else Path(tempfile.mkdtemp(prefix=prefix))
+    lab = make_lab(lab_dir or scratch / "lab")  # type: ignore[operator]
+    try:
+        up(lab)
+        yield lab
+    finally:
+        if not keep:
+            lab.down(purge=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
