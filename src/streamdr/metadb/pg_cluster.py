@@ -82,13 +82,15 @@ def stop_cluster(cfg: PgBackRestSettings, user: str | None, data: Path) -> bool:
     return True
 
 
-def start_cluster(rt: PgBackRest, data: Path, log: Path) -> None:
+def start_cluster(rt: PgBackRest, data: Path, log: Path, server_options: str = "") -> None:
     """Start the cluster on ``data`` with its log in ``log``; raises UnreachableError.
 
     The postmaster gets the repository's environment: its restore_command (``archive-get``)
-    and archive_command read an S3 repository with those keys.
+    and archive_command read an S3 repository with those keys. ``server_options`` (pg_ctl
+    ``-o``) override settings of the data directory's own configuration files.
     """
-    args = ("-D", str(data), "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "start")
+    extra = ("-o", server_options) if server_options else ()
+    args = ("-D", str(data), "-l", str(log), *extra, "-w", "-t", str(int(START_TIMEOUT)), "start")
     problem = _pg_ctl(rt.cfg, rt.run_as, *args, timeout=START_TIMEOUT + 30, env=rt.env())
     if problem:
         raise UnreachableError(
