@@ -263,3 +263,62 @@ def test_a_metadb_backup_job_needs_the_pgbackrest_section(tmp_path):
     assert problems == [
         (("schedule", "jobs", "pg", "kind"), "a metadb-backup job needs metadata_db.pgbackrest")
     ]
+
+
+def test_scratch_restore_plan_replays_all_wal_beside_the_live_cluster_without_archiving():
+    from streamdr.metadb.pg_scratch import plan_scratch_restore
+
+    plan = plan_scratch_restore(_runtime(), Path("/tmp/scratch"), 6001)
+    assert plan.restore_args == (
+        "restore",
+        "--pg1-path=/tmp/scratch/data",
+        "--type=default",
+        "--archive-mode=off",
+    )
+    assert "-p 6001" in plan.server_options and "-k /tmp/scratch" in plan.server_options
+    assert "-c archive_mode=off" in plan.server_options
+    assert plan.as_dict()["steps"][-1] == "stop the scratch cluster and remove /tmp/scratch"
+
+
+@pytest.mark.parametrize(
+    ("root", "port"),
+    [(Path("/tmp/s"), 5432), (Path("/pg"), 6001), (Path("/pg/x"), 6001)],
+)
+def test_scratch_restore_refuses_the_live_clusters_port_or_directory(root, port):
+    from streamdr.metadb.pg_scratch import plan_scratch_restore
+
+    with pytest.raises(InputError, match="overlaps the live cluster"):
+        plan_scratch_restore(_runtime(), root, port)
+
+
+def test_scratch_url_points_the_live_url_at_loopback_and_keeps_the_rest():
+    from streamdr.metadb.pg_scratch import scratch_url
+
+    live = "postgresql+psycopg://u:secret@db.prod:5432/streamdr?host=/run/pg&sslmode=disable"
+    assert scratch_url(live, 6001) == (
+        "postgresql+psycopg://u:secret@127.0.0.1:6001/streamdr?sslmode=disable"
+    )
+
+
+@pytest.mark.parametrize(
+    ("restored_after", "problems", "passed", "rpo"),
+    [
+        (9.5, [], True, 0.5),  # the archive lacked the last half second
+        (None, [], False, 10.0),  # no mark restored: archiving does not work
+        (2.0, [], False, 8.0),  # more lost than archive_timeout (1 s) + 5 s
+        (10.0, ["schema is missing x"], False, 0.0),
+    ],
+)
+def test_pg_drill_judges_rpo_against_the_archive_timeout_and_validation(
+    restored_after, problems, passed, rpo
+):
+    from datetime import timedelta
+
+    from streamdr.drills.metadata_db_restore_pg import _judge, pg_targets
+    from streamdr.drills.report import DrillReport
+
+    report = DrillReport("metadata-db-restore", "a", pg_targets(1))
+    restored = None if restored_after is None else NOW + timedelta(seconds=restored_after)
+    _judge(report, problems, NOW, NOW + timedelta(seconds=10), restored, 20.0)
+    assert (report.passed, report.rpo_seconds, report.rto_seconds) == (passed, rpo, 20.0)
+    assert all(f"validation: {p}" in report.failures for p in problems)
