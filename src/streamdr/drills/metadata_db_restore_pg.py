@@ -6,9 +6,12 @@ marks into the live database for a few seconds (one row of ``serve_leases`` name
 moment, restores the newest backup plus the archived WAL into a scratch cluster on its own port
 (:mod:`streamdr.metadb.pg_scratch`), validates it and reads the newest mark it holds.
 
-RPO: the last acknowledged mark in the live DB minus the newest one in the restored copy (what
-the archive did not hold yet; bounded by ``archive_timeout_seconds``). RTO: from that moment
-until the restored copy is promoted and validated. The scratch cluster and the mark are removed.
+RPO: the last acknowledged mark minus the newest mark the archive held at that moment (each
+mark's commit position against the end of the last archived WAL file, read from the live
+cluster at the loss; bounded by ``archive_timeout_seconds``). The restored copy must hold at
+least that mark; it may hold more, as the live cluster keeps archiving while the drill restores
+(``restored_rpo_seconds``, not judged). RTO: from the loss until the restored copy is promoted
+and validated. The scratch cluster and the mark are removed.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, insert, select, update
+from sqlalchemy import create_engine, delete, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from streamdr.clock import as_utc, utcnow
@@ -30,6 +34,8 @@ from streamdr.errors import InputError, StateError
 from streamdr.metadb import pgbackrest
 from streamdr.metadb.pg_scratch import (
     execute_scratch_restore,
+    live_archived_end,
+    parse_lsn,
     plan_scratch_restore,
     remove_scratch,
     scratch_url,
@@ -51,6 +57,14 @@ def pg_targets(archive_timeout_seconds: int) -> Targets:
     return Targets(rpo=timedelta(seconds=archive_timeout_seconds) + ARCHIVE_SLACK, rto=RTO_TARGET)
 
 
+@dataclass(frozen=True)
+class Mark:
+    """One acknowledged write: when it was acknowledged and the WAL position after its commit."""
+
+    at: datetime
+    lsn: int
+
+
 def run_pg_drill(ctx: DrillContext, report: DrillReport) -> DrillReport:
     """Restore the live PostgreSQL metadata DB into a scratch cluster and fill ``report``.
 
@@ -70,23 +84,25 @@ def run_pg_drill(ctx: DrillContext, report: DrillReport) -> DrillReport:
     except InputError:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    mark = f"drill-mark:{uuid.uuid4().hex[:12]}"
+    name = f"drill-mark:{uuid.uuid4().hex[:12]}"
     # Writing for longer than the archive timeout: the first marks must be in the archive, so a
     # restore without any mark means archiving is broken, not that the drill was too quick.
     seconds = (report.targets.rpo + timedelta(seconds=1)).total_seconds()
     try:
-        with report.step("acknowledged writes into the live metadata DB") as st:
-            first, last = _write_marks(live, mark, seconds)
+        with report.step("acknowledged writes into the live metadata DB; then the loss") as st:
+            marks = _write_marks(live, name, seconds)
+            with live.begin() as conn:
+                archived = live_archived_end(conn)
             lost_at = time.monotonic()
-            st.detail = f"marks {mark} from {first.isoformat()} to {last.isoformat()}"
+            st.detail = f"{len(marks)} marks {name}; archived up to {archived} at the loss"
         with report.step("restore the newest backup + WAL into a scratch cluster, validate") as st:
             st.detail = f"plan: {plan.as_dict()['steps']}"
             url = scratch_url(live.url, plan.port)
             result = execute_scratch_restore(ctx.settings, rt, plan, url)
             rto = time.monotonic() - lost_at
-            restored = _read_mark(url, mark)
+            restored = _read_mark(url, name)
             st.detail += f"; {result.as_dict()}"
-        _judge(report, result.integrity.problems, first, last, restored, rto)
+        _judge(report, result.integrity.problems, marks, archived, restored, rto)
         report.figures.update(
             restore_seconds=round(result.restore_seconds, 3),
             recovery_seconds=round(result.recovery_seconds, 3),
@@ -94,43 +110,46 @@ def run_pg_drill(ctx: DrillContext, report: DrillReport) -> DrillReport:
     finally:
         with report.step("stop and remove the scratch cluster, delete the mark") as st:
             remove_scratch(rt, plan)
-            _delete_mark(live, mark)
+            _delete_mark(live, name)
             st.detail = f"removed {root}"
             shutil.rmtree(root, ignore_errors=True)
     return report
 
 
-def _write_marks(store: MetadataStore, mark: str, seconds: float) -> tuple[datetime, datetime]:
-    """Write the mark every MARK_INTERVAL for ``seconds``; return the first and last ack times."""
-    first = utcnow()
-    with store.begin() as conn:
-        conn.execute(
-            insert(serve_leases).values(
-                name=mark, owner=MARK_OWNER, acquired_at=first, expires_at=first
-            )
-        )
-    last = first
+def _write_marks(store: MetadataStore, name: str, seconds: float) -> list[Mark]:
+    """Write the mark every MARK_INTERVAL for ``seconds``; return each acknowledged write."""
+    marks: list[Mark] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(MARK_INTERVAL)
+    while not marks or time.monotonic() < deadline:
+        if marks:
+            time.sleep(MARK_INTERVAL)
         now = utcnow()
-        with store.begin() as conn:  # committed when the block ends: acknowledged after it
-            conn.execute(
-                update(serve_leases)
-                .where(serve_leases.c.name == mark)
-                .values(acquired_at=now, expires_at=now)
-            )
-        last = now
-    return first, last
+        with store.begin() as conn:
+            if marks:
+                conn.execute(
+                    update(serve_leases)
+                    .where(serve_leases.c.name == name)
+                    .values(acquired_at=now, expires_at=now)
+                )
+            else:  # already expired: the row holds nothing a serve could wait for
+                conn.execute(
+                    insert(serve_leases).values(
+                        name=name, owner=MARK_OWNER, acquired_at=now, expires_at=now
+                    )
+                )
+        with store.begin() as conn:  # after the commit: at or past its commit record
+            lsn = parse_lsn(str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar()))
+        marks.append(Mark(now, lsn))
+    return marks
 
 
-def _read_mark(url: str, mark: str) -> datetime | None:
+def _read_mark(url: str, name: str) -> datetime | None:
     """Return the newest mark the restored copy holds (None when it has none)."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             value = conn.execute(
-                select(serve_leases.c.acquired_at).where(serve_leases.c.name == mark)
+                select(serve_leases.c.acquired_at).where(serve_leases.c.name == name)
             ).scalar()
     except SQLAlchemyError as exc:
         raise StateError(
@@ -142,29 +161,37 @@ def _read_mark(url: str, mark: str) -> datetime | None:
     return as_utc(value) if value is not None else None
 
 
-def _delete_mark(store: MetadataStore, mark: str) -> None:
+def _delete_mark(store: MetadataStore, name: str) -> None:
     with store.begin() as conn:
-        conn.execute(delete(serve_leases).where(serve_leases.c.name == mark))
+        conn.execute(delete(serve_leases).where(serve_leases.c.name == name))
 
 
 def _judge(
     report: DrillReport,
     problems: list[str],
-    first: datetime,
-    last: datetime,
+    marks: list[Mark],
+    archived: int | None,
     restored: datetime | None,
     rto: float,
 ) -> None:
-    # No mark at all: everything written since the first one is lost (at least that much).
-    rpo = (last - (restored or first)).total_seconds()
+    last = marks[-1].at
+    in_archive = [m.at for m in marks if archived is not None and m.lsn <= archived]
+    # Nothing archived at the loss: everything since the first mark is lost (at least).
+    held = max(in_archive, default=None)
+    rpo = (last - (held or marks[0].at)).total_seconds()
     report.rto_seconds, report.rpo_seconds = round(rto, 3), round(max(rpo, 0.0), 3)
-    report.figures["mark_restored"] = restored is not None
+    report.figures["marks"] = len(marks)
+    if restored is not None:
+        report.figures["restored_rpo_seconds"] = round((last - restored).total_seconds(), 3)
     rpo_goal, rto_goal = report.targets.rpo.total_seconds(), report.targets.rto.total_seconds()
     report.judge(
         {
             f"RTO {rto:.1f}s within {rto_goal:.0f}s": rto <= rto_goal,
-            f"RPO {rpo:.2f}s within {rpo_goal:.0f}s (archive_timeout + slack)": restored is not None
+            f"RPO {rpo:.2f}s within {rpo_goal:.0f}s (archive_timeout + slack)": held is not None
             and rpo <= rpo_goal,
+            "the restore holds every mark archived at the loss": held is not None
+            and restored is not None
+            and restored >= held,
             "the restored metadata DB passes validation": not problems,
         }
     )

@@ -9,6 +9,7 @@ data directory are never touched; the repository is only read.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from streamdr.errors import InputError
@@ -25,6 +27,40 @@ from streamdr.metadb.pg_cluster import start_cluster, stop_cluster, wait_promote
 from streamdr.metadb.pgbackrest import PgBackRest, give_to_user, run_pgbackrest
 from streamdr.settings.model import Settings
 from streamdr.store.db import MetadataStore
+
+WAL_NAME = re.compile(r"^[0-9A-F]{8}([0-9A-F]{8})([0-9A-F]{8})")
+LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+
+
+def parse_lsn(value: str) -> int:
+    """Return PostgreSQL's textual LSN ``X/Y`` as a byte position; raises ValueError."""
+    match = LSN.match(value.strip())
+    if not match:
+        raise ValueError(f"not an LSN: {value!r}")
+    return (int(match[1], 16) << 32) | int(match[2], 16)
+
+
+def archived_end(wal_name: str | None, segment_size: int) -> int | None:
+    """Return the WAL position up to which the archive surely holds everything, or None.
+
+    ``wal_name`` is ``pg_stat_archiver.last_archived_wal``: a whole segment counts to its end;
+    a ``.partial`` or ``.backup`` file of a segment only to the segment's start (conservative).
+    """
+    match = WAL_NAME.match(wal_name or "")
+    if not match or segment_size <= 0:
+        return None
+    segno = int(match[1], 16) * (0x1_0000_0000 // segment_size) + int(match[2], 16)
+    whole = len(wal_name or "") == 24
+    return (segno + whole) * segment_size
+
+
+def live_archived_end(conn: Connection) -> int | None:
+    """Return :func:`archived_end` of the live cluster on ``conn`` (its archiver's last file)."""
+    name = conn.execute(text("SELECT last_archived_wal FROM pg_stat_archiver")).scalar()
+    size = conn.execute(
+        text("SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'")
+    ).scalar()
+    return archived_end(name, int(size or 0))
 
 
 @dataclass(frozen=True)
