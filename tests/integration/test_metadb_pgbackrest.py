@@ -25,10 +25,14 @@ from typer.testing import CliRunner
 
 from streamdr.cli.app import app
 from streamdr.clock import utcnow
+from streamdr.drills.context import DrillContext
+from streamdr.drills.registry import run_drill
 from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.runtime.ports import free_ports
 from streamdr.serve.history import start_run
+from streamdr.settings import load_settings
 from streamdr.store.db import MetadataStore
+from streamdr.store.schema import serve_leases
 
 RPO_GOAL_S = 5.0
 RTO_GOAL_S = 60.0
@@ -185,6 +189,36 @@ def test_lost_data_directory_is_restored_latest_then_to_a_time(pg_root):
     verify = _cli(config, "db", "backup", "verify")
     assert verify["passed"], verify
     assert _cli(config, "db", "backup", "status")["backups"] == 1  # retention_full: 1
+
+
+def test_restore_drill_restores_beside_the_live_cluster_and_measures_rpo(pg_root):
+    """The drill on PostgreSQL: scratch restore validated, RPO/RTO met, live cluster untouched."""
+    port = free_ports(1)[0]
+    config = _write_settings(pg_root, port)
+    pg, store = _archiving_cluster(pg_root, port, config)
+    before = {start_run(store, "a", "heartbeat", "manual", "t")[0] for _ in range(20)}
+    settings = load_settings(config)
+
+    run_id, report = run_drill("metadata-db-restore", DrillContext(settings, "a", store))
+    doc = report.as_dict()
+    print({k: doc[k] for k in ("rpo_seconds", "restored_rpo_seconds", "rto_seconds", "failures")})
+    assert report.passed, report.failures
+    assert report.targets.rpo.total_seconds() == 1 + 5  # archive_timeout_seconds + slack
+    assert report.rpo_seconds < 6 and report.figures["marks"] > 50
+    assert report.figures["restored_rpo_seconds"] <= report.rpo_seconds
+    assert report.rto_seconds < 60
+    # The live cluster ran throughout, kept its rows, and the mark is gone from it.
+    assert pg.running() and before <= _ids(port)
+    with store.begin() as conn:
+        assert not conn.execute(
+            serve_leases.select().where(serve_leases.c.name.startswith("drill-mark:"))
+        ).all()
+    scratch = Path(report.steps[-1].detail.removeprefix("removed "))
+    assert scratch.name.startswith("streamdr-drill-metadb-pg-") and not scratch.exists()
+    # The scratch copy was promoted to timeline 2 but never archived into the live repository.
+    archive = _cli(config, "db", "backup", "status")["wal_archived_max"]
+    assert archive.startswith("00000001"), archive
+    assert run_id > 0
 
 
 @pytest.fixture

@@ -1,21 +1,29 @@
-"""Two real `streamdr serve` processes on one SQLite metadata DB: one leads, kill -9, takeover.
+"""Two real `streamdr serve` processes on one metadata DB: one leads, kill -9, takeover.
 
-No Kafka: the job is a heartbeat that works for a while, so a run is in flight when the leader
-is killed. Checks: only the leader runs jobs, no two runs of the job overlap, the standby leads
-within the lease bound after the kill, and the killed leader's in-flight run is marked failed.
+Run on SQLite and on PostgreSQL (a database of the session's local cluster). No Kafka: the job
+is a heartbeat that works for a while, so a run is in flight when the leader is killed. Checks:
+APScheduler's job store is a table of the metadata DB holding the job; only the leader runs
+jobs, no two runs of the job overlap, the standby leads within the lease bound after the kill,
+and the killed leader's in-flight run is marked failed.
 """
 
 from __future__ import annotations
 
 import signal
 import time
+import uuid
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
+from sqlalchemy import inspect, select, text
+
+from streamdr.harness.local_postgres import LocalPostgres
 from streamdr.harness.polling import poll_until
 from streamdr.harness.processes import ChildProcesses, probe, streamdr_command
 from streamdr.runtime.ports import free_ports
 from streamdr.serve.history import recent_runs
+from streamdr.serve.scheduler import JOBSTORE_TABLE
 from streamdr.settings import load_settings
 from streamdr.store.db import MetadataStore
 
@@ -26,7 +34,7 @@ sites:
   a:
     bootstrap_servers: localhost:1
 metadata_db:
-  url: sqlite:///meta.db
+  url: {{url}}
 schedule:
   lease_seconds: {LEASE}
   jobs:
@@ -45,10 +53,32 @@ def _runs(store: MetadataStore) -> list[dict]:
     return recent_runs(store, "beat", limit=1000)
 
 
-def test_a_standby_serve_takes_over_after_kill_9_and_no_run_overlaps(tmp_path: Path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadb_url(request: pytest.FixtureRequest) -> str:
+    """The metadata DB URL: a SQLite file, or a new database in the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return "sqlite:///meta.db"
+    pg: LocalPostgres = request.getfixturevalue("postgres")
+    name = f"serve_{uuid.uuid4().hex[:8]}"
+    pg.create_database(name)
+    return f"postgresql+psycopg://postgres@127.0.0.1:{pg.port}/{name}"
+
+
+def _stored_jobs(store: MetadataStore) -> list[str]:
+    """Return the ids of the jobs in APScheduler's job store (a table of the metadata DB)."""
+    if JOBSTORE_TABLE not in inspect(store.engine).get_table_names():
+        return []
+    with store.begin() as conn:
+        return [r.id for r in conn.execute(select(text("id")).select_from(text(JOBSTORE_TABLE)))]
+
+
+def test_a_standby_serve_takes_over_after_kill_9_and_no_run_overlaps(
+    tmp_path: Path, metadb_url: str
+):
     config = tmp_path / "streamdr.yaml"
-    config.write_text(SETTINGS)
+    config.write_text(SETTINGS.replace("{url}", metadb_url))
     store = MetadataStore.from_settings(load_settings(config))
+    assert store.engine.dialect.name == metadb_url.split(":")[0].split("+")[0]
     port_a, port_b = free_ports(2)
     children = ChildProcesses(tmp_path / "logs")
     try:
@@ -56,6 +86,7 @@ def test_a_standby_serve_takes_over_after_kill_9_and_no_run_overlaps(tmp_path: P
             "a", streamdr_command(config, ["serve", "--port", str(port_a), "--owner", "A"])
         )
         assert poll_until(lambda: _role(port_a) == "leader", START), "A never led"
+        assert _stored_jobs(store) == ["beat"]
         children.spawn(
             "b", streamdr_command(config, ["serve", "--port", str(port_b), "--owner", "B"])
         )

@@ -263,3 +263,104 @@ def test_a_metadb_backup_job_needs_the_pgbackrest_section(tmp_path):
     assert problems == [
         (("schedule", "jobs", "pg", "kind"), "a metadb-backup job needs metadata_db.pgbackrest")
     ]
+
+
+def test_scratch_restore_plan_replays_all_wal_beside_the_live_cluster_without_archiving():
+    from streamdr.metadb.pg_scratch import plan_scratch_restore
+
+    plan = plan_scratch_restore(_runtime(), Path("/tmp/scratch"), 6001)
+    assert plan.restore_args == (
+        "restore",
+        "--pg1-path=/tmp/scratch/data",
+        "--type=default",
+        "--archive-mode=off",
+    )
+    assert "-p 6001" in plan.server_options and "-k /tmp/scratch" in plan.server_options
+    assert "-c archive_mode=off" in plan.server_options
+    assert plan.as_dict()["steps"][-1] == "stop the scratch cluster and remove /tmp/scratch"
+
+
+@pytest.mark.parametrize(
+    ("root", "port"),
+    [(Path("/tmp/s"), 5432), (Path("/pg"), 6001), (Path("/pg/x"), 6001)],
+)
+def test_scratch_restore_refuses_the_live_clusters_port_or_directory(root, port):
+    from streamdr.metadb.pg_scratch import plan_scratch_restore
+
+    with pytest.raises(InputError, match="overlaps the live cluster"):
+        plan_scratch_restore(_runtime(), root, port)
+
+
+def test_scratch_url_points_the_live_url_at_loopback_and_keeps_the_rest():
+    from streamdr.metadb.pg_scratch import scratch_url
+
+    live = "postgresql+psycopg://u:secret@db.prod:5432/streamdr?host=/run/pg&sslmode=disable"
+    assert scratch_url(live, 6001) == (
+        "postgresql+psycopg://u:secret@127.0.0.1:6001/streamdr?sslmode=disable"
+    )
+
+
+def _marks(count: int = 11):
+    from datetime import timedelta
+
+    from streamdr.drills.metadata_db_restore_pg import Mark
+
+    # one mark a second, each 1000 bytes of WAL further
+    return [Mark(NOW + timedelta(seconds=i), 1000 * (i + 1)) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("archived", "restored_at", "problems", "passed", "rpo"),
+    [
+        (10_000, 9, [], True, 1.0),  # marks 0..9 archived at the loss, the last one not
+        (10_000, 10, [], True, 1.0),  # the restore holds more (archived while it ran): fine
+        (10_000, 8, [], False, 1.0),  # the restore lacks a mark the archive held: a hole
+        (3_000, 9, [], False, 8.0),  # more lost than archive_timeout (1 s) + 5 s
+        (None, 10, [], False, 10.0),  # archive position unknown / nothing archived
+        (500, None, [], False, 10.0),  # no mark archived, none restored
+        (11_000, 10, ["schema is missing x"], False, 0.0),
+    ],
+)
+def test_pg_drill_judges_rpo_at_the_loss_the_restores_content_and_validation(
+    archived, restored_at, problems, passed, rpo
+):
+    from datetime import timedelta
+
+    from streamdr.drills.metadata_db_restore_pg import _judge, pg_targets
+    from streamdr.drills.report import DrillReport
+
+    report = DrillReport("metadata-db-restore", "a", pg_targets(1))
+    restored = None if restored_at is None else NOW + timedelta(seconds=restored_at)
+    _judge(report, problems, _marks(), archived, restored, 20.0)
+    assert (report.passed, report.rpo_seconds, report.rto_seconds) == (passed, rpo, 20.0)
+    assert all(f"validation: {p}" in report.failures for p in problems)
+
+
+SEG = 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("name", "end"),
+    [
+        ("000000010000000000000003", 4 * SEG),
+        ("000000020000000100000000", (0x100 + 1) * SEG),  # segment 0 of log 1: 256 segs per log
+        ("000000010000000000000003.partial", 3 * SEG),
+        ("000000010000000000000003.00000028.backup", 3 * SEG),
+        ("00000002.history", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_archived_end_counts_whole_segments_only(name, end):
+    from streamdr.metadb.pg_scratch import archived_end
+
+    assert archived_end(name, SEG) == end
+
+
+def test_parse_lsn_reads_postgres_positions():
+    from streamdr.metadb.pg_scratch import parse_lsn
+
+    assert parse_lsn("0/3000060") == 0x3000060
+    assert parse_lsn("1/0") == 1 << 32
+    with pytest.raises(ValueError, match="not an LSN"):
+        parse_lsn("0/zz")

@@ -1,5 +1,9 @@
 """Drill ``metadata-db-restore``: lose the SQLite metadata DB under load, restore, resume.
 
+With ``metadata_db.pgbackrest`` configured the drill is the PostgreSQL one instead
+(:mod:`streamdr.drills.metadata_db_restore_pg`: the live DB's newest backup + WAL restored
+into a scratch cluster beside it). Without it, the SQLite drill below:
+
 Runs in a throw-away directory with its own settings: a `streamdr serve` writes job history
 (a heartbeat job several times a second) into a SQLite metadata DB that Litestream replicates
 to a directory. The disk is then lost: serve and its Litestream are killed (-9) and the DB
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from streamdr.clock import as_utc, utcnow
 from streamdr.drills.context import DrillContext
+from streamdr.drills.metadata_db_restore_pg import run_pg_drill
 from streamdr.drills.report import DrillReport
 from streamdr.errors import StateError
 from streamdr.harness.polling import wait_for
@@ -66,12 +71,15 @@ class MetadataDbRestoreDrill:
 
     name = "metadata-db-restore"
     description = (
-        "Lose the SQLite metadata DB under serve's load; Litestream restore; RTO<60s RPO<5s"
+        "Lose the SQLite metadata DB under serve's load; Litestream restore; RTO<60s RPO<5s "
+        "(PostgreSQL + pgBackRest: restore beside the live DB, RPO<archive_timeout+5s)"
     )
     targets = TARGETS
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
-        """Run the drill in a throw-away directory and fill ``report``."""
+        """Run the drill (PostgreSQL when pgBackRest is configured) and fill ``report``."""
+        if ctx.settings.metadata_db.pgbackrest is not None:
+            return run_pg_drill(ctx, report)
         root = Path(tempfile.mkdtemp(prefix="streamdr-drill-metadb-"))
         children = ChildProcesses(root / "logs")
         try:

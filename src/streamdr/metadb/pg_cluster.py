@@ -34,17 +34,19 @@ def stop_cluster(cfg: PgBackRestSettings, user: str | None, data: Path) -> bool:
     return _cluster(cfg, user, data).stop("fast")
 
 
-def start_cluster(rt: PgBackRest, data: Path, log: Path) -> None:
+def start_cluster(rt: PgBackRest, data: Path, log: Path, server_options: str = "") -> None:
     """Start the cluster on ``data`` with its log in ``log``; raises UnreachableError.
 
     The postmaster gets the repository's environment: its restore_command (``archive-get``)
-    and archive_command read an S3 repository with those keys.
+    and archive_command read an S3 repository with those keys. ``server_options`` (pg_ctl
+    ``-o``) override settings of the data directory's own configuration files.
     """
     _cluster(rt.cfg, rt.run_as, data).start(
         log,
         START_TIMEOUT,
         env=rt.env(),
         hint=f"See {log}: a recovery target after the newest archived WAL stops recovery.",
+        server_options=server_options,
     )
 
 

@@ -116,13 +116,22 @@ class PgCluster:
         return done.returncode == 0
 
     def start(
-        self, log: Path, timeout: float, *, env: dict[str, str] | None = None, hint: str = ""
+        self,
+        log: Path,
+        timeout: float,
+        *,
+        env: dict[str, str] | None = None,
+        hint: str = "",
+        server_options: str = "",
     ) -> None:
         """Start the cluster with its log in ``log`` and wait up to ``timeout`` s for it.
 
+        ``server_options`` (pg_ctl ``-o``) override settings of the data directory's own files.
         Raises UnreachableError (with ``hint``, else "see the log") when it does not start.
         """
-        args = ("-D", str(self.data), "-l", str(log), "-w", "-t", str(int(timeout)), "start")
+        extra = ("-o", server_options) if server_options else ()
+        args = ("-D", str(self.data), "-l", str(log), *extra)
+        args = (*args, "-w", "-t", str(int(timeout)), "start")
         done = self.run("pg_ctl", *args, timeout=timeout + START_MARGIN, env=env)
         if done.returncode != 0:
             raise UnreachableError(

@@ -7,13 +7,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from streamdr.errors import InputError, UnreachableError
 from streamdr.fsutil import create_private_file, ensure_dir
 from streamdr.store.schema import metadata
+
+# Any constant shared by every streamdr process: PostgreSQL advisory lock held while creating
+# the schema (two serve replicas starting on a new database would both CREATE the same table).
+SCHEMA_LOCK_KEY = 0x5354_5244_5343  # "STRDSC"
 
 
 def resolve_url(url: str, base_dir: Path, *, create_parent: bool = False) -> str:
@@ -91,7 +95,7 @@ class MetadataStore:
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             try:
-                metadata.create_all(engine)
+                _create_schema(engine)
             except OperationalError as exc:
                 raise self._unreachable(exc) from exc
             except DatabaseError as exc:
@@ -145,6 +149,20 @@ class MetadataStore:
         db = settings.metadata_db
         default = db.url is None and db.url_env is None
         return cls(db.resolved_url(), settings.base_dir(), create_parent=default)
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables; on PostgreSQL one process at a time (DDL is transactional there).
+
+    Without the lock, concurrent ``create_all`` calls both find a table missing and the second
+    CREATE fails on a unique violation of PostgreSQL's catalog.
+    """
+    if engine.dialect.name != "postgresql":
+        metadata.create_all(engine)
+        return
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        metadata.create_all(conn)
 
 
 def _first_line(exc: BaseException) -> str:
