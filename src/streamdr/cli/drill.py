@@ -11,8 +11,9 @@ from streamdr.cli.options import Json, Site
 from streamdr.cli.render import err, literal, out, print_json, status_mark
 from streamdr.cli.state import state
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import DELIVERY_MODES, PER_EVENT
 from streamdr.drills.history import list_reports
-from streamdr.drills.registry import DRILLS, get_drill, run_drill
+from streamdr.drills.registry import DRILLS, check_drill_delivery, run_drill
 from streamdr.drills.report import DrillReport
 from streamdr.steps import Step
 
@@ -51,8 +52,9 @@ def _progress(step: Step) -> None:
 
 def _render(run_id: int, report: DrillReport) -> None:
     doc = report.as_dict()
+    mode = f" ({literal(report.delivery_mode)} delivery)" if report.delivery_mode else ""
     out.print(
-        f"Drill {literal(report.scenario)} on {literal(report.site)}: "
+        f"Drill {literal(report.scenario)} on {literal(report.site)}{mode}: "
         f"{status_mark(report.passed)} (run {run_id})"
     )
     rto = f"{report.rto_seconds:.2f}s" if report.rto_seconds is not None else "not recovered"
@@ -74,16 +76,24 @@ def run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Drill name (see `drill list`).")],
     site: Site = None,
+    delivery: Annotated[
+        str,
+        typer.Option(
+            help=f"How the drill's workflow delivers: {' or '.join(DELIVERY_MODES)} "
+            "(pipeline and site-failover drills).",
+        ),
+    ] = PER_EVENT,
     json_out: Json = False,
 ) -> None:
     """Run one drill; exit 0 when it passed, 1 when it failed."""
     st = state(ctx)
-    get_drill(name)
+    check_drill_delivery(name, delivery)  # before the settings: a refused mode changes nothing
     settings = st.settings()
     site_name, _ = settings.site(site)
-    dctx = DrillContext(settings, site_name, st.store(), on_step=_progress)
+    dctx = DrillContext(settings, site_name, st.store(), on_step=_progress, delivery=delivery)
     if not json_out:
-        err.print(f"Running drill {literal(name)} on site {literal(site_name)}…")
+        mode = f" ({literal(delivery)} delivery)" if delivery != PER_EVENT else ""
+        err.print(f"Running drill {literal(name)} on site {literal(site_name)}{mode}…")
     run_id, report = run_drill(name, dctx)
     if json_out:
         print_json({"id": run_id, **report.as_dict()})

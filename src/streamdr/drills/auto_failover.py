@@ -20,6 +20,7 @@ from typing import Any
 
 from streamdr.drills import site_helpers as helpers
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import PER_EVENT
 from streamdr.drills.report import DrillReport
 from streamdr.drills.site_failover import SiteFailoverDrill
 from streamdr.drills.site_helpers import DrillEnv
@@ -55,6 +56,9 @@ class AutomaticSiteFailoverDrill(SiteFailoverDrill):
     name = "site-failover-automatic"
     description = "kill the active site; observers agree it is down; automatic failover, no human"
     targets = Targets(rpo=timedelta(seconds=10), rto=timedelta(seconds=90))
+    # Not part of issue 12's matrix: it proves the automatic decision, not the delivery, so it
+    # keeps the per-event workflow it was measured with rather than inheriting both modes.
+    delivery_modes = (PER_EVENT,)
 
     def _failover(
         self, ctx: DrillContext, report: DrillReport, env: DrillEnv, fault_at: float

@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import DELIVERY_MODES
 from streamdr.drills.pipeline_rig import (
     PipelineRig,
     exactly_once_checks,
@@ -37,6 +38,7 @@ class CdcSourceOutageDrill:
     name = "cdc-source-outage"
     description = "source PostgreSQL crashes under load; CDC resumes from its checkpoint; 0 lost"
     targets = Targets(rpo=timedelta(0), rto=timedelta(minutes=2))
+    delivery_modes = DELIVERY_MODES
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
         """Run the drill and fill ``report``."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streamdr.drills.delivery import PER_EVENT
 from streamdr.drills.report import DrillReport
 from streamdr.policy.tiers import Targets
 from streamdr.settings.model import Settings
@@ -26,10 +27,16 @@ class DrillContext:
     store: MetadataStore
     on_step: Callable[[Step], None] = field(default=_no_progress)
     options: dict[str, str] = field(default_factory=dict)
+    # How the drill's workflow delivers (drills.delivery); checked against the drill's modes.
+    delivery: str = PER_EVENT
 
 
 class Drill(Protocol):
-    """A scenario: it injects a fault, measures and judges. Returns a finished report."""
+    """A scenario: it injects a fault, measures and judges. Returns a finished report.
+
+    A drill that runs a workflow may also declare ``delivery_modes`` (a tuple of
+    :data:`streamdr.drills.delivery.DELIVERY_MODES`); without it a drill runs per event only.
+    """
 
     name: str
     description: str

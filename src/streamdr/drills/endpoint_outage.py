@@ -17,6 +17,7 @@ import time
 from datetime import timedelta
 
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import DELIVERY_MODES
 from streamdr.drills.pipeline_rig import (
     PipelineRig,
     exactly_once_checks,
@@ -39,6 +40,7 @@ class EndpointOutageDrill:
     name = "endpoint-outage"
     description = "client endpoint down under load: breaker, backlog/DLQ, replay; 0 lost, 0 twice"
     targets = Targets(rpo=timedelta(0), rto=timedelta(minutes=5))
+    delivery_modes = DELIVERY_MODES
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
         """Run the drill and fill ``report``."""

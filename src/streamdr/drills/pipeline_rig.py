@@ -30,6 +30,7 @@ from typing import Any
 from streamdr.artifacts.publish import publish_artifact
 from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import delivery_yaml
 from streamdr.drills.drill_database import DrillDatabase
 from streamdr.drills.failure_note import write_failure_note
 from streamdr.drills.report import DrillReport
@@ -182,7 +183,7 @@ class PipelineRig:
         publish_artifact(self.sandbox.settings, src, TRANSFORM, version)
 
     def workflow_yaml(self, version: str) -> bytes:
-        """Return the drill workflow pinned to ``version``."""
+        """Return the drill workflow pinned to ``version``, delivering in ``ctx.delivery``."""
         o = {
             "tier": "critical",
             "max_attempts": 3,
@@ -203,6 +204,7 @@ class PipelineRig:
             f"  max_backoff_seconds: {o['max_backoff_seconds']}\n"
             f"breaker:\n  failure_threshold: {o['failure_threshold']}\n"
             f"  reset_timeout_seconds: {o['reset_timeout_seconds']}\n"
+            f"{delivery_yaml(self.ctx.delivery)}"
         ).encode()
 
     def endpoint_url(self) -> str:

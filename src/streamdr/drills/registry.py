@@ -8,6 +8,7 @@ from streamdr.drills.broker_failover import BrokerFailoverDrill
 from streamdr.drills.cdc_source_outage import CdcSourceOutageDrill
 from streamdr.drills.config_rollback import ConfigRollbackDrill
 from streamdr.drills.context import Drill, DrillContext
+from streamdr.drills.delivery import PER_EVENT, check_delivery
 from streamdr.drills.endpoint_outage import EndpointOutageDrill
 from streamdr.drills.failure_note import aborted_line
 from streamdr.drills.history import save_report
@@ -45,14 +46,33 @@ def get_drill(name: str) -> Drill:
     return DRILLS[name]
 
 
+def delivery_modes(drill: Drill) -> tuple[str, ...]:
+    """Return the delivery modes ``drill`` runs in: its ``delivery_modes``, else per-event."""
+    modes: tuple[str, ...] = getattr(drill, "delivery_modes", (PER_EVENT,))
+    return modes
+
+
+def check_drill_delivery(name: str, mode: str) -> Drill:
+    """Return the drill called ``name`` when it runs in delivery ``mode``.
+
+    Raises InputError for an unknown drill or mode, or a mode the drill does not run in.
+    """
+    drill = get_drill(name)
+    check_delivery(drill.name, mode, delivery_modes(drill))
+    return drill
+
+
 def run_drill(name: str, ctx: DrillContext) -> tuple[int, DrillReport]:
     """Run a drill, store its report and return (id, report).
 
-    Raises InputError (nothing stored) when the drill cannot run with these settings. Any other
-    StreamdrError aborts the drill: its report is stored as failed, then the error is raised.
+    Raises InputError (nothing stored) when the drill cannot run with these settings or in
+    ``ctx.delivery``. Any other StreamdrError aborts the drill: its report is stored as failed,
+    then the error is raised.
     """
-    drill = get_drill(name)
+    drill = check_drill_delivery(name, ctx.delivery)
     report = DrillReport(drill.name, ctx.site, drill.targets, on_step=ctx.on_step)
+    if len(delivery_modes(drill)) > 1:  # only a drill with a workflow says how it delivered
+        report.delivery_mode = ctx.delivery
     try:
         report = drill.run(ctx, report)
     except InputError:

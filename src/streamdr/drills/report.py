@@ -29,6 +29,8 @@ class DrillReport:
     figures: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     on_step: Callable[[Step], None] | None = field(default=None, repr=False)
+    # per-event or batched, for the drills that run a workflow; None for the others.
+    delivery_mode: str | None = None
 
     def step(self, name: str) -> AbstractContextManager[Step]:
         """Record a step around a block; an exception marks it failed and propagates."""
@@ -44,6 +46,7 @@ class DrillReport:
         return {
             "scenario": self.scenario,
             "site": self.site,
+            **({"delivery_mode": self.delivery_mode} if self.delivery_mode else {}),
             "passed": self.passed,
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),

@@ -32,6 +32,7 @@ from typing import Any
 from streamdr.clock import now_ms
 from streamdr.drills import site_helpers as helpers
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import DELIVERY_MODES
 from streamdr.drills.pipeline_rig import PipelineRig, RigSource
 from streamdr.drills.report import DrillReport
 from streamdr.drills.site_helpers import DrillEnv
@@ -64,6 +65,7 @@ class SiteFailoverDrill:
     name = "site-failover"
     description = "kill the active site under load, fail over to dr, then fail back; no loss"
     targets = DRILL_TARGETS["site-failover"]
+    delivery_modes = DELIVERY_MODES
     tier = Tier.STANDARD
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from streamdr.clock import utcnow
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import DELIVERY_MODES
 from streamdr.drills.pipeline_rig import (
     BUGGY,
     GOOD,
@@ -47,6 +48,7 @@ class WorkflowFailureDrill:
     name = "workflow-failure"
     description = "Scenario 1: buggy transformation, rollback, rewind by time; exactly once"
     targets = DRILL_TARGETS["transformation-rollback"]
+    delivery_modes = DELIVERY_MODES
 
     def run(self, ctx: DrillContext, report: DrillReport) -> DrillReport:
         """Run the drill and fill ``report``."""
