@@ -52,6 +52,8 @@ class EndpointOutageDrill:
             assert rig.endpoint is not None
             fault_at = time.time()
             rig.endpoint.kill()
+            # Batched mode too: the breaker counts failed POSTs, and a batch is one POST
+            # (pipeline/batched.py `_send`), so 3 refused batches open it as 3 events do.
             opened = rig.wait_quietly(lambda: rig.breaker() == "open", OUTAGE_S + 30)
             not_ready = rig.ready()[0] == 503
             time.sleep(max(0.0, fault_at + OUTAGE_S - time.time()))

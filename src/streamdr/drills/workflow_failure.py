@@ -77,6 +77,9 @@ class WorkflowFailureDrill:
             )
             detected_at = time.time()
             dead = list_dlq(rig.sandbox.settings, wf)[0]
+            # Both delivery modes transform a batch of records before any POST
+            # (handler.prepare_batch) and dead-letter a failed record alone, so in batched
+            # mode too every dead letter of the bad version is a transform failure.
             st.ok = detected and all(e.letter.stage == "transform" for e in dead)
             st.detail = (
                 f"{len(dead)} dead letters after {time.monotonic() - start:.1f}s, "
