@@ -31,17 +31,23 @@ def assert_lab_whole(lab_settings):
         assert not bad, bad[:3]
 
 
-@pytest.mark.parametrize("drill", ["site-failover", "site-failover-active-active"])
-def test_site_failover_drill_passes_and_restores_the_site(drill, lab, lab_settings):
+# Issue 12: the site-failover drills pass in both delivery modes; each runs once here, the
+# active-active one batched (its failover moves batches between two serving sites).
+@pytest.mark.parametrize(
+    ("drill", "mode"), [("site-failover", "per-event"), ("site-failover-active-active", "batched")]
+)
+def test_site_failover_drill_passes_and_restores_the_site(drill, mode, lab, lab_settings):
     store = MetadataStore.from_settings(lab_settings)
     active_before = active_site(store, lab_settings)
-    proc = run_cli("drill", "run", drill, "--json", config=lab.settings_file, timeout=1800)
+    args = ("drill", "run", drill, "--delivery", mode, "--json")
+    proc = run_cli(*args, config=lab.settings_file, timeout=1800)
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
     failed_steps = [s for s in report["steps"] if not s.get("ok", True)]
     assert proc.returncode == 0, (report["failures"], failed_steps, report.get("failover"))
     assert set(report) >= REQUIRED
     assert report["passed"] is True
+    assert report["delivery_mode"] == mode
     assert 0 < report["rto_seconds"] < 60
     assert report["rpo_seconds"] < 10
     assert report["messages_lost_after_failback"] == 0
