@@ -1,9 +1,11 @@
 """`drill run --delivery`: which drills take which mode, the rig's workflow, the report field."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 
+from streamdr.cli.app import main
 from streamdr.cli.drill import _render
 from streamdr.drills import registry
 from streamdr.drills.context import DrillContext
@@ -46,6 +48,16 @@ def test_every_drill_runs_per_event_and_only_the_workflow_drills_run_batched(nam
         with pytest.raises(InputError) as info:
             check_drill_delivery(name, BATCHED)
         assert "--delivery batched" in (info.value.hint or "")
+
+
+def test_drill_list_json_names_each_drills_delivery_modes(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["streamdr", "drill", "list", "--json"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 0
+    modes = {d["name"]: d["delivery_modes"] for d in json.loads(capsys.readouterr().out)}
+    assert {n for n, m in modes.items() if m == [PER_EVENT, BATCHED]} == BOTH_MODES
+    assert all(m == [PER_EVENT] for n, m in modes.items() if n not in BOTH_MODES)
 
 
 def test_the_cli_refuses_batched_for_another_drill_before_reading_settings(

@@ -13,7 +13,7 @@ from streamdr.cli.state import state
 from streamdr.drills.context import DrillContext
 from streamdr.drills.delivery import DELIVERY_MODES, PER_EVENT
 from streamdr.drills.history import list_reports
-from streamdr.drills.registry import DRILLS, check_drill_delivery, run_drill
+from streamdr.drills.registry import DRILLS, check_drill_delivery, delivery_modes, run_drill
 from streamdr.drills.report import DrillReport
 from streamdr.steps import Step
 
@@ -26,7 +26,12 @@ app = typer.Typer(
 def list_drills(json_out: Json = False) -> None:
     """List the drills and their targets."""
     rows = [
-        {"name": d.name, "description": d.description, "targets": d.targets.as_dict()}
+        {
+            "name": d.name,
+            "description": d.description,
+            "targets": d.targets.as_dict(),
+            "delivery_modes": list(delivery_modes(d)),
+        }
         for d in DRILLS.values()
     ]
     if json_out:
