@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -58,3 +59,13 @@ def bench_lab(
             lab.down(purge=True)
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user+system CPU seconds of process ``pid`` so far (0.0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -39,6 +39,7 @@ from typing import Any
 
 import psycopg
 
+from bench._common import cpu_seconds
 from bench.report import emit
 from streamdr.harness.derived_settings import derive, write_settings
 from streamdr.harness.local_postgres import LocalPostgres
@@ -54,21 +55,10 @@ from streamdr.settings.model import SiteSettings, SourceSettings
 METHOD = 2  # 2: start-up ends at the first change in Kafka
 TABLE = "bench_items"
 PARTITIONS = 3
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 DEBEZIUM_VERSION = "3.6.1.Final"
 STARTUP_TIMEOUT_S = 600
 CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectStandalone"
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return user+system CPU seconds of ``pid`` (0.0 when it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._common import add_lab_arguments, bench_lab, quiet_kafka_logs
+from bench._common import add_lab_arguments, bench_lab, cpu_seconds, quiet_kafka_logs
 from bench.pipeline import percentile
 from bench.report import emit
 from streamdr.artifacts.api import ChangeEvent
@@ -71,12 +71,6 @@ def produce_events(site: SiteSettings, topic: str, n: int, rate: float | None = 
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
     producer.flush(120)
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return user+system CPU seconds of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Run:

@@ -28,26 +28,29 @@ import statistics
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from bench._common import add_lab_arguments, bench_lab, quiet_kafka_logs
+from bench._common import add_lab_arguments, bench_lab, cpu_seconds, quiet_kafka_logs
 from bench.raw import produce_all
 from bench.report import RESULTS_DIR, emit, peak_rss_mb
 from streamdr.drills.context import DrillContext
+from streamdr.drills.delivery import DELIVERY_MODES, DRILL_BATCH, parse_delivery
 from streamdr.drills.pipeline_rig import TABLE, PipelineRig
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
 from streamdr.kafka.clients import make_consumer, make_producer
 from streamdr.pipeline.cdc.service import PRODUCER as CDC_PRODUCER
-from streamdr.settings import load_settings
+from streamdr.settings import Settings, load_settings
 from streamdr.settings.model import SiteSettings
 from streamdr.store.db import MetadataStore
 
 PARTITIONS = 3
 BATCH = 100
-METHOD = 2  # bump when the measurement changes, so old runs are not compared with new ones
+METHOD = 3  # bump when the measurement changes, so old runs are not compared with new ones
 RAW_RECORDS = 200_000  # enough for a steady raw rate (a few thousand only measure start-up)
 
 
@@ -154,114 +157,173 @@ def raw_latency(site: SiteSettings, rate: float, seconds: float) -> list[float]:
     return latencies
 
 
+@dataclass
+class ModeResult:
+    """What one delivery mode measured end to end."""
+
+    mode: str
+    rate: float
+    took: float
+    offered: float
+    latencies: list[float]
+    cpu_us: dict[str, float]  # stage -> CPU µs per event over the throughput phase
+
+
+def _stage_pids(rig: PipelineRig) -> dict[str, int]:
+    assert rig.children is not None and rig.endpoint is not None
+    assert rig.endpoint.proc is not None
+    procs = rig.children.procs
+    return {
+        "cdc": procs["cdc"].pid,
+        "worker": procs["worker"].pid,
+        "endpoint": rig.endpoint.proc.pid,
+    }
+
+
+def measure_mode(
+    settings: Settings, mode: str, events: int, rate_cap: float, seconds: float
+) -> ModeResult:
+    """Run the pipeline in delivery ``mode`` on a fresh rig: throughput, CPU per stage, latency."""
+    ctx = DrillContext(settings, "primary", MetadataStore.from_settings(settings), delivery=mode)
+    rig = PipelineRig(ctx, f"bench-{mode}")
+    try:
+        rig.setup()
+        rig.start_cdc()
+        rig.start_worker()
+        pids = _stage_pids(rig)
+        before = {stage: cpu_seconds(pid) for stage, pid in pids.items()}
+        rate, took = pipeline_throughput(rig, events, 10_000_000)
+        cpu_us = {
+            stage: round((cpu_seconds(pid) - before[stage]) / events * 1e6, 1)
+            for stage, pid in pids.items()
+        }
+        # A fixed moderate rate well below capacity: latency, not queueing behind a backlog.
+        offered = min(rate_cap, max(1.0, round(rate / 4)))
+        lat = pipeline_latency(rig, offered, seconds)
+    finally:
+        rig.close()
+    return ModeResult(mode, rate, took, offered, lat, cpu_us)
+
+
 def main() -> None:
     """Run the benchmark and report it."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--latency-rate", type=float, default=50.0)
+    parser.add_argument(
+        "--modes", default=",".join(DELIVERY_MODES), help="Delivery modes, comma-separated."
+    )
     add_lab_arguments(parser, Path("/tmp/bench-lab-4"))
     args = parser.parse_args()
+    modes = [parse_delivery(m.strip()) for m in args.modes.split(",") if m.strip()]
     quiet_kafka_logs()
     with bench_lab(args.lab_dir, keep=args.keep_lab) as lab:
         settings = load_settings(lab.settings_file)
         site = settings.sites["primary"]
-        rig = PipelineRig(
-            DrillContext(settings, "primary", MetadataStore.from_settings(settings)), "bench"
-        )
-        try:
-            rig.setup()
-            rig.start_cdc()
-            rig.start_worker()
-            raw = raw_baseline(site, max(args.events * 20, RAW_RECORDS), 300)
-            rate, took = pipeline_throughput(rig, args.events, 10_000_000)
-            # A fixed moderate rate well below capacity: latency, not queueing behind a backlog.
-            offered = min(args.latency_rate, max(1.0, round(rate / 4)))
-            # Back to back at the same offered rate, so both see the same machine.
-            raw_lat = raw_latency(site, offered, args.latency_seconds)
-            lat = pipeline_latency(rig, offered, args.latency_seconds)
-            load_avg = os.getloadavg()[0]
-        finally:
-            rig.close()
-    report(args, rate, took, offered, lat, raw, raw_lat, load_avg)
+        raw = raw_baseline(site, max(args.events * 20, RAW_RECORDS), 300)
+        results = [
+            measure_mode(settings, mode, args.events, args.latency_rate, args.latency_seconds)
+            for mode in modes
+        ]
+        # The raw latency at the first mode's offered rate: the same order of load as the pipeline.
+        raw_lat = raw_latency(site, results[0].offered, args.latency_seconds)
+        load_avg = os.getloadavg()[0]
+    report(args, results, raw, raw_lat, load_avg)
+
+
+def _mode_fields(r: ModeResult, raw_e2e: float, r50: float, r99: float) -> dict[str, object]:
+    p50, p99 = percentile(r.latencies, 0.5), percentile(r.latencies, 0.99)
+    return {
+        "events_per_s": round(r.rate, 1),
+        "drain_seconds": round(r.took, 2),
+        "offered_rate_per_s": r.offered,
+        "latency_samples": len(r.latencies),
+        "latency_p50_ms": round(p50 * 1000, 1),
+        "latency_p99_ms": round(p99 * 1000, 1),
+        "latency_mean_ms": round(statistics.fmean(r.latencies) * 1000, 1),
+        "throughput_ratio": round(r.rate / raw_e2e, 4),
+        "latency_ratio_p50": round(p50 / r50, 1) if r50 else None,
+        "latency_ratio_p99": round(p99 / r99, 1) if r99 else None,
+        "cpu_us_per_event": r.cpu_us,
+    }
 
 
 def report(
     args: argparse.Namespace,
-    rate: float,
-    took: float,
-    offered: float,
-    lat: list[float],
+    results: list[ModeResult],
     raw: dict[str, float],
     raw_lat: list[float],
     load_avg: float,
 ) -> None:
     """Emit the JSON line and the docs/benchmarks.md section."""
-    p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
     r50, r99 = percentile(raw_lat, 0.5), percentile(raw_lat, 0.99)
     raw_e2e = min(raw["produce_per_s"], raw["consume_per_s"])
+    modes = {r.mode: _mode_fields(r, raw_e2e, r50, r99) for r in results}
     result = {
         "method": METHOD,
         "events": args.events,
         "partitions": PARTITIONS,
         "workers": 1,
-        "pipeline_events_per_s": round(rate, 1),
-        "pipeline_drain_seconds": round(took, 2),
-        "offered_rate_per_s": offered,
-        "latency_samples": len(lat),
-        "pipeline_latency_p50_ms": round(p50 * 1000, 1),
-        "pipeline_latency_p99_ms": round(p99 * 1000, 1),
-        "pipeline_latency_mean_ms": round(statistics.fmean(lat) * 1000, 1),
+        "drill_batch": {
+            "max_events": DRILL_BATCH.max_events,
+            "max_wait_ms": DRILL_BATCH.max_wait_ms,
+        },
+        "modes": modes,
         "raw_records": int(raw["records"]),
         "raw_produce_per_s": round(raw["produce_per_s"]),
         "raw_consume_per_s": round(raw["consume_per_s"]),
         "raw_latency_p50_ms": round(r50 * 1000, 1),
         "raw_latency_p99_ms": round(r99 * 1000, 1),
-        "throughput_ratio": round(rate / raw_e2e, 4),
-        "latency_ratio_p50": round(p50 / r50, 1) if r50 else None,
-        "latency_ratio_p99": round(p99 / r99, 1) if r99 else None,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "load_average_1m": round(load_avg, 1),
     }
-    r = result
-    raw_rate = min(r["raw_produce_per_s"], r["raw_consume_per_s"])
-    rows = "\n".join(
-        [
-            f"| sustained rate ({r['events']:,} inserts, {BATCH}/txn) "
-            f"| {r['pipeline_events_per_s']:,} events/s "
-            f"| {raw_rate:,} records/s (produce {r['raw_produce_per_s']:,}, "
-            f"consume {r['raw_consume_per_s']:,}) | {r['throughput_ratio']} |",
-            f"| latency p50 at {offered:.0f}/s offered | {r['pipeline_latency_p50_ms']} ms "
-            f"| {r['raw_latency_p50_ms']} ms | {r['latency_ratio_p50']}x |",
-            f"| latency p99 at {offered:.0f}/s offered | {r['pipeline_latency_p99_ms']} ms "
-            f"| {r['raw_latency_p99_ms']} ms | {r['latency_ratio_p99']}x |",
-        ]
-    )
-    markdown = f"""## Pipeline end to end (source commit → endpoint applied)
+    emit("pipeline", result, markdown(result) + history_table(result))
 
-`bench/pipeline.py`: PostgreSQL → `streamdr cdc run` → {PARTITIONS}-partition topic →
-one `streamdr run` worker (signed passthrough transformation, HMAC-signed POST with
-Idempotency-Key) → the reference endpoint (SQLite idempotency store). Raw baseline: the same
-lab, confluent-kafka produce (acks=all, idempotent) / consume of {r["raw_records"]:,} records of
-300 B; its latency runs at the same offered rate as the pipeline's, one record per produce
-call, with the CDC reader's producer settings (acks=all, idempotent, linger 10 ms, lz4).
+
+def markdown(r: dict[str, Any]) -> str:
+    """Return the docs/benchmarks.md section for result ``r``."""
+    raw_rate = min(r["raw_produce_per_s"], r["raw_consume_per_s"])
+    rows = []
+    for mode, m in r["modes"].items():
+        cpu = ", ".join(f"{k} {v:,.0f}" for k, v in m["cpu_us_per_event"].items())
+        rows += [
+            f"| {mode}: sustained rate ({r['events']:,} inserts, {BATCH}/txn) "
+            f"| {m['events_per_s']:,} events/s | {raw_rate:,} records/s "
+            f"| {m['throughput_ratio']} |",
+            f"| {mode}: latency p50 / p99 at {m['offered_rate_per_s']:.0f}/s offered "
+            f"| {m['latency_p50_ms']} / {m['latency_p99_ms']} ms "
+            f"| {r['raw_latency_p50_ms']} / {r['raw_latency_p99_ms']} ms "
+            f"| {m['latency_ratio_p50']}x / {m['latency_ratio_p99']}x |",
+            f"| {mode}: CPU µs per event | {cpu} | | |",
+        ]
+    table = "\n".join(rows)
+    batch = r["drill_batch"]
+    return f"""## Pipeline end to end (source commit → endpoint applied)
+
+`bench/pipeline.py`: PostgreSQL → `streamdr cdc run` (streaming replication) →
+{PARTITIONS}-partition topic → one `streamdr run` worker (signed passthrough transformation,
+ordering by key) → the reference endpoint (signature check, SQLite idempotency store), once per
+delivery mode: per event (one signed POST per event) and batched (one signed POST of up to
+{batch["max_events"]} events, {batch["max_wait_ms"]} ms wait — the drills' batch). Raw baseline:
+the same lab, confluent-kafka produce (acks=all, idempotent) / consume of {r["raw_records"]:,}
+records of 300 B (produce {r["raw_produce_per_s"]:,}/s, consume {r["raw_consume_per_s"]:,}/s);
+its latency at the first mode's offered rate, one record per produce call, with the CDC reader's
+producer settings.
 
 | measure | pipeline | raw Kafka | ratio |
 |---|---|---|---|
-{rows}
+{table}
 
-Pipeline latency is the endpoint's applied time minus the source transaction's commit time
-({r["latency_samples"]} events, one insert per transaction). Every pipeline event is an HTTP
-request (one per event, as the client API defines), so the rate is bounded by request cost in
-the worker and the endpoint, not by Kafka; scale out with more partitions and worker processes
-in the workflow's consumer group. 1-minute load average at the end of the run:
-{r["load_average_1m"]} on {os.cpu_count()} CPUs, shared with the lab's six brokers and with
-whatever else ran on the machine."""
-    emit("pipeline", result, markdown + history_table(result))
+Latency is the endpoint's applied time minus the source transaction's commit time (one insert
+per transaction). CPU µs per event: each stage process's CPU time over the throughput phase
+(`/proc/<pid>/stat`) divided by the events — the cost apart from the shared machine (PostgreSQL's
+own backend is not counted here; `bench/cdc.py` measures it). 1-minute load average at the end of
+the run: {r["load_average_1m"]} on {os.cpu_count()} CPUs, shared with the lab's six brokers."""
 
 
-def history_table(latest: dict[str, object]) -> str:
-    """Return a table of the recent runs in bench/results.jsonl (this one included).
+def history_table(latest: dict[str, Any]) -> str:
+    """Return a table of the recent runs in bench/results/pipeline.jsonl (this one included).
 
     On a shared machine one run says little: the spread and the load beside each run do.
     """
@@ -272,16 +334,18 @@ def history_table(latest: dict[str, object]) -> str:
             doc = json.loads(line)
             if doc.get("benchmark") == "pipeline" and doc.get("method") == METHOD:
                 runs.append(doc)
-    rows = [
-        f"| {d['at']} | {d['pipeline_events_per_s']} | {d['pipeline_latency_p50_ms']} | "
-        f"{d['pipeline_latency_p99_ms']} | {d['raw_produce_per_s']:,} | {d['raw_latency_p50_ms']} "
-        f"| {d['throughput_ratio']} | {d['load_average_1m']} |"
-        for d in [*runs[-7:], {**latest, "at": "this run"}]
-    ]
+    rows = []
+    for d in [*runs[-7:], {**latest, "at": "this run"}]:
+        for mode, m in d["modes"].items():
+            rows.append(
+                f"| {d['at']} | {mode} | {m['events_per_s']} | {m['latency_p50_ms']} | "
+                f"{m['latency_p99_ms']} | {d['raw_produce_per_s']:,} | {m['throughput_ratio']} | "
+                f"{d['load_average_1m']} |"
+            )
     return (
         "\n\nRecent runs on this machine (`bench/results/pipeline.jsonl`; the load average "
         "shows how much the two CPUs were shared):\n\n"
-        "| run | events/s | p50 ms | p99 ms | raw produce/s | raw p50 ms | rate ratio | load 1m |\n"
+        "| run | mode | events/s | p50 ms | p99 ms | raw produce/s | rate ratio | load 1m |\n"
         "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
 
