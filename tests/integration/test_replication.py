@@ -28,6 +28,10 @@ from tests.conftest import run_cli
 
 NAMES = ReplicationNames("_")
 RECORDS = 900
+# Explicit CreateTimes a little in the past: a fixed date (2023 once) is older than the topic's
+# 7-day retention, and the brokers' retention check deleted the records between produce and
+# consume (CI: a partition's log start offset jumped to its end).
+TS_BASE = int(time.time() * 1000) - 3_600_000
 OFFSET_LAG_MAX = 100
 FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "mm2_records.json"
 
@@ -128,7 +132,7 @@ def test_records_replicate_with_keys_headers_and_timestamps_intact(replicated, l
             value=f"value-{i}".encode(),
             headers=[("event-id", f"id-{i}".encode()), ("h", b"\x00\x01")],
             partition=i % 3,
-            timestamp=1_700_000_000_000 + i,
+            timestamp=TS_BASE + i,
         )
     producer.flush(30)
     remote = NAMES.remote_topic("primary", topic)
@@ -146,7 +150,7 @@ def test_records_replicate_with_keys_headers_and_timestamps_intact(replicated, l
         i = int(msg.key().decode().split("-")[1])
         assert msg.value() == f"value-{i}".encode()
         assert msg.partition() == i % 3
-        assert msg.timestamp()[1] == 1_700_000_000_000 + i
+        assert msg.timestamp()[1] == TS_BASE + i
         assert dict(msg.headers()) == {"event-id": f"id-{i}".encode(), "h": b"\x00\x01"}
 
 

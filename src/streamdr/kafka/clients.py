@@ -150,6 +150,12 @@ def make_admin(site: SiteSettings, **overrides: Any) -> AdminClient:
     return SafeAdminClient(_conf(site, overrides))
 
 
+def is_transient(exc: KafkaException) -> bool:
+    """Return True for a leadership or coordinator move, which a short retry gets past."""
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.code() in TRANSIENT_CODES
+
+
 def translate(
     exc: KafkaException, site_name: str, site: SiteSettings, action: str
 ) -> StreamdrError:

@@ -11,16 +11,18 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+import stamina
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
 from streamdr.errors import StreamdrError, UnreachableError
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
-from streamdr.kafka.clients import make_consumer, translate
+from streamdr.kafka.clients import is_transient, make_consumer, translate
 from streamdr.settings.model import SiteSettings
 
 CHECKPOINT_TOPIC = "streamdr.cdc.checkpoints"
 DEFAULT_PARTITIONS = 3
 DLQ_RETENTION_MS = str(30 * 24 * 3600 * 1000)
+TRANSIENT_RETRY_S = 15.0  # how long a leadership move may hold up reading a topic
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def read_topic(
         parts = _partitions(consumer, site_name, site, topic)
         ends = {}
         for tp in parts:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            low, high = _watermarks(consumer, tp)
             if high > low:
                 ends[tp.partition] = high
         if not ends:
@@ -110,6 +112,21 @@ def read_topic(
         raise translate(exc, site_name, site, f"reading {topic}") from exc
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: object, tp: TopicPartition) -> tuple[int, int]:
+    # A topic created a moment ago, or a partition whose leader just moved, answers
+    # NOT_LEADER_FOR_PARTITION until the client's metadata catches up: retry that briefly.
+    for attempt in stamina.retry_context(
+        on=lambda exc: isinstance(exc, KafkaException) and is_transient(exc),
+        attempts=None,
+        timeout=TRANSIENT_RETRY_S,
+        wait_initial=0.2,
+        wait_max=2.0,
+    ):
+        with attempt:
+            return consumer.get_watermark_offsets(tp, timeout=10)  # type: ignore[attr-defined]
+    raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
 
 def _partitions(
