@@ -247,6 +247,25 @@ def test_batches_through_the_reference_endpoint_keep_each_key_in_order(tmp_path)
         assert seen == sorted(seen) and len(seen) == 15
 
 
+def test_a_copy_of_an_event_in_one_batch_goes_in_the_next_post_as_a_duplicate(tmp_path):
+    # Active-active after a failover: the replicated copy of an event and the CDC re-read of the
+    # same change reach one worker; the reference endpoint refused a batch naming a key twice
+    # (HTTP 400, the whole batch dead-lettered — found by the batched site-failover drill).
+    store = IdempotencyStore(tmp_path / "ep.db")
+    with serve_in_thread(create_app(store, EndpointState(b"s"))) as url:
+        wf = _workflow(f"{url}/events/a", batch={"max_events": 50, "max_wait_ms": 0})
+        breaker = Breaker(100, 1.0, counts=counts_against_endpoint)
+        proc = BatchedProcessor(_handler(wf), HttpSink(wf, b"s"), breaker, lambda s: True)
+        msgs = [FakeMsg(i, i % 5) for i in range(10)]
+        copy = FakeMsg(10, 3)
+        copy._rec = msgs[3]._rec  # the same event (same id) at a later offset
+        result = proc.process([*msgs, copy], lambda t, p: True)
+        proc.close()
+    assert result.finished == {("t", 0): 11} and result.rewind == {}
+    stats = store.stats()
+    assert (stats["applied"], stats["duplicates"]) == (10, 1)
+
+
 def test_a_slow_key_holds_back_only_its_own_events():
     slow_started = threading.Event()
     release = threading.Event()

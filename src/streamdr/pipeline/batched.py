@@ -134,6 +134,7 @@ class BatchedProcessor:
     def _take(self, queue: deque[_Out], state: _Records, blocked: set[str]) -> list[_Out]:
         """Return the next chunk within the batch limits, dropping what cannot go now."""
         chunk: list[_Out] = []
+        keys: set[str] = set()
         size = 0
         while queue and len(chunk) < self.limits.max_events:
             out = queue[0]
@@ -153,7 +154,14 @@ class BatchedProcessor:
             cost = encoded_size(out.item.delivery)
             if chunk and size + cost > self.limits.max_bytes:
                 break
+            # The same event can arrive twice (its replicated copy and a CDC re-read after a
+            # failover, say); a batch names each idempotency key once (the client contract),
+            # so the second copy goes in the next POST and is answered "duplicate" there.
+            key = out.item.delivery.idempotency_key
+            if key in keys:
+                break
             chunk.append(queue.popleft())
+            keys.add(key)
             size += cost
         return chunk
 
