@@ -42,11 +42,13 @@ BATCH = {"max_events": 200, "max_bytes": 524288, "max_wait_ms": 20}
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def produce_events(site: SiteSettings, topic: str, n: int, rate: float | None = None) -> None:
-    """Produce ``n`` insert events (ids 1..n, 100 distinct keys) now, or at ``rate`` per s."""
+def produce_events(
+    site: SiteSettings, topic: str, n: int, rate: float | None = None, first: int = 1
+) -> None:
+    """Produce ``n`` insert events (ids first..first+n-1, 100 keys) now, or at ``rate`` per s."""
     producer = make_producer(site, **{"linger.ms": 5})
     interval, next_at = (1.0 / rate if rate else 0.0), time.monotonic()
-    for i in range(1, n + 1):
+    for i in range(first, first + n):
         key = {"id": i % 100}
         event = ChangeEvent(
             change_event_id("bench", str(i), "public.items", key, 0),
@@ -179,7 +181,8 @@ def latency(
         produce_events(site, run.topic, 50)  # warm-up: group join, connections
         run.wait_applied(50, 120)
         n = int(rate * seconds)
-        produce_events(site, run.topic, n, rate)
+        # New ids after the warm-up's: a repeated id is a duplicate, never "applied" again.
+        produce_events(site, run.topic, n, rate, first=51)
         run.wait_applied(50 + n, 600)
         lat = [
             item["applied_at"] - datetime.fromisoformat(item["event_time"]).timestamp()
