@@ -284,9 +284,9 @@ batched = `delivery.batch` {BATCH}. Raw baseline, same run: consume of the same 
 {lat_rows}
 
 Goals (bench figures, not timed tests): ≥ 2,000 events/s per-event, ≥ 8,000 batched, p99
-commit→applied ≤ 250 ms at 1,000 events/s offered. **The machine is shared** (2 CPUs with the
-lab's six brokers and other helpers' test runs); 1-minute load average at the end of this run:
-{load_avg:.1f}. Figures under such load are a floor, not the capacity."""
+commit→applied ≤ 250 ms at 1,000 events/s offered. The 2 CPUs are shared with the lab's six
+brokers (and with whatever else ran); 1-minute load average at the end of this run:
+{load_avg:.1f}. Under load the figures are a floor, not the capacity."""
     emit("delivery", result, markdown)
 
 
