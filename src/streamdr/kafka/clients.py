@@ -101,7 +101,11 @@ class _DestroyOnAppThread:
     """Mixin: never let a client's last reference go on one of librdkafka's own threads."""
 
     def __del__(self) -> None:
-        if _on_foreign_thread():
+        try:
+            foreign = _on_foreign_thread()
+        except Exception:  # at interpreter exit threading may be half torn down
+            return
+        if foreign:
             _DEFERRED.append(self)  # resurrected; __del__ does not run again (PEP 442)
 
 
