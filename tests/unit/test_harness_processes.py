@@ -70,6 +70,28 @@ def test_wait_for_names_what_it_waited_for():
         wait_for(lambda: False, 0.1, "the slot")
 
 
+def test_a_wait_on_a_child_ends_when_it_exits_and_names_its_error(tmp_path):
+    # Seen in CI: the CDC reader exited at once and the drill still waited 180 s for its slot.
+    children = ChildProcesses(tmp_path / "logs")
+    dying = [sys.executable, "-c", "print('Error: Kafka refused \\x1b[31m x'); raise SystemExit(2)"]
+    children.spawn("cdc", dying)
+    started = time.monotonic()
+    with pytest.raises(StateError, match=r"cdc exited \(code 2\) before the slot: Error: Kafka"):
+        children.wait_while_running("cdc", lambda: False, 60, "the slot")
+    assert time.monotonic() - started < 30
+    assert "\x1b" not in (children.last_error("cdc") or "x\x1b")
+
+
+def test_a_wait_on_a_running_child_returns_when_the_condition_holds(tmp_path):
+    children = ChildProcesses(tmp_path / "logs")
+    children.spawn("sleeper", SLEEPER)
+    try:
+        children.wait_while_running("sleeper", lambda: True, 5, "nothing")
+        assert children.last_error("sleeper") is None
+    finally:
+        children.stop_all(grace=5)
+
+
 def test_load_keeps_only_acknowledged_writes_and_counts_refusals():
     calls = iter(range(1000))
     refuse = threading.Event()

@@ -27,6 +27,14 @@ def test_not_leader_answers_are_retried_until_the_offsets_come() -> None:
     assert consumer.calls == 3
 
 
+def test_a_listed_partition_its_leader_does_not_know_yet_is_retried() -> None:
+    # Seen in CI: the checkpoint topic was in the metadata, its leader answered "unknown topic"
+    # to the offsets request a moment after creation, and the CDC reader exited.
+    consumer = _Consumer([KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_OR_PART])
+    assert _watermarks(consumer, TopicPartition("t", 0)) == (0, 5)
+    assert consumer.calls == 3
+
+
 def test_other_errors_are_not_retried() -> None:
     consumer = _Consumer([KafkaError.TOPIC_AUTHORIZATION_FAILED])
     with pytest.raises(KafkaException):

@@ -236,13 +236,18 @@ class PipelineRig:
     ) -> None:
         """Start `streamdr cdc run SOURCE [--site S]` and wait for its replication slot.
 
-        Raises StateError when the slot does not appear within CDC_START_TIMEOUT_S.
+        Raises StateError when the CDC process exits first (with its error) or the slot does not
+        appear within CDC_START_TIMEOUT_S.
         """
         src = self.sources[source or self.source]
         self._spawn(key, ["cdc", "run", src.name, *(["--site", site] if site else [])])
         dsn = self.db.dsn(src.dbname)
-        wait_for(
-            lambda: slot_exists(dsn, src.dbname), CDC_START_TIMEOUT_S, "the CDC replication slot"
+        assert self.children is not None  # _spawn refused otherwise
+        self.children.wait_while_running(
+            key,
+            lambda: slot_exists(dsn, src.dbname),
+            CDC_START_TIMEOUT_S,
+            "the CDC replication slot",
         )
 
     def start_worker(
@@ -264,8 +269,10 @@ class PipelineRig:
         if subscriptions is not None:
             args += ["--subscriptions", json.dumps(subscriptions, sort_keys=True)]
         self._spawn(key, args)
-        if wait_ready:
-            wait_for(lambda: self.ready(key)[0] == 200, 90, f"the {key} to be ready")
+        if wait_ready and self.children is not None:
+            self.children.wait_while_running(
+                key, lambda: self.ready(key)[0] == 200, 90, f"the {key} to be ready"
+            )
 
     def ready(self, key: str = "worker") -> tuple[int, dict[str, Any]]:
         """Return (status, body) of a worker's /ready probe; (0, {}) when it is down."""

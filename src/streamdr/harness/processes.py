@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from streamdr.errors import StateError
+from streamdr.harness.polling import wait_for
 from streamdr.pipeline.cdc.reader import ALERT_MARK
 
 
@@ -58,6 +60,40 @@ class ChildProcesses:
         """Return True while the child ``key`` runs."""
         proc = self.procs.get(key)
         return proc is not None and proc.poll() is None
+
+    def wait_while_running(
+        self, key: str, predicate: Callable[[], bool], timeout: float, what: str
+    ) -> None:
+        """Poll ``predicate`` until true while child ``key`` runs.
+
+        Raises StateError at once when the child exits first (naming its exit code and the last
+        ``Error:`` line of its log), or after ``timeout`` seconds.
+        """
+
+        def done() -> bool:
+            if predicate():
+                return True
+            proc = self.procs.get(key)
+            if proc is None or proc.poll() is not None:
+                raise StateError(
+                    f"{key} exited (code {proc.returncode if proc else 'unknown'}) before "
+                    f"{what}: {self.last_error(key) or 'no error line in its log'}",
+                    hint=f"See {self.logs / (key + '.log')}.",
+                )
+            return False
+
+        wait_for(done, timeout, what)
+
+    def last_error(self, key: str) -> str | None:
+        """Return the last ``Error: …`` line child ``key`` logged (printable ASCII), if any."""
+        path = self.logs / f"{key}.log"
+        if not path.exists():
+            return None
+        errors = [ln for ln in path.read_text(errors="replace").splitlines() if "Error:" in ln]
+        if not errors:
+            return None
+        line = errors[-1][errors[-1].index("Error:") :]
+        return "".join(c if c.isprintable() else "?" for c in line)[:400]
 
     def stop(
         self, keys: list[str], sig: signal.Signals = signal.SIGTERM, grace: float = 30.0

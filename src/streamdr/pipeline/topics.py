@@ -116,9 +116,12 @@ def read_topic(
 
 def _watermarks(consumer: object, tp: TopicPartition) -> tuple[int, int]:
     # A topic created a moment ago, or a partition whose leader just moved, answers
-    # NOT_LEADER_FOR_PARTITION until the client's metadata catches up: retry that briefly.
+    # NOT_LEADER_FOR_PARTITION until the client's metadata catches up: retry that briefly. The
+    # partition was just listed in the cluster's metadata, so UNKNOWN_TOPIC_OR_PART here means its
+    # leader has not applied the creation yet (KRaft propagates metadata to brokers one by one;
+    # seen in CI through the chaos run's proxies): transient too, within the same bound.
     for attempt in stamina.retry_context(
-        on=lambda exc: isinstance(exc, KafkaException) and is_transient(exc),
+        on=_listed_partition_not_ready,
         attempts=None,
         timeout=TRANSIENT_RETRY_S,
         wait_initial=0.2,
@@ -127,6 +130,15 @@ def _watermarks(consumer: object, tp: TopicPartition) -> tuple[int, int]:
         with attempt:
             return consumer.get_watermark_offsets(tp, timeout=10)  # type: ignore[attr-defined]
     raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+def _listed_partition_not_ready(exc: Exception) -> bool:
+    """Return True for an error a partition seen in metadata a moment ago outgrows."""
+    if not isinstance(exc, KafkaException):
+        return False
+    err = exc.args[0] if exc.args else None
+    unknown = isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    return unknown or is_transient(exc)
 
 
 def _partitions(
