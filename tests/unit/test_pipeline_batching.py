@@ -317,8 +317,24 @@ def test_an_unowned_partition_is_rewound_not_skipped():
 def test_http_client_reuses_connections_and_offers_http2():
     sink = HttpSink(_workflow(), None)
     assert isinstance(sink.client, httpx.Client)
+    assert sink.client is sink.client  # kept, not made per request
     assert sink.client._transport._pool._http2 is True  # negotiated by ALPN over TLS
     sink.close()
+
+
+def test_each_delivery_thread_has_its_own_client_and_close_closes_them_all():
+    # One client shared by 64 threads spent most of the worker's time on its pool lock.
+    sink = HttpSink(_workflow(), None)
+    seen: list[httpx.Client] = []
+    threads = [threading.Thread(target=lambda: seen.extend([sink.client, sink.client]))]
+    threads.append(threading.Thread(target=lambda: seen.extend([sink.client, sink.client])))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert seen[0] is seen[1] and seen[2] is seen[3] and seen[0] is not seen[2]
+    sink.close()
+    assert all(c.is_closed for c in seen)
 
 
 def test_a_closed_breaker_lets_deliveries_run_concurrently():

@@ -7,6 +7,7 @@ raises for an endpoint problem, so the worker can dead-letter and move on.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,23 +55,29 @@ class Outcome:
     aborted: bool = False  # the worker is stopping; nothing was decided
 
 
-def make_client(workflow: Workflow) -> httpx.Client:
-    """Return the worker's one HTTP client: pooled keep-alive connections, HTTP/2 over TLS.
+def make_client(workflow: Workflow, connections: int | None = None) -> httpx.Client:
+    """Return an HTTP client for ``workflow``'s endpoint: kept-alive connections, HTTP/2 over TLS.
 
-    HTTP/2 is offered through ALPN, so an https endpoint that speaks it multiplexes every
-    request over one connection; plain http stays HTTP/1.1 with kept-alive connections. The
-    pool holds a connection per event in flight, so the hot path never waits for a handshake.
+    HTTP/2 is offered through ALPN (an https endpoint that speaks it gets it); plain http stays
+    HTTP/1.1 with kept-alive connections. The pool holds ``connections`` connections (default:
+    one per event in flight), so the hot path never waits for a handshake.
     """
-    in_flight = workflow.delivery.max_in_flight
+    size = connections or workflow.delivery.max_in_flight
     return httpx.Client(
         timeout=httpx.Timeout(workflow.sink.timeout_seconds, connect=5.0),
-        limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight),
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         http2=True,
     )
 
 
 class HttpSink:
-    """POSTs signed JSON bodies to one URL over a kept-alive connection pool."""
+    """POSTs signed JSON bodies to one URL over kept-alive connections, one client per thread.
+
+    Each delivery thread gets its own small client (one kept-alive connection) on first use:
+    with one client shared by the 64 threads of a per-event worker, 74 % of the worker's
+    samples waited on the connection pool's lock (py-spy, docs/benchmarks.md). A ``client``
+    passed in is shared by every thread instead (tests).
+    """
 
     def __init__(
         self,
@@ -87,7 +94,24 @@ class HttpSink:
         self.workflow = workflow.name
         self.secret = secret
         self.site = site
-        self.client = client or make_client(workflow)
+        self._config = workflow
+        self._shared = client
+        self._local = threading.local()
+        self._made: list[httpx.Client] = []
+        self._made_lock = threading.Lock()
+
+    @property
+    def client(self) -> httpx.Client:
+        """Return the calling thread's HTTP client (made on first use), or the shared one."""
+        if self._shared is not None:
+            return self._shared
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = make_client(self._config, connections=1)
+            with self._made_lock:
+                self._made.append(client)
+            self._local.client = client
+        return client
 
     def headers(self, delivery: Delivery) -> dict[str, str]:
         """Return the request headers for ``delivery``.
@@ -160,8 +184,13 @@ class HttpSink:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()
+        """Close every thread's client (or the shared one)."""
+        if self._shared is not None:
+            self._shared.close()
+        with self._made_lock:
+            made, self._made = self._made, []
+        for client in made:
+            client.close()
 
 
 def batch_url(url: str) -> str:
