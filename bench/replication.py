@@ -29,6 +29,7 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bench._common import add_lab_arguments, bench_lab
@@ -301,8 +302,17 @@ def _holds(step: dict) -> bool:
     )
 
 
-def rate_steps(settings: Settings, topic: str, remote: str, args: argparse.Namespace) -> list[dict]:
-    """Raise the rate x1.5 until p99 lag >= 5 s; if ``--rate`` already fails, halve it instead."""
+def rate_steps(
+    settings: Settings,
+    topic: str,
+    remote: str,
+    args: argparse.Namespace,
+    settle: Callable[[], None] = lambda: time.sleep(10.0),
+) -> list[dict]:
+    """Raise the rate x1.5 until p99 lag >= 5 s; if ``--rate`` already fails, halve it instead.
+
+    ``settle`` runs between steps (default: 10 s for MM2 to drain what a step left behind).
+    """
     steps, rate = [], args.rate
     up = None
     while args.min_rate <= rate <= args.max_rate:
@@ -312,8 +322,13 @@ def rate_steps(settings: Settings, topic: str, remote: str, args: argparse.Names
         if _holds(step) != up:
             break
         rate = rate * 1.5 if up else rate / 2
-        time.sleep(10.0)  # let MM2 drain what the previous step left behind
+        settle()
     return steps
+
+
+def highest_holding(steps: list[dict]) -> float | None:
+    """Return the highest offered rate among ``steps`` that held (p99 < 5 s, all replicated)."""
+    return max((s["rate"] for s in steps if _holds(s)), default=None)
 
 
 def markdown_of(r: dict[str, Any], args: argparse.Namespace) -> str:

@@ -6,9 +6,12 @@ measured on the lab with the link shaped like us-west-2 <-> us-east-1: ``--laten
 running next to dr) reads primary through the WAN proxies; the producer writes to primary and
 the lag reader reads dr directly, so the lag measured is the WAN's effect on replication.
 
-1. MM2 with Kafka's default client settings over the link: steady lag at ``--rate``.
-2. MM2 tuned from the bandwidth-delay product (:func:`wan_tuning`): steady lag at ``--rate``,
-   then rate steps upwards until p99 >= 5 s: the highest sustained rate with p99 < 5 s.
+1. Peer baseline, same run: MM2 reading primary directly (no proxy, default settings): steady
+   lag at ``--rate``, then rate steps — the machine's own ceiling without a WAN.
+2. MM2 with Kafka's default client settings over the link: steady lag at ``--rate``.
+3. MM2 tuned from the bandwidth-delay product (:func:`wan_tuning`): steady lag at ``--rate``,
+   then rate steps (x1.5 up while p99 < 5 s, halving down while it is not; dr catches up
+   between steps): the highest sustained rate with p99 < 5 s, and its ratio to the baseline's.
 
 The tuning rule (documented in docs/replication.md): a TCP connection carries at most one
 socket buffer per round trip, so each fetch connection needs a receive buffer of at least the
@@ -24,12 +27,13 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import time
 import uuid
 from typing import Any
 
 from bench._common import add_lab_arguments, bench_lab
-from bench.replication import P99_LIMIT_S, PARTITIONS, steady
+from bench.replication import PARTITIONS, highest_holding, rate_steps, steady
 from bench.report import emit
 from streamdr.harness.derived_settings import derive
 from streamdr.kafka.admin import KafkaAdmin, TopicSpec
@@ -105,44 +109,69 @@ def _topology(settings: Settings, topics: list[str]) -> Topology:
 
 
 def measure(
-    lab: Lab, settings: Settings, args: argparse.Namespace, extra: dict[str, str], name: str
+    lab: Lab,
+    settings: Settings,
+    args: argparse.Namespace,
+    extra: dict[str, str],
+    name: str,
+    *,
+    over_wan: bool = True,
+    search: bool = False,
 ) -> dict[str, Any]:
-    """Run one MM2 instance over the link with ``extra`` properties; return its figures."""
+    """Run one MM2 instance (over the link unless ``over_wan`` is False) with ``extra``
+    properties: steady lag at ``--rate``, then with ``search`` the rate steps of
+    :func:`bench.replication.rate_steps`. Returns its figures."""
     topic = f"bench.wan.{name}.{uuid.uuid4().hex[:6]}"
     KafkaAdmin("primary", settings.sites["primary"]).create_topics(
         [TopicSpec(topic, PARTITIONS, 3)]
     )
-    wan_settings = with_overrides(_over_wan(settings, LabLinks(lab)), extra)
+    base = _over_wan(settings, LabLinks(lab)) if over_wan else settings
     topology = _topology(settings, [topic])
-    runner = Mm2Runner(wan_settings, f"wan-{name}")
+    runner = Mm2Runner(with_overrides(base, extra), f"wan-{name}")
     remote = f"primary_{topic}"
     try:
         started = time.time()
         runner.apply(topology)
         ready = wait_ready(settings, runner, topology, int(started * 1000), timeout=600)
         steady(settings, topic, remote, args.rate, args.warmup_seconds, args.size)
+        caught_up(settings, topic, remote)
         main = steady(settings, topic, remote, args.rate, args.seconds, args.size)
-        steps = _steps(settings, topic, remote, args) if args.steps else []
+        steps = []
+        if search:
+            caught_up(settings, topic, remote)
+            steps = rate_steps(
+                settings, topic, remote, args, settle=lambda: caught_up(settings, topic, remote)
+            )
     finally:
         runner.stop()
-    held = [s["rate"] for s in steps if s["complete"] and (s["lag_p99_s"] or 99) < P99_LIMIT_S]
     return {
+        "over_wan": over_wan,
         "mm2_ready_s": ready,
         "steady": main,
         "steps": steps,
-        "highest_ok_rate": max(held, default=None),
+        "highest_ok_rate": highest_holding(steps),
     }
 
 
-def _steps(settings: Settings, topic: str, remote: str, args: argparse.Namespace) -> list[dict]:
-    out, rate = [], args.rate
-    while rate <= args.max_rate:
-        step = steady(settings, topic, remote, rate, args.step_seconds, args.size)
-        out.append(step)
-        if not step["complete"] or (step["lag_p99_s"] or 99) >= P99_LIMIT_S:
+def caught_up(settings: Settings, topic: str, remote: str, timeout: float = 180.0) -> float:
+    """Wait until dr holds every record of ``topic`` (so a step does not start behind a backlog
+    the previous one left); return the seconds waited (``timeout`` if it never caught up)."""
+    primary = KafkaAdmin("primary", settings.sites["primary"])
+    dr = KafkaAdmin("dr", settings.sites["dr"])
+    start = time.monotonic()
+    want = sum(primary.end_offsets(topic).values())
+    while time.monotonic() - start < timeout:
+        if sum(dr.end_offsets(remote).values()) >= want:
             break
-        rate *= 1.5
-    return out
+        time.sleep(1.0)
+    return round(time.monotonic() - start, 1)
+
+
+ROWS = (
+    ("direct", "direct (no WAN), default"),
+    ("default", "WAN, default"),
+    ("tuned", "WAN, tuned"),
+)
 
 
 def markdown_of(r: dict[str, Any]) -> str:
@@ -152,19 +181,38 @@ def markdown_of(r: dict[str, Any]) -> str:
         "",
         f"`bench/wan.py`: MM2 primary → dr reading primary through the lab's WAN proxies, "
         f"{r['latency_ms']} ms one way ± {r['jitter_ms']} ms jitter (RTT ≈ "
-        f"{2 * r['latency_ms']} ms), {r['rate']:g} events/s x {r['size']} B.",
+        f"{2 * r['latency_ms']} ms), {r['rate']:g} events/s x {r['size']} B offered for "
+        f"{r['seconds']:g} s; the peer baseline is the same MM2 reading primary directly "
+        "(no proxy) in the same run.",
         "",
-        "| MM2 settings | p50 lag s | p99 lag s | max s | replicated/s | complete "
+        "| MM2 reads primary | p50 lag s | p99 lag s | max s | replicated/s | complete "
         "| highest rate p99 < 5 s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in ("default", "tuned"):
-        m = r[name]
+    for key, label in ROWS:
+        m = r[key]
         s = m["steady"]
         lines.append(
-            f"| {name} | {s['lag_p50_s']} | {s['lag_p99_s']} | {s['lag_max_s']} | "
-            f"{s['replicated_per_s']} | {s['complete']} | {m['highest_ok_rate'] or '-'} |"
+            f"| {label} | {s['lag_p50_s']} | {s['lag_p99_s']} | {s['lag_max_s']} | "
+            f"{s['replicated_per_s']} | {s['complete']} | {_rate(m)} |"
         )
+    ratio = r.get("ratio_wan_to_direct_highest_rate")
+    lines += [
+        "",
+        f"Highest rate with p99 < 5 s over the WAN (tuned) / directly: **{ratio or '-'}**.",
+        "",
+        f"Rate steps ({r['step_seconds']:g} s each; a step holds when p99 < 5 s, ≥ 95 % of the "
+        "offered rate was produced and every record reached dr):",
+        "",
+        "| MM2 reads primary | offered/s | achieved/s | p50 s | p99 s | read on dr / sent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in ROWS:
+        for st in r[key]["steps"]:
+            lines.append(
+                f"| {label} | {st['rate']:g} | {st['achieved_rate']} | {st['lag_p50_s']} | "
+                f"{st['lag_p99_s']} | {st['replicated']} / {st['sent']} |"
+            )
     lines += [
         "",
         "Tuned consumer settings (from the bandwidth-delay product), as "
@@ -175,6 +223,12 @@ def markdown_of(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rate(m: dict[str, Any]) -> str:
+    if not m["steps"]:
+        return "not searched"
+    return f"{m['highest_ok_rate']:,.0f}/s" if m["highest_ok_rate"] else "none held"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=10_000)
@@ -182,6 +236,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--warmup-seconds", type=float, default=20)
     parser.add_argument("--step-seconds", type=float, default=30)
+    parser.add_argument("--min-rate", type=float, default=500)
     parser.add_argument("--max-rate", type=float, default=40_000)
     parser.add_argument("--latency-ms", type=int, default=35)
     parser.add_argument("--jitter-ms", type=int, default=5)
@@ -197,19 +252,27 @@ def main() -> None:
             links.link("primary", "dr", toxics)
             brokers = len(lab.require_layout().site("primary").nodes)
             tuning = wan_tuning(args.rate, args.size, args.latency_ms, args.jitter_ms, brokers)
-            untuned = argparse.Namespace(**{**vars(args), "steps": False})
-            default = measure(lab, settings, untuned, {}, "default")
-            tuned = measure(lab, settings, args, tuning, "tuned")
+            direct = measure(lab, settings, args, {}, "direct", over_wan=False, search=args.steps)
+            default = measure(lab, settings, args, {}, "default")
+            tuned = measure(lab, settings, args, tuning, "tuned", search=args.steps)
         finally:
             links.heal()
+    wan_best, direct_best = tuned["highest_ok_rate"], direct["highest_ok_rate"]
     result = {
         "rate": args.rate,
         "size": args.size,
+        "seconds": args.seconds,
+        "step_seconds": args.step_seconds,
         "latency_ms": args.latency_ms,
         "jitter_ms": args.jitter_ms,
         "tuning": tuning,
+        "direct": direct,
         "default": default,
         "tuned": tuned,
+        "ratio_wan_to_direct_highest_rate": (
+            round(wan_best / direct_best, 3) if wan_best and direct_best else None
+        ),
+        "load_average_1m": round(os.getloadavg()[0], 1),
     }
     emit("wan", result, markdown_of(result))
 
