@@ -67,6 +67,23 @@ def test_breaker_opens_after_threshold_then_half_opens_and_closes():
     assert changes == [OPEN, HALF_OPEN, CLOSED]
 
 
+def test_a_success_between_failures_resets_the_count_so_only_consecutive_ones_open_it():
+    # A success with no failures counted skips the breaker's lock; one after failures must
+    # still reset the count.
+    br = Breaker(3, 10, counts=counts_against_endpoint)
+    for _ in range(3):
+        assert br.call(lambda: "ok") == "ok"
+        assert br.failures == 0
+    for _ in range(2):
+        with pytest.raises(SinkError):
+            br.call(_failing)
+    assert br.call(lambda: "ok") == "ok" and br.failures == 0
+    for _ in range(2):
+        with pytest.raises(SinkError):
+            br.call(_failing)
+    assert br.state == CLOSED and br.failures == 2
+
+
 def test_failed_trial_reopens_and_permanent_errors_do_not_count():
     br = Breaker(1, 0.1, counts=counts_against_endpoint)
     with pytest.raises(SinkError):

@@ -94,6 +94,10 @@ class Breaker:
             with self._cb._lock:
                 self._cb.state._handle_error(exc, reraise=False)
             raise
+        if self._cb.fail_counter == 0 and self._cb.current_state == pybreaker.STATE_CLOSED:
+            # A closed breaker's success only resets the failure count, already 0: skip the
+            # lock, which every delivery thread of a worker would otherwise queue on (py-spy).
+            return result
         with self._cb._lock:
             self._cb.state._handle_success()
         return result

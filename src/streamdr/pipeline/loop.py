@@ -93,7 +93,9 @@ class ConsumerLoop:
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
         self.breaker_state = breaker_state or (lambda: "closed")
-        self._assigned: set[TP] = set()
+        # Replaced, never changed in place (under _lock): owns() reads it without the lock,
+        # as every delivery thread asks it per record.
+        self._assigned: frozenset[TP] = frozenset()
         self._done: dict[TP, int] = {}
         self._lock = threading.Lock()
         self._pending: list[Message] = []
@@ -104,8 +106,7 @@ class ConsumerLoop:
     # ----- state for /ready --------------------------------------------------------------------
     def owns(self, topic: str, partition: int) -> bool:
         """Return True while this worker holds ``topic[partition]`` and is not stopping."""
-        with self._lock:
-            return (topic, partition) in self._assigned and not self.stop.is_set()
+        return (topic, partition) in self._assigned and not self.stop.is_set()
 
     def assigned(self) -> list[TP]:
         """Return the partitions assigned to this worker."""
@@ -128,7 +129,7 @@ class ConsumerLoop:
     # ----- rebalance callbacks (run inside poll/consume on the loop's thread) -----------------
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._lock:
-            self._assigned |= {(p.topic, p.partition) for p in partitions}
+            self._assigned = self._assigned | {(p.topic, p.partition) for p in partitions}
             metrics.WORKER_ASSIGNED.labels(self.name).set(len(self._assigned))
         log.info("%s: assigned %s", self.name, [(p.topic, p.partition) for p in partitions])
 
@@ -143,7 +144,7 @@ class ConsumerLoop:
 
     def _forget(self, gone: set[TP]) -> None:
         with self._lock:
-            self._assigned -= gone
+            self._assigned = self._assigned - gone
             for tp in gone:
                 self._done.pop(tp, None)
             self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
