@@ -178,3 +178,52 @@ def test_approval_refused_or_timed_out_does_not_switch():
     )
     result = w.watch(timeout=60)
     assert result.approved is False and switched == []
+
+
+def test_unknown_observers_never_make_a_quorum_of_down():
+    # Every remote observer unreachable for minutes, one observer seeing the site down.
+    seen = _obs("a", *[(t, None) for t in range(0, 300, 5)])
+    seen += _obs("b", *[(t, None) for t in range(0, 300, 5)])
+    seen += _obs("c", *[(t, False) for t in range(0, 300, 5)])
+    d = decide(POLICY, seen, "primary", now=295)
+    assert d.action == "suspect" and d.observers_down == ("c",)
+    only_unknown = _obs("a", (0, None), (50, None)) + _obs("b", (0, None), (50, None))
+    assert decide(POLICY, only_unknown, "primary", now=50).action == "healthy"
+
+
+def test_enough_down_observers_fail_over_beside_an_unknown_one():
+    seen = _obs("a", (0, False), (12, False)) + _obs("b", (1, False), (12, False))
+    seen += _obs("c", (0, None), (12, None))
+    d = decide(POLICY, seen, "primary", now=12)
+    assert d.action == "failover" and d.observers_down == ("a", "b")
+
+
+def test_an_unknown_report_ends_the_down_run():
+    seen = _obs("a", (0, False), (9, None), (10, False), (15, False))
+    assert down_since(seen, "primary", now=15, fresh=30) == {"a": 10}
+    latest_unknown = _obs("a", (0, False), (20, None))
+    assert down_since(latest_unknown, "primary", now=20, fresh=30) == {}
+
+
+def test_watch_never_fails_over_while_observers_cannot_tell():
+    def unknown(site):
+        return None
+
+    def refused(site):
+        raise InputError("environment variable X is not set")
+
+    clock = FakeClock()
+    switched = []
+    w = AutoFailover(
+        POLICY,
+        {"a": unknown, "b": refused, "c": lambda site: False},
+        ("primary", "dr"),
+        "primary",
+        switch=lambda target: switched.append(target) or {"passed": True},
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    result = w.watch(timeout=120)
+    assert switched == [] and result.decision.action == "suspect"
+    assert {o.observer: o.up for o in w.observations[-3:]} == {"a": None, "b": None, "c": False}
+    assert [o.seen for o in w.observations[-3:]] == ["unknown", "unknown", "DOWN"]

@@ -32,24 +32,29 @@ from streamdr.replication.failover.active_site import PLATFORM_SCOPE, active_sit
 from streamdr.replication.failover.auto_policy import Decision, Observation
 from streamdr.replication.failover.auto_watch import AutoFailover, Probe, WatchResult
 from streamdr.replication.failover.execute import execute, prepare
+from streamdr.replication.failover.observers import configured_observers
 from streamdr.replication.failover.plan import SwitchKind, SwitchRequest
 from streamdr.replication.service import deployed_sets
 from streamdr.settings.model import Settings
 
 
 def observers_for(settings: Settings) -> dict[str, Probe]:
-    """Return the observers of the settings' sites (the lab's three network paths).
+    """Return the observers of the settings' sites: ``failover.observers``, else the lab's.
 
-    Raises InputError off the lab (no independent observers are configured there), or when the
-    policy needs more observers than there are.
+    Raises InputError when none is configured off the lab, when an observer's token variable
+    is unset, or when the policy needs more observers than there are.
     """
-    if not settings.lab_dir:
-        raise InputError(
-            "failover watch has independent observers only on the lab (direct, edge, wan paths)",
-            hint="Run it against `streamdr lab up`'s settings; on real sites use the runbook "
-            "(`streamdr failover --to SITE`).",
-        )
-    observers = lab_observers(Lab(Path(settings.lab_dir)))
+    observers = configured_observers(settings)
+    if not observers:
+        if not settings.lab_dir:
+            raise InputError(
+                "failover watch has no observers: failover.observers is empty and these are "
+                "not the lab's settings",
+                hint="List at least two observers outside the active site's failure domain under "
+                "failover.observers in streamdr.yaml (kind: http for a `streamdr serve` in "
+                "another region, kind: kafka for another network path); see docs/replication.md.",
+            )
+        observers = lab_observers(Lab(Path(settings.lab_dir)))
     check_quorum(settings.failover.automatic.require_observers, len(observers))
     return observers
 
@@ -59,7 +64,8 @@ def check_quorum(need: int, have: int) -> None:
     if need > have:
         raise InputError(
             f"failover.automatic.require_observers is {need}, but only {have} observers exist",
-            hint=f"Set require_observers between 2 and {have} in streamdr.yaml.",
+            hint=f"Set require_observers between 2 and {have}, or add observers under "
+            "failover.observers, in streamdr.yaml.",
         )
 
 
@@ -96,7 +102,7 @@ def _render_round(json_out: bool, acting: bool) -> Callable[[list[Observation], 
             _json_line(_round_doc(seen, decision, acting))
             return
         stamp = time.strftime("%H:%M:%S")
-        views = ", ".join(f"{o.observer} {'up' if o.up else 'DOWN'}" for o in seen)
+        views = ", ".join(f"{o.observer} {o.seen}" for o in seen)
         site = seen[0].site if seen else "?"
         action = decision.action if acting else f"would {decision.action} (not acting)"
         out.print(

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from streamdr.cli.render import err, literal
 from streamdr.cli.state import state
 from streamdr.dashboard.web import build_router
+from streamdr.serve.observe import observe_router
 from streamdr.serve.service import make_context
 from streamdr.serve.service import serve as run_serve
 from streamdr.settings.model import Settings
@@ -29,10 +30,13 @@ def serve(
     """Run the jobs of `schedule:` (one leader among serve processes) until SIGTERM."""
     st = state(ctx)
     sctx = make_context(st.settings(), st.store(), owner)
-    routers = [dashboard_router(sctx.settings)] if dashboard else []
+    # /observe/{site} answers `failover watch` processes elsewhere (their http observers).
+    routers = [observe_router(sctx.settings)]
+    if dashboard:
+        routers.append(dashboard_router(sctx.settings))
     err.print(
         f"streamdr serve {literal(sctx.owner)}: {len(sctx.settings.schedule.jobs)} jobs, "
-        f"probes on http://{literal(host)}:{port}"
+        f"probes and /observe/SITE on http://{literal(host)}:{port}"
         + (f", dashboard on http://{literal(host)}:{port}/dashboard/" if dashboard else "")
     )
     run_serve(sctx, host, port, routers)

@@ -9,29 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streamdr.errors import StreamdrError
-from streamdr.kafka.admin import KafkaAdmin
 from streamdr.lab.cluster import Lab
 from streamdr.lab.links import LabLinks
+from streamdr.replication.failover.auto_watch import Probe
+from streamdr.replication.failover.observers import metadata_probe
 from streamdr.settings.model import SiteSettings
 
-PROBE_TIMEOUT_S = 2.0
+
+def _probe(bootstrap: Callable[[str], str]) -> Probe:
+    return metadata_probe(lambda site: SiteSettings(bootstrap_servers=bootstrap(site)))
 
 
-def _probe(bootstrap: Callable[[str], str]) -> Callable[[str], bool]:
-    def probe(site: str) -> bool:
-        admin = KafkaAdmin(
-            site, SiteSettings(bootstrap_servers=bootstrap(site)), timeout=PROBE_TIMEOUT_S
-        )
-        try:
-            return bool(admin.metadata(timeout=PROBE_TIMEOUT_S).brokers)
-        except StreamdrError:
-            return False
-
-    return probe
-
-
-def lab_observers(lab: Lab) -> dict[str, Callable[[str], bool]]:
+def lab_observers(lab: Lab) -> dict[str, Probe]:
     """Return observer name -> probe(site) -> up, over the lab's three network paths.
 
     Raises StateError when the lab has no proxied listeners (made before Toxiproxy).

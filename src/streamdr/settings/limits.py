@@ -16,6 +16,9 @@ MAX_REPLICATION_FACTOR = 32_767
 # No interval, timeout or threshold streamdr waits on is longer than 30 days.
 MAX_SECONDS = 30 * 86_400.0
 MAX_PORT = 65_535
+HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
+# An environment variable's name (settings ending in ``_env`` hold one, never the secret).
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def topic_name(name: str) -> str:
@@ -36,3 +39,20 @@ def no_control_chars(value: str) -> str:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise ValueError("must not contain control characters such as newlines")
     return value
+
+
+def bootstrap_list(value: str) -> str:
+    """Return ``value`` (``host:port[,host:port…]``) normalised, without blanks around commas.
+
+    Raises ValueError when it is empty or an entry is not ``host:port`` with a port 1-65535.
+    """
+    servers = [s.strip() for s in value.split(",") if s.strip()]
+    bad = [s for s in servers if not _valid_host_port(s)]
+    if not servers or bad:
+        raise ValueError(f"expected host:port[,host:port…], got {value!r}")
+    return ",".join(servers)
+
+
+def _valid_host_port(server: str) -> bool:
+    match = HOST_PORT.match(server)
+    return match is not None and 1 <= int(match.group(1)) <= MAX_PORT

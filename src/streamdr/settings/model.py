@@ -27,8 +27,8 @@ from streamdr.errors import InputError
 from streamdr.settings.failover import FailoverSettings
 from streamdr.settings.limits import (
     MAX_PARTITIONS,
-    MAX_PORT,
     MAX_REPLICATION_FACTOR,
+    bootstrap_list,
     no_control_chars,
     topic_name,
 )
@@ -37,7 +37,6 @@ from streamdr.settings.replication import ReplicationSettings
 from streamdr.settings.schedule import ScheduleSettings
 
 SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
 # librdkafka keys whose value is a secret: they must come from an ``_env`` setting instead.
 SECRET_KEY_PARTS = ("password", "secret", "jaas", "token")
 SECRET_KEY_PREFIXES = ("ssl.key.", "ssl_key")
@@ -124,11 +123,6 @@ class FaultInjection(_Strict):
     start_broker: str
 
 
-def _valid_host_port(server: str) -> bool:
-    match = HOST_PORT.match(server)
-    return match is not None and 1 <= int(match.group(1)) <= MAX_PORT
-
-
 class SiteSettings(_Strict):
     """One Kafka cluster (a "site")."""
 
@@ -140,11 +134,7 @@ class SiteSettings(_Strict):
     @field_validator("bootstrap_servers")
     @classmethod
     def _host_ports(cls, value: str) -> str:
-        servers = [s.strip() for s in value.split(",") if s.strip()]
-        bad = [s for s in servers if not _valid_host_port(s)]
-        if not servers or bad:
-            raise ValueError(f"expected host:port[,host:port…], got {value!r}")
-        return ",".join(servers)
+        return bootstrap_list(value)
 
 
 class StoreSettings(_Strict):
@@ -361,6 +351,7 @@ class Settings(_Strict):
         target = self.failover.automatic.target_site
         if target is not None and target not in self.sites:
             raise ValueError(f"failover.automatic.target_site {target!r} is not one of the sites")
+        self._observer_sites()
         for field, store in self._store_references():
             if store not in self.stores:
                 raise ValueError(f"{field} {store!r} is not one of the stores")
@@ -369,6 +360,23 @@ class Settings(_Strict):
             if unknown:
                 raise ValueError(f"topic {topic.name!r} names unknown sites {sorted(unknown)}")
         return self
+
+    def _observer_sites(self) -> None:
+        """Raise ValueError unless each kafka observer has a path to every site, and only those.
+
+        The watch follows the active site across a failover, so an observer without a path to
+        the new active site would silently lose its vote.
+        """
+        for obs in self.failover.observers:
+            if obs.kind != "kafka":
+                continue
+            missing = sorted(set(self.sites) - set(obs.bootstrap_servers))
+            unknown = sorted(set(obs.bootstrap_servers) - set(self.sites))
+            if missing or unknown:
+                raise ValueError(
+                    f"failover.observers {obs.name!r}: bootstrap_servers must name every site "
+                    f"and only those (missing {missing}, unknown {unknown})"
+                )
 
     def _store_references(self) -> list[tuple[str, str]]:
         """Return ``(field, store name)`` for every setting that names a store."""

@@ -5,6 +5,11 @@ site is judged down only when at least ``require_observers`` observers have *eac
 continuously for ``detect_after`` seconds, with reports fresh enough to count (an observer that
 stopped reporting has no vote). One observer cut off from the site is a partition of that
 observer, not a site loss: it never triggers a failover on its own.
+
+An observer may also report *unknown* (``up is None``): it could not look (a remote observer
+that does not answer, a garbled answer, a missing credential). Unknown is never down: an
+observer whose latest report is unknown has no vote, and an unknown report ends its run of
+downs, so losing the observers can never fail a site over.
 """
 
 from __future__ import annotations
@@ -20,12 +25,22 @@ Action = Literal["disabled", "healthy", "suspect", "cooling_down", "failover", "
 
 @dataclass(frozen=True)
 class Observation:
-    """One probe of ``site`` by ``observer`` at ``at`` (epoch seconds): up or down."""
+    """One probe of ``site`` by ``observer`` at ``at`` (epoch seconds): up, down or unknown."""
 
     observer: str
     site: str
     at: float
-    up: bool
+    up: bool | None  # None: the observer could not tell (never counts as down)
+
+    @property
+    def down(self) -> bool:
+        """Return True only for a report that the site is down (unknown is not down)."""
+        return self.up is False
+
+    @property
+    def seen(self) -> str:
+        """Return ``up``, ``DOWN`` or ``unknown``, as the watch prints it."""
+        return "unknown" if self.up is None else "up" if self.up else "DOWN"
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,8 @@ def down_since(
 ) -> dict[str, float]:
     """Return observer -> start of its current run of "down" reports of ``site``.
 
-    Only observers whose latest report is down and no older than ``fresh`` seconds count.
+    Only observers whose latest report is down and no older than ``fresh`` seconds count; an
+    up or unknown report ends a run.
     """
     by_observer: dict[str, list[Observation]] = {}
     for obs in observations:
@@ -52,11 +68,11 @@ def down_since(
     out: dict[str, float] = {}
     for name, seen in by_observer.items():
         seen.sort(key=lambda o: o.at)
-        if seen[-1].up or now - seen[-1].at > fresh:
+        if not seen[-1].down or now - seen[-1].at > fresh:
             continue
         start = seen[-1].at
         for obs in reversed(seen):
-            if obs.up:
+            if not obs.down:
                 break
             start = obs.at
         out[name] = start

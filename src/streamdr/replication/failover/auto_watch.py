@@ -1,9 +1,10 @@
 """The automatic failover loop: observe the active site, decide (``auto_policy``), act.
 
-Observers are probes given by the caller (the lab passes probes over independent network
-paths, see ``lab/observers.py``); acting is the existing plan/execute path, passed in as
-``switch``. In approval mode the loop pages through the signed notify webhook and waits for
-``approval`` to answer True (go), False (refused) or None (still waiting).
+Observers are probes given by the caller (``failover.observers`` built by ``observers.py``, or
+on the lab probes over independent network paths, see ``lab/observers.py``); a probe answers
+up, down or None (unknown, never a vote for down); acting is the existing plan/execute path,
+passed in as ``switch``. In approval mode the loop pages through the signed notify webhook and
+waits for ``approval`` to answer True (go), False (refused) or None (still waiting).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamdr.errors import StreamdrError
+from streamdr.errors import StreamdrError, UnreachableError
 from streamdr.replication.failover.auto_policy import (
     Decision,
     Observation,
@@ -22,7 +23,7 @@ from streamdr.replication.failover.auto_policy import (
 )
 from streamdr.settings.failover import AutomaticFailover
 
-Probe = Callable[[str], bool]  # site -> up?
+Probe = Callable[[str], bool | None]  # site -> up? (None: the observer cannot tell)
 # What ``follow`` reports each round: the round's observations and the decision.
 Report = Callable[[list[Observation], Decision], None]
 MAX_KEPT = 10_000  # observations kept (the decision looks at recent runs only)
@@ -59,12 +60,20 @@ class AutoFailover:
     observations: list[Observation] = field(default_factory=list)
 
     def observe(self) -> None:
-        """Probe the active site once with every observer (a probe that raises means down)."""
+        """Probe the active site once with every observer.
+
+        A probe raising UnreachableError saw the site down; any other StreamdrError (a missing
+        credential, a refused login) means the observer could not tell: unknown, never down.
+        """
         for name, probe in self.observers.items():
+            up: bool | None
             try:
-                up = bool(probe(self.active))
-            except StreamdrError:
+                answer = probe(self.active)
+                up = None if answer is None else bool(answer)
+            except UnreachableError:
                 up = False
+            except StreamdrError:
+                up = None
             self.observations.append(Observation(name, self.active, self.clock(), up))
         del self.observations[:-MAX_KEPT]
 
