@@ -11,6 +11,10 @@ JVM started proves it reached the target and runs its connectors. It is what ``r
 waits for too; log lines ("Herder started") depend on the log format and say nothing about the
 target, and dedicated MM2 runs no REST API here. When the target came back is read from the
 supervisor's lag samples: the last time a flow into it could not be measured.
+
+Limit: heartbeat records name only the two sites, not the MM2 instance, so another instance
+replicating the same pair into the same site (a drill's own beside the default one) can hide a
+stale JVM of this one; the near-live wait then times out as it did before.
 """
 
 from __future__ import annotations
