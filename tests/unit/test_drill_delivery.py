@@ -135,3 +135,29 @@ def test_the_text_report_says_which_mode_ran(capsys):
     report.delivery_mode = BATCHED
     _render(7, report)
     assert "(batched delivery)" in capsys.readouterr().out
+
+
+def test_drill_history_shows_each_runs_delivery_mode(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(
+        registry.DRILLS, "fake-pipeline", _FakeDrill("fake-pipeline", (PER_EVENT, BATCHED))
+    )
+    monkeypatch.setitem(registry.DRILLS, "fake-broker", _FakeDrill("fake-broker"))
+    ctx = _lab_context(tmp_path, BATCHED)
+    run_drill("fake-pipeline", ctx)
+    ctx.delivery = PER_EVENT
+    run_drill("fake-broker", ctx)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        "sites:\n  primary:\n    bootstrap_servers: 127.0.0.1:1\n    lab: true\n"
+        f"metadata_db:\n  url: sqlite:///{tmp_path}/m.db\n"
+    )
+    monkeypatch.setenv("STREAMDR_CONFIG", str(cfg))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr("sys.argv", ["streamdr", "drill", "history"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "delivery" in lines[1]
+    rows = {line.split("│")[2].strip(): line.split("│")[4].strip() for line in lines[3:-1]}
+    assert rows == {"fake-pipeline": "batched", "fake-broker": "-"}

@@ -107,3 +107,31 @@ def test_a_drill_failing_in_set_up_keeps_a_log_directory_that_says_what_failed(
 def test_an_aborted_drill_keeps_the_hint_in_its_stored_failures():
     assert aborted_line(BROKEN) == "aborted: initdb failed: disk full (hint: Free space in /tmp.)"
     assert aborted_line(StateError("no hint")) == "aborted: no hint"
+
+
+def test_a_rig_closed_without_the_error_still_notes_the_failed_steps_hint(tmp_path, monkeypatch):
+    """Chaos and site-failover close their rig in a ``finally`` without the error in hand."""
+    monkeypatch.setattr(pipeline_rig, "LOG_ROOT", tmp_path)
+    rig = SetupFailsRig(object(), "chaos")
+    report = DrillReport("chaos", "primary", TARGETS)
+    with pytest.raises(StateError):
+        try:
+            with report.step("MirrorMaker 2 replicates primary → dr"):
+                raise StateError("MM2 flow is not replicating", hint="See mm2/dr/server.log.")
+        finally:
+            rig.close_for(report)
+    assert report.steps[0].detail == "StateError: MM2 flow is not replicating"
+    text = (tmp_path / "chaos-0001" / NOTE_TEXT).read_text()
+    assert "error: StateError: MM2 flow is not replicating" in text
+    assert "hint: See mm2/dr/server.log." in text
+
+
+def test_a_drill_that_failed_its_judgement_notes_no_error_from_an_earlier_step():
+    report = DrillReport("endpoint-outage", "primary", TARGETS)
+    with pytest.raises(StateError), report.step("first try"):
+        raise BROKEN
+    report.steps[0].ok = True  # a retried step that passed in the end
+    report.judge({"no events lost": False})
+    note = failure_note(report, None, NOW)
+    assert note["error"] is None
+    assert note["failures"] == ["no events lost"]

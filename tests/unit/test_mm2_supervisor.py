@@ -125,3 +125,49 @@ def test_lab_down_stops_the_supervisor_before_anything_else(tmp_path):
     proc.wait(timeout=30)
     assert not process.is_running(jvm, spec["marker"])
     assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
+
+
+def test_restart_request_restarts_only_the_named_target_and_counts_it(tmp_path):
+    a, b = child(tmp_path, "a", SLEEPER), child(tmp_path, "b", SLEEPER)
+    write_json_atomic(tmp_path / "run.json", {"generation": 1, "children": [a, b]})
+    sup = Supervisor(tmp_path)
+    thread = run_for(sup, 0)
+    try:
+        assert wait(lambda: all(c["pid"] for c in status(tmp_path)["children"]))
+        before = {c["name"]: c["pid"] for c in status(tmp_path)["children"]}
+        write_json_atomic(tmp_path / "restart.json", {"targets": ["b"], "at": time.time()})
+
+        def restarted():
+            pids = {c["name"]: c["pid"] for c in status(tmp_path)["children"]}
+            return pids["b"] and pids["b"] != before["b"]
+
+        assert wait(restarted)
+        doc = status(tmp_path)
+        after = {c["name"]: c for c in doc["children"]}
+        assert after["a"]["pid"] == before["a"]
+        assert (after["a"]["restarts"], after["b"]["restarts"]) == (0, 1)
+        assert not process.is_running(before["b"], b["marker"])
+        assert any(e["event"] == "restarting" and e["child"] == "b" for e in doc["events"])
+    finally:
+        sup.stopping.set()
+        thread.join(30)
+
+
+def test_restart_request_from_before_the_supervisor_or_malformed_is_ignored(tmp_path):
+    a = child(tmp_path, "a", SLEEPER)
+    write_json_atomic(tmp_path / "run.json", {"generation": 1, "children": [a]})
+    write_json_atomic(tmp_path / "restart.json", {"targets": ["a"], "at": time.time() - 60})
+    sup = Supervisor(tmp_path)
+    thread = run_for(sup, 0)
+    try:
+        assert wait(lambda: status(tmp_path)["children"][0]["pid"])
+        first = status(tmp_path)["children"][0]["pid"]
+        for bad in ({"targets": "a", "at": time.time()}, ["a"], {"targets": ["a"]}):
+            time.sleep(0.05)  # a new mtime
+            write_json_atomic(tmp_path / "restart.json", bad)
+            time.sleep(1.2)  # two supervisor loops
+            assert status(tmp_path)["children"][0]["pid"] == first
+        assert not any(e["event"] == "restarting" for e in status(tmp_path)["events"])
+    finally:
+        sup.stopping.set()
+        thread.join(30)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -119,11 +119,19 @@ def history(
     if json_out:
         print_json(rows)
         return
-    table = Table("id", "drill", "site", "started", "result", "RTO s", "RPO s")
+    out.print(history_table(rows))
+
+
+def history_table(rows: list[dict[str, Any]]) -> Table:
+    """Return the table of stored runs; a drill without a workflow has no delivery mode ("-")."""
+    table = Table("id", "drill", "site", "delivery", "started", "result", "RTO s", "RPO s")
     for r in rows:
-        first = (r["id"], r["scenario"], r.get("site"), r["started_at"])
+        first = (r.get("id"), r.get("scenario"), r.get("site"), r.get("delivery_mode") or "-")
         last = (r.get("rto_seconds"), r.get("rpo_seconds"))
         table.add_row(
-            *(literal(c) for c in first), status_mark(r["passed"]), *(literal(c) for c in last)
+            *(literal(c) for c in first),
+            literal(r.get("started_at")),
+            status_mark(bool(r.get("passed"))),
+            *(literal(c) for c in last),
         )
-    out.print(table)
+    return table

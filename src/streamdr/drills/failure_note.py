@@ -45,8 +45,14 @@ def aborted_line(error: StreamdrError) -> str:
 
 
 def failure_note(report: DrillReport, error: BaseException | None, now: datetime) -> dict[str, Any]:
-    """Return the note of a failed drill: when, which step, the error with its hint, failures."""
+    """Return the note of a failed drill: when, which step, the error with its hint, failures.
+
+    Without ``error`` (a drill that closed its rig in a ``finally``), the error the failed step
+    raised stands in, so its hint is not lost.
+    """
     step = failed_step(report)
+    if error is None and step is not None and not step.ok:
+        error = report.step_error
     return {
         "scenario": report.scenario,
         "site": report.site,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,10 +31,20 @@ class DrillReport:
     on_step: Callable[[Step], None] | None = field(default=None, repr=False)
     # per-event or batched, for the drills that run a workflow; None for the others.
     delivery_mode: str | None = None
+    # The last error a step raised, kept so the failure note can give its hint: a step's detail
+    # says only "StateError: …", and drills close their rig without the error in hand.
+    step_error: BaseException | None = field(default=None, repr=False)
 
-    def step(self, name: str) -> AbstractContextManager[Step]:
-        """Record a step around a block; an exception marks it failed and propagates."""
-        return record_step(self.steps, name, self.on_step)
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        """Record a step around a block; an exception marks it failed, is kept in
+        ``step_error`` and propagates."""
+        try:
+            with record_step(self.steps, name, self.on_step) as st:
+                yield st
+        except Exception as exc:
+            self.step_error = exc
+            raise
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from named criteria; failed ones are listed in ``failures``."""

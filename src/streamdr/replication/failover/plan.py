@@ -318,8 +318,8 @@ def _planned_steps(
     return [
         PlanStep(
             "ensure-replication",
-            f"run MM2 for every current flow ({_flows(before)}) and wait until the flows into "
-            f"{target} are caught up",
+            f"run MM2 for every current flow ({_flows(before)}), restart a JVM that started "
+            f"before its target answered, and wait until the flows into {target} are caught up",
             "nothing to revert (replication only)",
         ),
         PlanStep(

@@ -22,6 +22,7 @@ from streamdr.replication.failover.active_site import (
 )
 from streamdr.replication.failover.context import RunState, SwitchContext
 from streamdr.replication.failover.plan import SwitchPlan
+from streamdr.replication.failover.stale_mm2 import restart_stale_jvms
 from streamdr.replication.failover.validation import validate_switch
 from streamdr.replication.failover.workload import wait_fenced
 from streamdr.replication.lag.monitor import LagReport, measure_lag
@@ -115,10 +116,17 @@ def _only(topology: Topology, flows: list[Any]) -> Topology:
 
 
 def ensure_replication(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:
-    """Run MM2 for the current topology and wait until every flow is near-live."""
+    """Run MM2 for the current topology and wait until every flow is near-live.
+
+    A JVM that started while its target was dead is restarted first (see ``stale_mm2``).
+    Raises StateError when MM2 into the target does not run or does not catch up in time.
+    """
+    step_started = time.time()
     changed = ctx.runner.apply(plan.before)
     # A JVM that crash-looped while its target was down may be waiting out a long backoff.
     ctx.runner.kick()
+    # One that started while its target was down may still be running, doomed to exit.
+    restarted = restart_stale_jvms(ctx, plan.before, step_started)
     deadline = time.monotonic() + 30.0
     while not ctx.runner.status().target_running(plan.target) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -137,7 +145,8 @@ def ensure_replication(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> st
 
     report = _wait_lag(ctx, plan.before, near_live, ctx.catch_up_timeout, "near-live lag")
     worst = max((p.messages_behind for p in report.partitions), default=0)
-    return f"MM2 {'reconfigured' if changed else 'running'}; flows near-live ({worst} behind)"
+    done = f"MM2 {'reconfigured' if changed else 'running'}; flows near-live ({worst} behind)"
+    return f"{restarted}; {done}" if restarted else done
 
 
 def wait_caught_up(ctx: SwitchContext, plan: SwitchPlan, st: RunState) -> str:

@@ -7,6 +7,7 @@ Layout of one instance (``default``, or a drill's own) under the lab directory (
     mm2/<instance>/topology.json    what the properties were generated from
     mm2/<instance>/run.json         the supervisor's spec (children, generation)
     mm2/<instance>/status.json      written by the supervisor every 0.5 s
+    mm2/<instance>/kick, restart.json   requests to the supervisor (see kick(), restart())
     mm2/<instance>/lag.json         lag samples (see sampler.py)
     mm2/<instance>/<target>/        one MM2 JVM per target site: server.log, stdout.log, pid
 
@@ -237,6 +238,36 @@ class Mm2Runner:
         """Ask the supervisor to start JVMs waiting out a restart backoff right away."""
         if self.dir.exists():
             (self.dir / "kick").write_text(f"{time.time()}\n")
+
+    def restart(self, targets: list[str], *, timeout: float = APPLY_TIMEOUT_S) -> None:
+        """Have the supervisor restart the JVMs writing into ``targets`` (same config).
+
+        Returns once each has a new JVM; raises StateError when the supervisor does not run or
+        does not confirm within ``timeout`` (a JVM refusing SIGTERM is killed after 8 s).
+        """
+        if not targets:
+            return
+        if self.supervisor_pid() is None:
+            raise StateError(
+                "the MM2 supervisor is not running", hint="Run `streamdr replicate start`."
+            )
+        asked = time.time()
+        write_json_atomic(self.dir / "restart.json", {"targets": sorted(targets), "at": asked})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            started = {
+                c["target"]: c.get("started_at") or 0.0
+                for c in self.status().children
+                if c.get("running")
+            }
+            if all(started.get(t, 0.0) >= asked for t in targets):
+                return
+            time.sleep(0.2)
+        raise StateError(
+            f"the MM2 supervisor did not restart the JVMs into {', '.join(targets)} "
+            f"within {timeout:.0f}s",
+            hint=f"See {self.dir / 'supervisor.log'}.",
+        )
 
     def status(self) -> Mm2Status:
         """Return the supervisor's last report, with liveness checked against /proc."""

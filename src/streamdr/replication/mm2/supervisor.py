@@ -4,8 +4,9 @@ Run as ``python -m streamdr.replication.supervise RUN_DIR -Dstreamdr.lab=MARKER`
 argument lets ``lab down`` and ``replicate stop`` find it like a lab JVM. It reads ``run.json``
 (written atomically by :mod:`streamdr.replication.mm2.runner`), starts one MM2 JVM per child spec,
 restarts a child that dies (backoff 1, 2, 4 … 30 s; reset after a minute of uptime), reloads when
-``run.json`` changes (restarting only children whose spec changed), samples lag into ``lag.json``
-in a thread, and writes ``status.json`` every loop. SIGTERM stops every child, then itself.
+``run.json`` changes (restarting only children whose spec changed), restarts the children a
+``restart.json`` request names (see ``Mm2Runner.restart``), samples lag into ``lag.json`` in a
+thread, and writes ``status.json`` every loop. SIGTERM stops every child, then itself.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class Supervisor:
     stopping: threading.Event = field(default_factory=threading.Event)
     config_mtime: int = -1
     kick_mtime: int = -1
+    restart_mtime: int = -1
     started_at: float = field(default_factory=time.time)
     # Samples replication lag beside the JVMs (``lag.sampler.sample_once``); the entry point
     # ``replication.supervise`` passes it in, so MM2 code does not import the lag package.
@@ -208,6 +210,41 @@ class Supervisor:
                 child.next_start_at, child.backoff = 0.0, 1.0
         self.events.append({"at": time.time(), "child": "*", "event": "kicked"})
 
+    def check_restart(self) -> None:
+        """Restart the children a new ``restart.json`` names by target (same spec, new JVM)."""
+        targets = self._restart_request()
+        if targets is None:
+            return
+        for child in self.children.values():
+            if child.spec.get("target") not in targets or child.retiring_until is not None:
+                continue
+            if child.proc is None:
+                child.next_start_at, child.backoff = 0.0, 1.0
+            else:
+                child.retire(child.spec)
+            self.events.append({"at": time.time(), "child": child.name, "event": "restarting"})
+
+    def _restart_request(self) -> set[str] | None:
+        """Return the targets of a restart request not seen yet (None when there is none)."""
+        path = self.run_dir / "restart.json"
+        try:
+            mtime = path.stat().st_mtime_ns
+            if mtime == self.restart_mtime:
+                return None
+            self.restart_mtime = mtime
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        targets = doc.get("targets") if isinstance(doc, dict) else None
+        at = doc.get("at") if isinstance(doc, dict) else None
+        if not isinstance(targets, list) or not isinstance(at, int | float):
+            LOG.warning("ignoring %s: no list of targets or no time", path)
+            return None
+        # A request left from before this supervisor started was for JVMs that are gone.
+        if at < self.started_at:
+            return None
+        return {t for t in targets if isinstance(t, str)}
+
     def _finish_retirements(self) -> None:
         for name, child in list(self.children.items()):
             if child.retiring_until is None or not child.retired():
@@ -216,6 +253,9 @@ class Supervisor:
                 del self.children[name]
             else:
                 self.children[name] = Child(child.successor)
+                # A restart keeps the spec: keep counting its starts so status shows a restart.
+                if child.successor == child.spec:
+                    self.children[name].starts = child.starts
             self.events.append({"at": time.time(), "child": name, "event": "reloaded"})
 
     def tick(self) -> None:
@@ -254,6 +294,7 @@ class Supervisor:
                 if doc is not None:
                     self.apply(doc)
                 self.check_kick()
+                self.check_restart()
                 self.tick()
                 self.write_status("running")
                 self.stopping.wait(LOOP_S)
