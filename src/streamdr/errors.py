@@ -53,6 +53,10 @@ class UnreachableError(StreamdrError):
     exit_code = EXIT_UNREACHABLE
 
 
+class LoginRefusedError(UnreachableError):
+    """A Kafka site answered but refused our login (SASL): it runs, we cannot use it."""
+
+
 class FailedCheckError(StreamdrError):
     """A check or drill ran to completion and its verdict is "fail"."""
 

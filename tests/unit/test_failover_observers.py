@@ -12,17 +12,20 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from streamdr.cli import failover_watch
-from streamdr.errors import InputError
+from streamdr.errors import InputError, LoginRefusedError, StateError, UnreachableError
+from streamdr.kafka.admin import KafkaAdmin
 from streamdr.replication.failover.observers import (
     MAX_ANSWER_BYTES,
     configured_observers,
     http_observer,
+    metadata_probe,
     parse_observe_answer,
 )
 from streamdr.serve.app import build_app
 from streamdr.serve.observe import observe_router
 from streamdr.settings import parse_settings
 from streamdr.settings.failover import HttpObserver
+from streamdr.settings.model import SiteSettings
 from tests.conftest import run_cli
 from tests.pipeline_helpers import serve_in_thread
 from tests.unit.test_cli_errors import assert_clean_error
@@ -289,3 +292,21 @@ def test_watch_without_observers_off_the_lab_says_how_to_configure(tmp_path):
     proc = run_cli("failover", "watch", config=cfg)
     assert_clean_error(proc, 2)
     assert "failover.observers" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("raised", "seen"),
+    [
+        (UnreachableError("no broker answered"), False),
+        (LoginRefusedError("refused the login of SASL user 'svc'"), None),
+        (StateError("the password variable is not set"), None),
+    ],
+)
+def test_a_refused_login_is_unknown_not_down(monkeypatch, raised, seen):
+    # Every observer sharing a wrong or rotated secret would otherwise agree the site is down.
+    def metadata(self, timeout):
+        raise raised
+
+    monkeypatch.setattr(KafkaAdmin, "metadata", metadata)
+    probe = metadata_probe(lambda site: SiteSettings(bootstrap_servers="127.0.0.1:1"))
+    assert probe("primary") is seen

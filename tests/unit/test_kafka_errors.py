@@ -3,7 +3,7 @@
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from streamdr.errors import EXIT_INPUT, EXIT_UNREACHABLE, UnreachableError
+from streamdr.errors import EXIT_INPUT, EXIT_UNREACHABLE, LoginRefusedError, UnreachableError
 from streamdr.kafka.clients import translate
 from streamdr.settings.model import SiteSettings
 
@@ -46,6 +46,7 @@ def test_a_refused_sasl_login_is_named_as_such_not_as_unreachable(monkeypatch):
     conf["error_cb"](KafkaError(KafkaError._AUTHENTICATION, "SASL authentication error: bad"))
     err = translate(KafkaException(KafkaError(KafkaError._TRANSPORT)), "primary", site, "x")
     assert "refused the login of SASL user 'svc'" in err.message and "bad" in err.message
+    assert isinstance(err, LoginRefusedError)  # observers read it as unknown, not as down
     assert "$PW_FOR_TEST" in err.hint and err.exit_code == EXIT_UNREACHABLE
     assert "wrong" not in err.message + err.hint
     again = translate(KafkaException(KafkaError(KafkaError._TRANSPORT)), "primary", site, "x")

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from streamdr.errors import StreamdrError, UnreachableError
+from streamdr.errors import LoginRefusedError, StreamdrError, UnreachableError
 from streamdr.kafka.config import client_config
 from streamdr.settings.model import SiteSettings
 
@@ -167,7 +167,7 @@ def translate(
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     login = _AUTH_FAILURES.pop(site.bootstrap_servers, None)
     if login is not None and (err is None or err.code() in UNREACHABLE_CODES):
-        return UnreachableError(
+        return LoginRefusedError(
             f"site {site_name!r} ({site.bootstrap_servers}) refused the login of SASL user "
             f"{site.security.sasl_username!r} while {action}: {login}",
             hint=f"Check sasl_username and the password in ${site.security.sasl_password_env} "

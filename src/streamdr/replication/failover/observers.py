@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from streamdr.errors import InputError, StreamdrError, UnreachableError
+from streamdr.errors import InputError, LoginRefusedError, StreamdrError, UnreachableError
 from streamdr.kafka.admin import KafkaAdmin
 from streamdr.replication.failover.auto_watch import Probe
 from streamdr.settings.failover import HttpObserver, KafkaObserver
@@ -42,6 +42,11 @@ def metadata_probe(site_for: SiteFor, timeout: float = PROBE_TIMEOUT_S) -> Probe
         admin = KafkaAdmin(site, settings, timeout=timeout)
         try:
             return bool(admin.metadata(timeout=timeout).brokers)
+        except LoginRefusedError:
+            # The brokers answered and refused our password: a wrong or rotated secret on this
+            # observer must not read as the site being down (every observer sharing it would
+            # agree, and the quorum would fail over a healthy site).
+            return None
         except UnreachableError:
             return False
         except StreamdrError:
