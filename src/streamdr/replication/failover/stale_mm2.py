@@ -31,15 +31,24 @@ from streamdr.replication.naming import HEARTBEATS_TOPIC
 from streamdr.replication.topology import Topology
 
 HEARTBEAT_TAIL = 50
+# How long a JVM that started before its target answered gets, from the moment the target
+# answers, to heartbeat into it before it counts as doomed. One that was still looking the
+# cluster up when the target came back gets through: on the lab it reached "Herder started"
+# ~30 s after its target returned (a site-failover drill restarted such a JVM 0.1 s after its
+# herder started, and the failback waited for a new JVM 80 s longer).
+HEARTBEAT_GRACE_S = 90.0
+DECIDE_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
 class RestartDecision:
-    """Whether to restart the JVM writing into ``target``, and why."""
+    """Whether to restart the JVM writing into ``target``, and why; ``pending`` while it still
+    has time to heartbeat."""
 
     target: str
     restart: bool
     reason: str
+    pending: bool = False
 
 
 def decide_restart(
@@ -48,12 +57,15 @@ def decide_restart(
     reachable_since: float,
     last_heartbeat_at: float | None,
     now: float,
+    grace: float = HEARTBEAT_GRACE_S,
 ) -> RestartDecision:
     """Return the decision for one JVM (times in epoch seconds of this host).
 
     ``started_at`` is None when the JVM does not run (the supervisor starts it by itself);
     ``reachable_since`` is the earliest time the target is known to answer without a break;
-    ``last_heartbeat_at`` is the newest heartbeat written into the target, None if none.
+    ``last_heartbeat_at`` is the newest heartbeat written into the target, None if none. A JVM
+    that started before the target answered is restarted only once ``grace`` seconds have
+    passed since without a heartbeat; until then the decision is ``pending``.
     """
     if started_at is None:
         return RestartDecision(target, False, "not running; the supervisor starts it")
@@ -66,6 +78,15 @@ def decide_restart(
             target, False, f"started {age:.0f}s ago, after {target} answered; still starting"
         )
     before = reachable_since - started_at
+    back_for = max(0.0, now - reachable_since)
+    if back_for < grace:
+        return RestartDecision(
+            target,
+            False,
+            f"started {before:.0f}s before {target} answered; {back_for:.0f}s of {grace:.0f}s "
+            "to heartbeat",
+            pending=True,
+        )
     return RestartDecision(
         target,
         True,
@@ -130,12 +151,18 @@ def stale_decisions(
 
 
 def restart_stale_jvms(ctx: SwitchContext, topology: Topology, step_started: float) -> str:
-    """Restart every JVM that started before its target answered and has not heartbeated since.
+    """Restart every JVM that started before its target answered and has not heartbeated in
+    the grace since (waiting out the grace first while one may still get through).
 
     Returns a detail ("" when nothing was restarted); raises StateError when the supervisor
     does not confirm the restart.
     """
-    stale = [d for d in stale_decisions(ctx, topology, step_started) if d.restart]
+    deadline = time.monotonic() + HEARTBEAT_GRACE_S + 10.0
+    decisions = stale_decisions(ctx, topology, step_started)
+    while any(d.pending for d in decisions) and time.monotonic() < deadline:
+        time.sleep(DECIDE_POLL_S)  # a JVM that got through heartbeats within the grace
+        decisions = stale_decisions(ctx, topology, step_started)
+    stale = [d for d in decisions if d.restart]
     if not stale:
         return ""
     ctx.runner.restart([d.target for d in stale])
