@@ -5,7 +5,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import httpcore
 import pytest
 
 from streamdr.artifacts.api import ChangeEvent
@@ -314,27 +314,28 @@ def test_an_unowned_partition_is_rewound_not_skipped():
     proc.close()
 
 
-def test_http_client_reuses_connections_and_offers_http2():
+def test_http_pool_reuses_connections_and_offers_http2():
     sink = HttpSink(_workflow(), None)
-    assert isinstance(sink.client, httpx.Client)
-    assert sink.client is sink.client  # kept, not made per request
-    assert sink.client._transport._pool._http2 is True  # negotiated by ALPN over TLS
+    assert isinstance(sink.pool, httpcore.ConnectionPool)
+    assert sink.pool is sink.pool  # kept, not made per request
+    assert sink.pool._http2 is True  # negotiated by ALPN over TLS
     sink.close()
 
 
-def test_each_delivery_thread_has_its_own_client_and_close_closes_them_all():
+def test_each_delivery_thread_has_its_own_pool_and_close_closes_them_all():
     # One client shared by 64 threads spent most of the worker's time on its pool lock.
     sink = HttpSink(_workflow(), None)
-    seen: list[httpx.Client] = []
-    threads = [threading.Thread(target=lambda: seen.extend([sink.client, sink.client]))]
-    threads.append(threading.Thread(target=lambda: seen.extend([sink.client, sink.client])))
+    seen: list[httpcore.ConnectionPool] = []
+    threads = [threading.Thread(target=lambda: seen.extend([sink.pool, sink.pool]))]
+    threads.append(threading.Thread(target=lambda: seen.extend([sink.pool, sink.pool])))
     for t in threads:
         t.start()
     for t in threads:
         t.join(5)
     assert seen[0] is seen[1] and seen[2] is seen[3] and seen[0] is not seen[2]
+    assert len(sink._made) == 2
     sink.close()
-    assert all(c.is_closed for c in seen)
+    assert sink._made == []
 
 
 def test_a_closed_breaker_lets_deliveries_run_concurrently():
@@ -391,3 +392,82 @@ def test_a_key_left_unfinished_is_rewound_before_its_later_events_are_sent():
     assert again.finished == {("t", 0): 9} and not again.rewind
     assert [n for k, n in sent if k == 0] == [0, 3, 6]
     proc.close()
+
+
+def _answering(status=200, body=b"{}", delay=0.0, headers=None):
+    """A FastAPI app that answers every POST with ``status`` and ``body`` after ``delay`` s."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    app = FastAPI()
+
+    @app.post("/{path:path}")
+    async def answer(request: Request, path: str) -> Response:
+        seen.append((path, dict(request.headers)))
+        if delay:
+            import asyncio
+
+            await asyncio.sleep(delay)
+        return Response(body, status_code=status, headers=headers)
+
+    seen: list = []
+    app.state.seen = seen
+    return app
+
+
+def test_the_sink_sends_host_and_length_and_reads_the_answer():
+    app = _answering(503, b"busy\nnow")
+    with serve_in_thread(app) as url:
+        sink = HttpSink(_workflow(f"{url}/events/a"), b"s")
+        with pytest.raises(SinkError, match=r"HTTP 503 from .*: busy now") as err:
+            sink.send(_items(1)[0].delivery)
+        sink.close()
+    assert err.value.retryable
+    path, headers = app.state.seen[0]
+    assert path == "events/a" and headers["host"] == url.split("//")[1]
+    assert int(headers["content-length"]) > 0 and "streamdr-signature" in headers
+
+
+def test_an_answer_is_read_only_up_to_the_cap(monkeypatch):
+    # A hostile endpoint cannot fill the worker's memory: the batch answer is cut and unusable.
+    import streamdr.pipeline.delivery as delivery
+
+    monkeypatch.setattr(delivery, "MAX_ANSWER_BYTES", 1000)
+    with serve_in_thread(_answering(200, b'{"results": [' + b" " * 50_000 + b"]}")) as url:
+        wf = _workflow(f"{url}/events/a", batch={"max_events": 5, "max_wait_ms": 0})
+        sink = HttpSink(wf, b"s")
+        items = _items(2)
+        with pytest.raises(SinkError, match="unusable batch answer") as err:
+            sink.send_batch(items)
+        sink.close()
+    assert err.value.retryable
+
+
+def test_transport_failures_are_retryable_and_a_bad_header_is_not():
+    sink = HttpSink(_workflow("http://127.0.0.1:1/events/a"), None)  # nobody listens on port 1
+    with pytest.raises(SinkError, match="endpoint unreachable: ConnectError") as err:
+        sink.send(_items(1)[0].delivery)
+    assert err.value.retryable
+    sink.close()
+    with serve_in_thread(_answering()) as url:
+        sink = HttpSink(_workflow(f"{url}/events/a"), None)
+        with pytest.raises(SinkError, match="not ASCII") as err:
+            sink._post(sink.url, b"{}", {"Streamdr-Header-x": "caf\u00e9"})
+        assert not err.value.retryable
+        with pytest.raises(SinkError, match="refused by the HTTP library") as err:
+            sink._post(sink.url, b"{}", {"Streamdr-Header-x": "a\r\nInjected: 1"})
+        assert not err.value.retryable
+        sink.close()
+
+
+def test_a_slow_endpoint_is_a_retryable_timeout():
+    with serve_in_thread(_answering(200, delay=3.0)) as url:
+        wf = _workflow(f"{url}/events/a")
+        wf = wf.model_copy(update={"sink": wf.sink.model_copy(update={"timeout_seconds": 0.3})})
+        sink = HttpSink(wf, None)
+        started = time.monotonic()
+        with pytest.raises(SinkError, match=r"timeout after 0\.3s") as err:
+            sink.send(_items(1)[0].delivery)
+        took = time.monotonic() - started
+        sink.close()
+    assert err.value.retryable and took < 2.5

@@ -7,11 +7,14 @@ raises for an endpoint problem, so the worker can dead-letter and move on.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import h11
+import httpcore
 import httpx
 
 from streamdr.observe import metrics
@@ -55,35 +58,49 @@ class Outcome:
     aborted: bool = False  # the worker is stopping; nothing was decided
 
 
-def make_client(workflow: Workflow, connections: int | None = None) -> httpx.Client:
-    """Return an HTTP client for ``workflow``'s endpoint: kept-alive connections, HTTP/2 over TLS.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an endpoint's answer read at most (a batch's is ~100 B/event)
+KEEPALIVE_EXPIRY_S = 60.0
+
+
+def make_pool(connections: int = 1) -> httpcore.ConnectionPool:
+    """Return a connection pool of ``connections`` kept-alive connections, HTTP/2 over TLS.
 
     HTTP/2 is offered through ALPN (an https endpoint that speaks it gets it); plain http stays
-    HTTP/1.1 with kept-alive connections. The pool holds ``connections`` connections (default:
-    one per event in flight), so the hot path never waits for a handshake.
+    HTTP/1.1 with kept-alive connections, so the hot path never waits for a handshake. TLS
+    verification is httpx's (system trust, ``SSL_CERT_FILE``).
     """
-    size = connections or workflow.delivery.max_in_flight
-    return httpx.Client(
-        timeout=httpx.Timeout(workflow.sink.timeout_seconds, connect=5.0),
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+    return httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        http1=True,
         http2=True,
     )
 
 
-class HttpSink:
-    """POSTs signed JSON bodies to one URL over kept-alive connections, one client per thread.
+@dataclass(frozen=True)
+class Answer:
+    """An endpoint's answer: status and (at most MAX_ANSWER_BYTES of) body."""
 
-    Each delivery thread gets its own small client (one kept-alive connection) on first use:
-    with one client shared by the 64 threads of a per-event worker, 74 % of the worker's
-    samples waited on the connection pool's lock (py-spy, docs/benchmarks.md). A ``client``
-    passed in is shared by every thread instead (tests).
+    status: int
+    body: bytes
+
+
+class HttpSink:
+    """POSTs signed JSON bodies to one URL over kept-alive connections, one pool per thread.
+
+    Each delivery thread gets its own one-connection pool on first use: one client shared by the
+    64 threads of a per-event worker made them queue on its pool lock (74 % of py-spy's
+    samples). The pool is httpcore's, the transport under httpx, without httpx's request and
+    response models, cookie jar and redirect handling: those took ~60 % of the CPU a
+    per-event delivery spent holding the GIL (py-spy --gil; docs/benchmarks.md).
     """
 
     def __init__(
         self,
         workflow: Workflow,
         secret: bytes | None,
-        client: httpx.Client | None = None,
         *,
         site: str | None = None,
     ) -> None:
@@ -91,27 +108,28 @@ class HttpSink:
             raise ValueError("an http sink needs a url")
         self.url = workflow.sink.url
         self.batch_url = batch_url(self.url)
+        self._urls = {u: httpcore.URL(u) for u in (self.url, self.batch_url)}
+        self._host = _host_header(self._urls[self.url])
         self.workflow = workflow.name
         self.secret = secret
         self.site = site
-        self._config = workflow
-        self._shared = client
+        self.timeout = workflow.sink.timeout_seconds
+        t = self.timeout
+        self._extensions = {"timeout": {"connect": min(5.0, t), "read": t, "write": t, "pool": t}}
         self._local = threading.local()
-        self._made: list[httpx.Client] = []
+        self._made: list[httpcore.ConnectionPool] = []
         self._made_lock = threading.Lock()
 
     @property
-    def client(self) -> httpx.Client:
-        """Return the calling thread's HTTP client (made on first use), or the shared one."""
-        if self._shared is not None:
-            return self._shared
-        client: httpx.Client | None = getattr(self._local, "client", None)
-        if client is None:
-            client = make_client(self._config, connections=1)
+    def pool(self) -> httpcore.ConnectionPool:
+        """Return the calling thread's connection pool (made on first use)."""
+        pool: httpcore.ConnectionPool | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = make_pool()
             with self._made_lock:
-                self._made.append(client)
-            self._local.client = client
-        return client
+                self._made.append(pool)
+            self._local.pool = pool
+        return pool
 
     def headers(self, delivery: Delivery) -> dict[str, str]:
         """Return the request headers for ``delivery``.
@@ -156,41 +174,69 @@ class HttpSink:
         """
         bid, body = encode_batch(items)
         fields = SignedFields(bid, self.workflow, items[-1].delivery.event.commit_time.isoformat())
-        resp = self._post(self.batch_url, body, self._signed_headers(fields, body))
+        answer = self._post(self.batch_url, body, self._signed_headers(fields, body))
         try:
-            return parse_results(resp.json(), [i.delivery.idempotency_key for i in items])
-        except (ValueError, MalformedBatch) as exc:
+            results = json.loads(answer.body)
+            return parse_results(results, [i.delivery.idempotency_key for i in items])
+        except (ValueError, RecursionError, MalformedBatch) as exc:  # hostile or cut answer
             raise SinkError(
                 f"unusable batch answer from {self.url}: {exc}", retryable=True
             ) from exc
 
-    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         try:
-            resp = self.client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise SinkError(
-                f"timeout after {self.client.timeout.read}s: {exc}", retryable=True
-            ) from exc
-        except httpx.TransportError as exc:
+            raw = [(b"Host", self._host), (b"Content-Length", str(len(body)).encode())]
+            raw += [(k.encode("ascii"), v.encode("ascii")) for k, v in headers.items()]
+        except UnicodeEncodeError as exc:
+            raise SinkError(f"a header is not ASCII: {exc}", retryable=False) from exc
+        try:
+            answer = self._exchange(url, body, raw)
+        except httpcore.TimeoutException as exc:
+            raise SinkError(f"timeout after {self.timeout}s: {exc!r}", retryable=True) from exc
+        except (httpcore.LocalProtocolError, h11.LocalProtocolError) as exc:
+            raise SinkError(f"request refused by the HTTP library: {exc}", retryable=False) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError, h11.ProtocolError) as exc:
             raise SinkError(
                 f"endpoint unreachable: {type(exc).__name__}: {exc}", retryable=True
             ) from exc
-        if 200 <= resp.status_code < 300:
-            return resp
-        detail = resp.text[:300].replace("\n", " ")
+        if 200 <= answer.status < 300:
+            return answer
+        detail = answer.body[:300].decode("utf-8", "replace").replace("\n", " ")
         raise SinkError(
-            f"HTTP {resp.status_code} from {self.url}: {detail}",
-            retryable=resp.status_code in RETRYABLE_STATUS,
+            f"HTTP {answer.status} from {self.url}: {detail}",
+            retryable=answer.status in RETRYABLE_STATUS,
         )
 
+    def _exchange(self, url: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
+        """Return the answer to one POST, its body cut at MAX_ANSWER_BYTES (a hostile endpoint
+        cannot fill the worker's memory); raises httpcore's errors."""
+        request = httpcore.Request(
+            b"POST", self._urls[url], headers=headers, content=body, extensions=self._extensions
+        )
+        response = self.pool.handle_request(request)
+        try:
+            chunks, size = [], 0
+            for chunk in response.stream:  # type: ignore[union-attr]
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_ANSWER_BYTES:
+                    break
+            return Answer(response.status, b"".join(chunks)[:MAX_ANSWER_BYTES])
+        finally:
+            response.close()
+
     def close(self) -> None:
-        """Close every thread's client (or the shared one)."""
-        if self._shared is not None:
-            self._shared.close()
+        """Close every thread's connection pool."""
         with self._made_lock:
             made, self._made = self._made, []
-        for client in made:
-            client.close()
+        for pool in made:
+            pool.close()
+
+
+def _host_header(url: httpcore.URL) -> bytes:
+    """Return the Host header of ``url`` (httpcore, unlike httpx, does not add it)."""
+    host = b"[" + url.host + b"]" if b":" in url.host else url.host
+    return host if url.port is None else host + b":" + str(url.port).encode()
 
 
 def batch_url(url: str) -> str:
