@@ -59,7 +59,7 @@ class Outcome:
 
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an endpoint's answer read at most (a batch's is ~100 B/event)
-KEEPALIVE_EXPIRY_S = 60.0
+KEEPALIVE_EXPIRY_S = 5.0  # httpx's default: below common server idle timeouts (uvicorn 5 s)
 
 
 def make_pool(connections: int = 1) -> httpcore.ConnectionPool:
