@@ -215,6 +215,17 @@ def test_pgbackrest_failures_are_translated(tmp_path, body, error, text):
     assert caught.value.hint
 
 
+def test_a_time_target_before_every_backup_says_to_pick_a_later_time(tmp_path):
+    body = (
+        'echo "ERROR: [075]: unable to find backup set with stop time less than '
+        "'2026-12-02 03:22:45+00'\" >&2; exit 75"
+    )
+    rt = _runtime(_fake_pgbackrest(tmp_path, body), tmp_path)
+    with pytest.raises(StateError, match="unable to find backup set") as caught:
+        run_pgbackrest(rt, ["restore"])
+    assert "--to-time" in caught.value.hint and "db backup status" in caught.value.hint
+
+
 def test_pgbackrest_that_hangs_is_unreachable_after_the_timeout(tmp_path):
     rt = _runtime(_fake_pgbackrest(tmp_path, "sleep 5"), tmp_path)
     with pytest.raises(UnreachableError, match="did not finish"):

@@ -245,10 +245,15 @@ def run_pgbackrest(rt: PgBackRest, args: list[str], timeout: float = COMMAND_TIM
         return done.stdout
     message = _error_text(done.stderr or done.stdout)
     error = UnreachableError if _unreachable(message) else StateError
-    raise error(
-        f"pgbackrest {what} failed (exit {done.returncode}): {message}",
-        hint=f"See {rt.state / 'log'}; `streamdr db backup setup` prints the expected setup.",
-    )
+    hint = f"See {rt.state / 'log'}; `streamdr db backup setup` prints the expected setup."
+    if "unable to find backup set" in message:
+        # A time target needs a backup that stopped before it; pgBackRest compares whole
+        # seconds, so a target in the newest backup's last second has none.
+        hint = (
+            "Pick a --to-time at least a second after a backup's stop time "
+            "(`streamdr db backup status` lists the backups)."
+        )
+    raise error(f"pgbackrest {what} failed (exit {done.returncode}): {message}", hint=hint)
 
 
 def _error_text(output: str) -> str:
