@@ -149,12 +149,14 @@ def verify(
         raise SignatureError("signature does not match (wrong secret, or a changed field/body)")
 
 
-def secret_from_env(env_name: str, what: str) -> bytes:
-    """Return the secret in environment variable ``env_name``; raises InputError when unset."""
+def secret_from_env(env_name: str, what: str, *, hint: str | None = None) -> bytes:
+    """Return the secret in environment variable ``env_name``; raises InputError when unset
+    (with ``hint``, or one about the shared signing secret)."""
     value = os.environ.get(env_name)
     if not value:
         raise InputError(
             f"environment variable {env_name} ({what}) is not set",
-            hint=f"Export {env_name} with the shared signing secret; secrets never live in files.",
+            hint=hint
+            or f"Export {env_name} with the shared signing secret; secrets never live in files.",
         )
     return value.encode()

@@ -13,7 +13,6 @@ connections.
 from __future__ import annotations
 
 import hmac
-import os
 import socket
 import threading
 import time
@@ -23,10 +22,10 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from streamdr.errors import InputError
 from streamdr.replication.failover.auto_watch import Probe
 from streamdr.replication.failover.observers import site_probe
 from streamdr.settings.model import Settings
+from streamdr.signature import secret_from_env
 
 MIN_INTERVAL_S = 1.0
 
@@ -59,13 +58,11 @@ def endpoint_token(settings: Settings) -> bytes | None:
     env = settings.failover.observe_endpoint.token_env
     if env is None:
         return None
-    token = os.environ.get(env)
-    if not token:
-        raise InputError(
-            f"environment variable {env} (failover.observe_endpoint.token_env) is not set",
-            hint=f"Export {env} with the token the watchers' http observers send.",
-        )
-    return token.encode()
+    return secret_from_env(
+        env,
+        "failover.observe_endpoint.token_env",
+        hint=f"Export {env} with the token the watchers' http observers send.",
+    )
 
 
 def _authorized(request: Request, token: bytes) -> bool:

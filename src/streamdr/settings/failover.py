@@ -12,7 +12,6 @@ over its own bootstrap path; ``kind: http`` asks a remote ``streamdr serve`` (``
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from streamdr.settings.limits import (
     ENV_NAME,
     MAX_SECONDS,
     bootstrap_list,
+    is_loopback,
     no_control_chars,
 )
 
@@ -79,15 +79,6 @@ ObserverName = Annotated[str, AfterValidator(_observer_name)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def observer_url(value: str) -> str:
     """Return ``value`` (an http(s) base URL) without a trailing ``/``.
 
@@ -138,7 +129,7 @@ class HttpObserver(_Strict):
     @model_validator(mode="after")
     def _token_encrypted(self) -> HttpObserver:
         host = urlsplit(self.url).hostname or ""
-        if self.token_env and self.url.startswith("http://") and not _is_loopback(host):
+        if self.token_env and self.url.startswith("http://") and not is_loopback(host):
             raise ValueError(
                 f"observer {self.name!r}: a bearer token is not sent over plain http:// to "
                 f"{host!r}; use https://"

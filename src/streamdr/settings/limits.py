@@ -6,6 +6,7 @@ inside Kafka or ``time.sleep``; a topic name Kafka rejects would only fail at fi
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 # Kafka's own rule (org.apache.kafka.common.internals.Topic): 1-249 of these, not "." or "..".
@@ -56,3 +57,13 @@ def bootstrap_list(value: str) -> str:
 def _valid_host_port(server: str) -> bool:
     match = HOST_PORT.match(server)
     return match is not None and 1 <= int(match.group(1)) <= MAX_PORT
+
+
+def is_loopback(host: str) -> bool:
+    """Return True for ``localhost`` or a loopback IP address (plain http stays on the host)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from streamdr.errors import InputError
+from streamdr.settings.limits import is_loopback
 from streamdr.settings.model import Settings
 from streamdr.yamldoc import DocumentError, field_errors, parse_yaml, read_yaml_text, to_plain
 
@@ -79,15 +79,6 @@ def load_settings(explicit: Path | None = None) -> Settings:
     return settings
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def plaintext_warnings(settings: Settings) -> list[str]:
     """Return one warning per S3 store reached over plain http:// on a non-loopback host."""
     warnings = []
@@ -96,7 +87,7 @@ def plaintext_warnings(settings: Settings) -> list[str]:
         if store.scheme != "s3" or not endpoint.startswith("http://"):
             continue
         host = urlsplit(endpoint).hostname or ""
-        if not _is_loopback(host):
+        if not is_loopback(host):
             warnings.append(
                 f"store {name!r} sends credentials and data over plain http:// to {host}; "
                 "use https:// unless the network is private"
