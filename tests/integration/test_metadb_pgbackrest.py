@@ -9,6 +9,7 @@ to a time T between two batches holds exactly the rows committed before T.
 from __future__ import annotations
 
 import json
+import select
 import shutil
 import socket
 import ssl
@@ -266,7 +267,12 @@ def tls_s3_server(pg_root: Path, s3_server: str) -> Iterator[str]:
 
 
 class TlsProxy(threading.Thread):
-    """Terminates TLS on a free loopback port and forwards to a plain-HTTP upstream."""
+    """Terminates TLS on a free loopback port and forwards to a plain-HTTP upstream.
+
+    Each connection is pumped by one thread in both directions: an OpenSSL connection must not
+    be read on one thread while another writes, shuts down or closes it (two threads per
+    connection did that, and a native crash of the test process is the likely price).
+    """
 
     def __init__(self, cert: Path, key: Path, upstream: tuple[str, int]) -> None:
         super().__init__(daemon=True)
@@ -285,16 +291,19 @@ class TlsProxy(threading.Thread):
             threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
+        raw.settimeout(30)
         try:
             client = self.context.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError):
             raw.close()
             return
-        upstream = socket.create_connection(self.upstream)
-        threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
         try:
-            while data := upstream.recv(65536):
-                client.sendall(data)
+            upstream = socket.create_connection(self.upstream, timeout=30)
+        except OSError:
+            client.close()
+            return
+        try:
+            self._pump(client, upstream)
             client.unwrap()  # close_notify: a clean end of the TLS stream
         except (OSError, ssl.SSLError):
             pass
@@ -303,13 +312,27 @@ class TlsProxy(threading.Thread):
             upstream.close()
 
     @staticmethod
-    def _pump_up(client: ssl.SSLSocket, upstream: socket.socket) -> None:
-        try:
-            while data := client.recv(65536):
-                upstream.sendall(data)
-            upstream.shutdown(socket.SHUT_WR)
-        except (OSError, ssl.SSLError):
-            pass
+    def _pump(client: ssl.SSLSocket, upstream: socket.socket) -> None:
+        """Copy both ways until the upstream ends its answer; returns then."""
+        client_open = True
+        deadline = time.monotonic() + 120  # bounded: no test request takes this long
+        while time.monotonic() < deadline:
+            # Bytes OpenSSL already decrypted are not visible to select.
+            ready = [client] if client_open and client.pending() else []
+            if not ready:
+                watched = [client, upstream] if client_open else [upstream]
+                ready, _, _ = select.select(watched, [], [], 1.0)
+            for sock in ready:
+                data = sock.recv(65536)
+                if sock is upstream:
+                    if not data:
+                        return
+                    client.sendall(data)
+                elif data:
+                    upstream.sendall(data)
+                else:
+                    client_open = False
+                    upstream.shutdown(socket.SHUT_WR)
 
     def stop(self) -> None:
         """Close the listening socket (open connections end with their clients)."""
