@@ -15,6 +15,7 @@ from streamdr.cli.options import Json
 from streamdr.cli.render import err, literal, out, print_json
 from streamdr.errors import InputError
 from streamdr.kafka.admin import KafkaAdmin
+from streamdr.lab.class_archive import ensure_class_archives
 from streamdr.lab.cluster import Lab, NodeStatus
 from streamdr.lab.layout import SaslListener, sasl_listener
 from streamdr.lab.links import LabLinks
@@ -53,13 +54,50 @@ def _sites(value: str | None) -> tuple[str, ...] | None:
 
 
 @app.command()
-def install(json_out: Json = False) -> None:
-    """Fetch the Kafka runtime jars from Maven Central (once; reused afterwards)."""
+def install(
+    class_archives: Annotated[
+        bool,
+        typer.Option(
+            help="Record the broker's and MirrorMaker 2's class archives (a one-broker training "
+            "run, once per JVM); --no-class-archives for an image built on another JVM."
+        ),
+    ] = True,
+    json_out: Json = False,
+) -> None:
+    """Fetch the Kafka runtime jars from Maven Central and record the JVMs' class archives.
+
+    Both happen once and are reused; a class archive (AppCDS) halves a broker's start-up.
+    """
     runtime = ensure_runtime(progress=not json_out)
+    archives = ensure_class_archives(runtime) if class_archives else []
     if json_out:
-        print_json({"version": runtime.version, "home": str(runtime.home), "java": runtime.java})
-    else:
-        out.print(f"Kafka {runtime.version} runtime ready in {literal(runtime.home)}")
+        print_json(
+            {
+                "version": runtime.version,
+                "home": str(runtime.home),
+                "java": runtime.java,
+                "class_archives": [
+                    {
+                        "main_class": a.main_class,
+                        "path": str(a.path) if a.path else None,
+                        "problem": a.problem,
+                    }
+                    for a in archives
+                ],
+            }
+        )
+        return
+    out.print(f"Kafka {runtime.version} runtime ready in {literal(runtime.home)}")
+    for archive in archives:
+        if archive.path is not None:
+            what = "recorded" if archive.recorded else "ready"
+            out.print(f"Class archive of {archive.main_class} {what}: {literal(archive.path)}")
+        else:
+            # Not an error: that JVM starts from the jars, only slower.
+            err.print(
+                f"Warning: no class archive for {archive.main_class} "
+                f"({literal(archive.problem or '')})"
+            )
 
 
 @app.command()

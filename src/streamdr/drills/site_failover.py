@@ -172,17 +172,24 @@ class SiteFailoverDrill:
             lost_at_failover = self._measure_rpo(ctx, report, env, fault_at)
         finally:
             with report.step(f"restart {env.victim}; wait for full ISR") as st:
+                started = time.monotonic()
                 lab.up(timeout=LAB_UP_TIMEOUT_S)
+                up_s = time.monotonic() - started
                 # MM2's JVM writing into the victim exited with it and waits out a restart
                 # backoff; starting it now overlaps its start-up with the waits below instead
                 # of leaving it all to the failback's ensure-replication step.
                 env.runner.kick()
                 helpers.wait_isr(ctx, env.victim)
+                isr_s = time.monotonic() - started - up_s
                 # The group's member from before the kill expires after its session timeout.
                 env.rig.wait(
                     lambda: helpers.group_empty(ctx, env.victim, env.group), 90, "stale member"
                 )
-                st.detail = "all partitions in full ISR; the stale group member expired"
+                member_s = time.monotonic() - started - up_s - isr_s
+                st.detail = (
+                    f"brokers up {up_s:.1f}s, full ISR {isr_s:.1f}s more, "
+                    f"the stale group member expired {member_s:.1f}s later"
+                )
         back = self._failback(ctx, report, env)
         self._drain_and_judge(ctx, report, env, fault_at, rto, lost_at_failover, result, back)
 
