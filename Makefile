@@ -73,6 +73,7 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python -m bench.lab_baseline
+	$(BIN)/python -m bench.jvm_start
 	$(BIN)/streamdr lab up
 	$(BIN)/python -m bench.backup_restore
 	$(BIN)/python -m bench.backup_scale

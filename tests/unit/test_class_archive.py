@@ -73,3 +73,10 @@ def test_the_training_mm2_mirrors_one_single_broker_cluster_onto_itself():
     assert props["src->dst.enabled"] == "true" and props["dst->src.enabled"] == "false"
     assert props["plugin.discovery"] == "service_load"  # as the lab's MM2 runs
     assert all(v == "1" for k, v in props.items() if k.endswith("replication.factor"))
+
+
+def test_the_benchs_baseline_runtime_maps_no_archive(tmp_path):
+    runtime = _runtime(tmp_path, map_archives=False)
+    runtime.class_archive(BROKER_MAIN).parent.mkdir(parents=True)
+    runtime.class_archive(BROKER_MAIN).write_bytes(b"archive")
+    assert not any("SharedArchiveFile" in a for a in runtime.command(BROKER_MAIN, []))

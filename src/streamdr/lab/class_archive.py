@@ -96,6 +96,8 @@ def _record(runtime: KafkaRuntime, staging: dict[str, Path]) -> dict[str, str]:
                     problems[MIRROR_MAKER_MAIN] = problem
         except StreamdrError as exc:
             problems = dict.fromkeys(staging, f"the training lab did not start: {exc.message}")
+        except OSError as exc:  # e.g. the JVM could not be executed
+            problems = dict.fromkeys(staging, f"the training lab did not start: {exc}")
         finally:
             lab.down(purge=True)  # SIGTERM: the broker writes its archive as it exits
     for main, path in staging.items():

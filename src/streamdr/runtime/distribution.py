@@ -67,6 +67,7 @@ class KafkaRuntime:
     home: Path
     java: str
     record: tuple[tuple[str, Path], ...] = ()
+    map_archives: bool = True  # False: load every class from the jars (the bench's baseline)
 
     @property
     def libs(self) -> Path:
@@ -118,7 +119,7 @@ class KafkaRuntime:
             cmd.append(f"-Dstreamdr.lab={marker}")
         if (recording := dict(self.record).get(main_class)) is not None:
             cmd.append(f"-XX:ArchiveClassesAtExit={recording}")
-        elif (archive := self.class_archive(main_class)).is_file():
+        elif self.map_archives and (archive := self.class_archive(main_class)).is_file():
             # Only ever a complete, checked archive is renamed here (a truncated one crashes
             # the JVM); any other mismatch makes the JVM warn and load from the jars.
             cmd.append(f"-XX:SharedArchiveFile={archive}")
