@@ -119,7 +119,11 @@ def _run_mm2(runtime: KafkaRuntime, bootstrap: str, workdir: Path) -> str | None
     proc = process.spawn(cmd, cwd=logs, log_file=logs / "stdout.log")
     try:
         if not _wait_for_line(proc, logs / "server.log", MM2_STARTED_LINE, MM2_STARTED_TIMEOUT_S):
-            return f"MirrorMaker 2 did not log {MM2_STARTED_LINE!r} (see {logs})"
+            tail = (logs / "stdout.log").read_text(errors="replace").strip().splitlines()[-1:]
+            return (
+                f"MirrorMaker 2 did not log {MM2_STARTED_LINE!r} within "
+                f"{MM2_STARTED_TIMEOUT_S:.0f}s{': ' + tail[0] if tail else ''}"
+            )
         time.sleep(MM2_SETTLE_S)
         return None
     finally:
