@@ -61,6 +61,18 @@ def bench_lab(
                 shutil.rmtree(scratch, ignore_errors=True)
 
 
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Return ``field`` of /proc/PID/status (VmRSS now, VmHWM the peak) in MiB; 0.0 when gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """Return user+system CPU seconds of process ``pid`` so far (0.0 when it is gone)."""
     try:

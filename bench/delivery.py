@@ -24,7 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._common import add_lab_arguments, bench_lab, cpu_seconds, quiet_kafka_logs
+from bench._common import (
+    add_lab_arguments,
+    bench_lab,
+    cpu_seconds,
+    quiet_kafka_logs,
+    rss_mib,
+)
 from bench.pipeline import percentile
 from bench.report import emit
 from streamdr.artifacts.api import ChangeEvent
@@ -151,7 +157,12 @@ def drain(
         assert run.endpoint.proc is not None
         ep_cpu0 = cpu_seconds(run.endpoint.proc.pid)
         run.start_workers(workers)
+        # Memory flat: a worker's resident size half-way through the backlog and at its end.
+        run.wait_applied(n // 2)
+        rss_half = max(rss_mib(p.pid) for p in run.workers)
         run.wait_applied(n)
+        rss_end = max(rss_mib(p.pid) for p in run.workers)
+        rss_peak = max(rss_mib(p.pid, "VmHWM") for p in run.workers)
         worker_cpu = sum(cpu_seconds(p.pid) for p in run.workers)
         ep_cpu = cpu_seconds(run.endpoint.proc.pid) - ep_cpu0
         times = [item["applied_at"] for item in run.applied()]
@@ -166,6 +177,9 @@ def drain(
             "worker_cpu_us_per_event": round(worker_cpu / n * 1e6, 1),
             "endpoint_cpu_us_per_event": round(ep_cpu / n * 1e6, 1),
             "duplicates": stats["duplicates"],
+            "worker_rss_mib_half": round(rss_half, 1),
+            "worker_rss_mib_end": round(rss_end, 1),
+            "worker_rss_mib_peak": round(rss_peak, 1),
         }
     finally:
         run.close()
@@ -259,7 +273,8 @@ def report(
     rows = "\n".join(
         f"| {d['mode']} | {d['workers']} | {d['events_per_s']:,} | "
         f"{round(d['events_per_s'] / raw, 4)} | {d['worker_cpu_us_per_event']} | "
-        f"{d['endpoint_cpu_us_per_event']} | {d['duplicates']} |"
+        f"{d['endpoint_cpu_us_per_event']} | {d['duplicates']} | "
+        f"{d['worker_rss_mib_half']} / {d['worker_rss_mib_end']} / {d['worker_rss_mib_peak']} |"
         for d in drains
     )
     lat_rows = "\n".join(
@@ -267,6 +282,17 @@ def report(
         f"{x['p99_ms']} |"
         for x in lats
     )
+    columns = (
+        "mode",
+        "workers",
+        "events/s",
+        "ratio to raw",
+        "worker CPU µs/ev",
+        "endpoint CPU µs/ev",
+        "dups",
+        "worker RSS MiB half-way / end / peak",
+    )
+    head = "| " + " | ".join(columns) + " |"
     markdown = f"""## Delivery alone (Kafka → endpoint applied)
 
 `bench/delivery.py`: a backlog of {drains[0]["events"]:,} change events on a {PARTITIONS}-partition
@@ -275,8 +301,8 @@ transformation in-process, `ordering: key`, `max_in_flight: 64`) into the refere
 batched = `delivery.batch` {BATCH}. Raw baseline, same run: consume of the same backlog,
 {raw:,.0f} records/s.
 
-| mode | workers | events/s | ratio to raw | worker CPU µs/ev | endpoint CPU µs/ev | dups |
-|---|---|---|---|---|---|---|
+{head}
+|---|---|---|---|---|---|---|---|
 {rows}
 
 | mode | offered | events | p50 commit→applied ms | p99 ms |

@@ -11,24 +11,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench._common import cpu_seconds
 from bench.report import emit
 from streamdr.lab.class_archive import ensure_class_archives
 from streamdr.lab.cluster import Lab
 from streamdr.runtime.distribution import BROKER_MAIN, KafkaRuntime, ensure_runtime
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def jvm_cpu_seconds(pid: int) -> float:
-    """Return user + system CPU seconds of process ``pid`` so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def one_start(runtime: KafkaRuntime) -> tuple[float, float]:
@@ -42,7 +34,7 @@ def one_start(runtime: KafkaRuntime) -> tuple[float, float]:
             lab.up(timeout=180)
             wall = time.perf_counter() - started
             pid = next(n.pid for n in lab.status() if n.pid)
-            return wall, jvm_cpu_seconds(pid)
+            return wall, cpu_seconds(pid)
         finally:
             lab.down(purge=True)
 

@@ -1,13 +1,14 @@
-"""The benches' shared lab lifetime: always taken down and purged unless kept (no lab here)."""
+"""The benches' shared helpers: a lab always taken down unless kept (no lab here), /proc reads."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from bench._common import add_lab_arguments, bench_lab
+from bench._common import add_lab_arguments, bench_lab, rss_mib
 
 
 class FakeLab:
@@ -68,3 +69,8 @@ def test_lab_arguments_default_to_the_benchs_directory():
     args = parser.parse_args([])
     assert args.lab_dir == Path("/tmp/bench-lab-4") and args.keep_lab is False
     assert parser.parse_args(["--lab-dir", "/x", "--keep-lab"]).keep_lab is True
+
+
+def test_rss_of_a_live_process_and_of_one_that_is_gone():
+    assert 0 < rss_mib(os.getpid()) <= rss_mib(os.getpid(), "VmHWM")
+    assert rss_mib(2**22 + 12345) == 0.0  # above pid_max's default: no such process
