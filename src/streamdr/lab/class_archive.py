@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -91,7 +90,10 @@ def _record(runtime: KafkaRuntime, staging: dict[str, Path]) -> dict[str, str]:
         try:
             layout = lab.up((TRAINING_SITE,), 1, timeout=TRAINING_UP_TIMEOUT_S)
             if MIRROR_MAKER_MAIN in staging:
-                problem = _run_mm2(trainer, layout.sites[0].bootstrap_servers, Path(tmp))
+                bootstrap = layout.sites[0].bootstrap_servers
+                # Marked as the lab's: `lab.down` below would also reap it, were it left.
+                mark = process.marker(lab.dir, TRAINING_SITE, "mm2")
+                problem = _run_mm2(trainer, bootstrap, Path(tmp), mark)
                 if problem:
                     problems[MIRROR_MAKER_MAIN] = problem
         except StreamdrError as exc:
@@ -106,7 +108,7 @@ def _record(runtime: KafkaRuntime, staging: dict[str, Path]) -> dict[str, str]:
     return problems
 
 
-def _run_mm2(runtime: KafkaRuntime, bootstrap: str, workdir: Path) -> str | None:
+def _run_mm2(runtime: KafkaRuntime, bootstrap: str, workdir: Path, mark: str) -> str | None:
     """Run MirrorMaker 2 mirroring the training broker onto itself until it has started.
 
     Returns a problem or None. The JVM is stopped with SIGTERM and writes its archive on exit.
@@ -115,7 +117,7 @@ def _run_mm2(runtime: KafkaRuntime, bootstrap: str, workdir: Path) -> str | None
     props.write_text(_mm2_properties(bootstrap))
     logs = workdir / "mm2"
     logs.mkdir()
-    cmd = runtime.command(MIRROR_MAKER_MAIN, [str(props)], heap_mb=256, log_dir=logs)
+    cmd = runtime.command(MIRROR_MAKER_MAIN, [str(props)], heap_mb=256, log_dir=logs, marker=mark)
     proc = process.spawn(cmd, cwd=logs, log_file=logs / "stdout.log")
     try:
         if not _wait_for_line(proc, logs / "server.log", MM2_STARTED_LINE, MM2_STARTED_TIMEOUT_S):
@@ -127,12 +129,7 @@ def _run_mm2(runtime: KafkaRuntime, bootstrap: str, workdir: Path) -> str | None
         time.sleep(MM2_SETTLE_S)
         return None
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
+        process.stop(proc.pid, mark, timeout=STOP_TIMEOUT_S)
 
 
 def _mm2_properties(bootstrap: str) -> str:
